@@ -1,0 +1,64 @@
+"""The engine: events → sessions. Usable on a bare file path, with no index:
+
+    from agtrace_mcp.engine import load_session
+    session = load_session("~/.claude/projects/-x/4f…jsonl")
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .. import model as m
+from ..errors import UnknownFormatError
+from ..providers import ParseStats, SourceFile, detect_provider, get
+from .builder import SessionBuilder
+from .memory import MemorySink
+
+LIVE_SECONDS = 300  # a file written to in the last 5 minutes may still be growing
+
+
+def is_live(path: str) -> bool:
+    try:
+        return time.time() - os.stat(path).st_mtime < LIVE_SECONDS
+    except OSError:
+        return False
+
+
+def source_for(path: str | os.PathLike[str], provider: str | None = None) -> SourceFile:
+    """Describe a log file given only its path (the provider is detected when not named)."""
+    p = str(Path(path).expanduser())
+    prov = provider or detect_provider(p)
+    if prov is None:
+        raise UnknownFormatError(f"cannot tell which agent wrote {p}; pass the provider explicitly")
+    src = get(prov)
+    for candidate in src.discover([Path(p).parent]):
+        if os.path.samefile(candidate.path, p):
+            return candidate
+    return SourceFile(p, prov)
+
+
+def load_file(path: str | os.PathLike[str], provider: str | None = None,
+              stats: ParseStats | None = None) -> list[m.Session]:
+    """Every session a log file holds (the file's own first; inline subagents after it)."""
+    src = source_for(path, provider)
+    sink = MemorySink()
+    builder = SessionBuilder(sink)
+    st = stats if stats is not None else ParseStats()
+    get(src.provider).parse(src, 0, None, builder.feed, st)
+    builder.finish(live=is_live(src.path))
+    sessions = sink.to_models()
+    sessions.sort(key=lambda s: (s.parent_session_id is not None, s.started_at is None, s.started_at))
+    return sessions
+
+
+def load_session(path: str | os.PathLike[str], provider: str | None = None) -> m.Session:
+    """The session a log file records (not its inline subagents)."""
+    sessions = load_file(path, provider)
+    if not sessions:
+        raise UnknownFormatError(f"no session found in {path}")
+    return sessions[0]
+
+
+__all__ = ["SessionBuilder", "MemorySink", "load_file", "load_session", "source_for", "is_live"]

@@ -1,0 +1,324 @@
+"""Events → turns, steps and tool executions (DESIGN §3), streamed to a sink.
+
+The builder owns the provider-independent rules: a prompt opens a turn, a new step key opens a step,
+calls and results pair by call id across the whole session (a result for a call in an earlier, already
+emitted step becomes a patch), failures are classified once for every agent, usage for a step key is
+replaced rather than added. It never holds more than the open turn and step of each session, so a 200 MB
+log streams through in bounded memory, and its whole state (`sessions`) pickles: the index stores it per
+file and resumes a grown log from where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import events as ev
+from .failures import classify
+from .records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
+from .tools import tool_kind
+
+MAX_ORPHANS = 2000
+_RECENT_KEYS = 8
+
+
+class Sink(Protocol):
+    """Receives records; every emission is an upsert keyed by (session, turn, step[, call])."""
+
+    def meta(self, sid: str, meta: SessionMetaRec) -> None: ...
+    def turn(self, sid: str, turn: TurnRec) -> None: ...
+    def step(self, sid: str, step: StepRec) -> None: ...
+    def patch_tool(self, sid: str, turn_index: int, step_index: int, tool: ToolRec) -> None: ...
+    def patch_usage(self, sid: str, turn_index: int, step_index: int, usage: tuple[int, ...]) -> None: ...
+    def compaction(self, sid: str, rec: CompactRec) -> None: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    turn_index: int
+    step_index: int
+    started_at: str | None
+    name: str
+
+
+@dataclass(slots=True)
+class SessionState:
+    meta: SessionMetaRec
+    turn: TurnRec | None = None
+    step: StepRec | None = None
+    n_turns: int = 0
+    open_calls: dict[str, ToolRec] = field(default_factory=dict)
+    pending: dict[str, _Pending] = field(default_factory=dict)
+    orphans: dict[str, ev.Result] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    recent_keys: dict[str, tuple[int, int]] = field(default_factory=dict)
+    orphan_results: int = 0
+
+
+class SessionBuilder:
+    """Feed events with `feed`; call `flush` at the end of a read batch, `finish` at the end of a file."""
+
+    def __init__(self, sink: Sink, sessions: dict[str, SessionState] | None = None) -> None:
+        self.sink = sink
+        self.sessions: dict[str, SessionState] = sessions if sessions is not None else {}
+        self._dispatch = {
+            ev.Meta: self._meta,
+            ev.Prompt: self._prompt,
+            ev.Interrupt: self._interrupt,
+            ev.StepBegin: self._step_begin,
+            ev.Text: self._text,
+            ev.Call: self._call,
+            ev.Result: self._result,
+            ev.StepUsage: self._usage,
+            ev.StepFailed: self._step_failed,
+            ev.Compact: self._compact,
+            ev.Link: self._link,
+        }
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def feed(self, event: object) -> None:
+        self._dispatch[type(event)](event)
+
+    def flush(self, live: bool = False) -> None:
+        """Emit every open turn and step as it stands (provisional: re-emitted when they close)."""
+        for sid, st in self.sessions.items():
+            self.sink.meta(sid, st.meta)
+            if st.turn is not None:
+                self.sink.turn(sid, st.turn)
+            if st.step is not None:
+                waiting = [t for t in st.step.tools if not t.has_result]
+                for t in waiting:
+                    t.status = "in_progress" if live else "missing"
+                st.step.in_progress = live and bool(waiting)
+                self.sink.step(sid, st.step)
+
+    def finish(self, live: bool = False) -> None:
+        """End of input: close everything. With `live`, calls still waiting in the newest step are in progress."""
+        for sid, st in self.sessions.items():
+            if st.step is not None and live:
+                waiting = [t for t in st.step.tools if not t.has_result]
+                for t in waiting:
+                    t.status = "in_progress"
+                st.step.in_progress = bool(waiting)
+            self._close_turn(sid, st)
+            self.sink.meta(sid, st.meta)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _state(self, sid: str, ts: str | None) -> SessionState:
+        st = self.sessions.get(sid)
+        if st is None:
+            st = SessionState(meta=SessionMetaRec(session_id=sid))
+            self.sessions[sid] = st
+        if ts is not None:
+            m = st.meta
+            if m.started_at is None or ts < m.started_at:
+                m.started_at = ts
+            if m.ended_at is None or ts > m.ended_at:
+                m.ended_at = ts
+            if st.turn is not None and (st.turn.ended_at is None or ts > st.turn.ended_at):
+                st.turn.ended_at = ts
+            if st.step is not None and (st.step.ended_at is None or ts > st.step.ended_at):
+                st.step.ended_at = ts
+        return st
+
+    def _ensure_turn(self, sid: str, st: SessionState, ts: str | None) -> TurnRec:
+        if st.turn is None:
+            # Activity before any prompt (a subagent's task, a log that starts mid-conversation).
+            st.turn = TurnRec(index=st.n_turns, started_at=ts, text="", origin="system", ended_at=ts)
+            st.n_turns += 1
+        return st.turn
+
+    def _open_step(self, sid: str, st: SessionState, key: str, ts: str | None, model: str | None) -> StepRec:
+        turn = self._ensure_turn(sid, st, ts)
+        self._close_step(sid, st)
+        model = model or st.meta.current_model
+        step = StepRec(turn_index=turn.index, index=turn.n_steps, key=key, started_at=ts, ended_at=ts,
+                       model=model)
+        turn.n_steps += 1
+        st.step = step
+        if model and model not in st.meta.models:
+            st.meta.models.append(model)
+        return step
+
+    def _ensure_step(self, sid: str, st: SessionState, ts: str | None) -> StepRec:
+        if st.step is None:
+            turn = self._ensure_turn(sid, st, ts)
+            return self._open_step(sid, st, f"auto:{turn.index}:{turn.n_steps}", ts, None)
+        return st.step
+
+    def _close_step(self, sid: str, st: SessionState) -> None:
+        step = st.step
+        if step is None:
+            return
+        for t in step.tools:
+            if not t.has_result:
+                t.status = "missing"
+                st.pending[t.call_id] = _Pending(step.turn_index, step.index, t.started_at, t.name)
+        self.sink.step(sid, step)
+        st.recent_keys[step.key] = (step.turn_index, step.index)
+        if len(st.recent_keys) > _RECENT_KEYS:
+            st.recent_keys.pop(next(iter(st.recent_keys)))
+        st.step = None
+        st.open_calls.clear()
+
+    def _close_turn(self, sid: str, st: SessionState) -> None:
+        self._close_step(sid, st)
+        if st.turn is not None:
+            self.sink.turn(sid, st.turn)
+            st.turn = None
+
+    @staticmethod
+    def _apply_result(tool: ToolRec, r: ev.Result) -> None:
+        status, kind, code, msg = classify(r.output, r.is_error, r.exit_code, r.hint, r.message)
+        tool.status = status
+        tool.error_kind = kind
+        tool.exit_code = code
+        tool.error_message = msg
+        tool.output = r.output
+        tool.ended_at = r.ts
+        tool.out_off = r.off
+        tool.has_result = True
+        if r.child:
+            tool.child = r.child
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def _meta(self, e: ev.Meta) -> None:
+        st = self._state(e.sid, e.ts)
+        m = st.meta
+        if e.provider:
+            m.provider = e.provider
+        if e.cwd and not m.project_root:
+            m.project_root = e.cwd
+        if e.git_branch and not m.git_branch:
+            m.git_branch = e.git_branch
+        if e.cli_version:
+            m.cli_version = e.cli_version
+        if e.parent:
+            m.parent_session_id = e.parent
+        if e.agent_name:
+            m.agent_name = e.agent_name
+        if e.model:
+            m.current_model = e.model
+        if e.title:
+            m.title = e.title[:200]
+        if e.context_window:
+            m.context_window = e.context_window
+        if e.source_file and e.source_file not in m.source_files:
+            m.source_files.append(e.source_file)
+
+    def _prompt(self, e: ev.Prompt) -> None:
+        st = self._state(e.sid, None)
+        self._close_turn(e.sid, st)
+        st.turn = TurnRec(index=st.n_turns, started_at=e.ts, text=e.text, origin=e.origin, slash=e.slash,
+                          ended_at=e.ts, off=e.off)
+        st.n_turns += 1
+        if not st.meta.title and e.origin in ("user", "slash_command") and e.text.strip():
+            st.meta.title = " ".join(e.text.split())[:200]
+        self._state(e.sid, e.ts)
+
+    def _interrupt(self, e: ev.Interrupt) -> None:
+        st = self._state(e.sid, e.ts)
+        turn = st.turn
+        if turn is None:
+            return
+        turn.interrupted = True
+        # Calls of this turn that never returned were cut off by the interrupt.
+        if st.step is not None:
+            for t in st.step.tools:
+                if not t.has_result:
+                    self._apply_result(t, ev.Result(e.sid, t.call_id, e.ts, "", hint="interrupted",
+                                                    message="interrupted before the tool returned"))
+        for call_id, p in list(st.pending.items()):
+            if p.turn_index == turn.index:
+                patch = ToolRec(call_id=call_id, name=p.name, kind="", args=None, started_at=p.started_at)
+                self._apply_result(patch, ev.Result(e.sid, call_id, e.ts, "", hint="interrupted",
+                                                    message="interrupted before the tool returned"))
+                self.sink.patch_tool(e.sid, p.turn_index, p.step_index, patch)
+                del st.pending[call_id]
+
+    def _step_begin(self, e: ev.StepBegin) -> None:
+        st = self._state(e.sid, None)
+        if st.step is not None and st.step.key == e.key:
+            if e.model and not st.step.model:
+                st.step.model = e.model
+            self._state(e.sid, e.ts)
+            return
+        self._open_step(e.sid, st, e.key, e.ts, e.model)
+        self._state(e.sid, e.ts)
+
+    def _text(self, e: ev.Text) -> None:
+        st = self._state(e.sid, e.ts)
+        if not e.text:
+            return
+        step = self._ensure_step(e.sid, st, e.ts)
+        (step.reasoning if e.kind == "reasoning" else step.message).append(e.text)
+
+    def _call(self, e: ev.Call) -> None:
+        st = self._state(e.sid, e.ts)
+        step = self._ensure_step(e.sid, st, e.ts)
+        tool = ToolRec(call_id=e.call_id, name=e.name, kind=e.kind or tool_kind(e.name), args=e.args,
+                       started_at=e.ts)
+        child = st.links.pop(e.call_id, None)
+        if child:
+            tool.child = child
+        orphan = st.orphans.pop(e.call_id, None)
+        if orphan is not None:
+            self._apply_result(tool, orphan)
+        step.tools.append(tool)
+        st.open_calls[e.call_id] = tool
+
+    def _result(self, e: ev.Result) -> None:
+        st = self._state(e.sid, e.ts)
+        tool = st.open_calls.get(e.call_id)
+        if tool is not None:
+            self._apply_result(tool, e)
+            return
+        p = st.pending.pop(e.call_id, None)
+        if p is not None:
+            patch = ToolRec(call_id=e.call_id, name=p.name, kind="", args=None, started_at=p.started_at)
+            self._apply_result(patch, e)
+            self.sink.patch_tool(e.sid, p.turn_index, p.step_index, patch)
+            return
+        if len(st.orphans) < MAX_ORPHANS:
+            st.orphans[e.call_id] = e
+        st.orphan_results += 1
+
+    def _usage(self, e: ev.StepUsage) -> None:
+        st = self._state(e.sid, None)
+        usage = (e.input, e.cache_read, e.cache_write, e.output, e.reasoning)
+        if st.step is not None and st.step.key == e.key:
+            st.step.usage = usage
+            return
+        where = st.recent_keys.get(e.key)
+        if where is not None:
+            self.sink.patch_usage(e.sid, where[0], where[1], usage)
+
+    def _step_failed(self, e: ev.StepFailed) -> None:
+        st = self._state(e.sid, e.ts)
+        step = self._ensure_step(e.sid, st, e.ts)
+        step.failed = True
+        step.error = e.message
+        if e.message and e.message not in step.message:
+            step.message.append(e.message)
+
+    def _compact(self, e: ev.Compact) -> None:
+        st = self._state(e.sid, e.ts)
+        self.sink.compaction(e.sid, CompactRec(turn_index=st.n_turns, at=e.ts, trigger=e.trigger,
+                                               pre_tokens=e.pre_tokens))
+
+    def _link(self, e: ev.Link) -> None:
+        st = self._state(e.sid, None)
+        tool = st.open_calls.get(e.call_id)
+        if tool is not None:
+            tool.child = e.child
+            return
+        p = st.pending.get(e.call_id)
+        if p is not None:
+            patch = ToolRec(call_id=e.call_id, name=p.name, kind="", args=None, started_at=p.started_at,
+                            child=e.child)
+            self.sink.patch_tool(e.sid, p.turn_index, p.step_index, patch)
+            return
+        st.links[e.call_id] = e.child

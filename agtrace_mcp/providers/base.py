@@ -1,0 +1,81 @@
+"""What every provider is: discover files under its roots, parse one file into events.
+
+`parse` is resumable: it reads from a byte offset with the state it returned last time and returns the
+offset where it stopped (before a torn last line) with its new state. A provider whose format is not
+append-only (Gemini's rewritten JSON, rewinds) sets `incremental = False` and is always parsed from 0.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+Emit = Callable[[object], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One log file of one provider, with what its location says about it."""
+
+    path: str
+    provider: str
+    kind: str = "session"  # session | subagent | legacy_json | ...
+    parent: str | None = None  # parent session id implied by the location (Claude subagents/, Gemini chats/<parent>/)
+
+
+@dataclass(slots=True)
+class ParseStats:
+    """What reading one file met; reported by `doctor`, never raised."""
+
+    lines: int = 0
+    records: int = 0
+    bytes: int = 0
+    bad_lines: int = 0
+    bad_samples: list[tuple[int, str, str]] = field(default_factory=list)  # (byte offset, reason, preview)
+    unknown: Counter[str] = field(default_factory=Counter)
+    torn_tail: bool = False
+    skipped: Counter[str] = field(default_factory=Counter)  # records deliberately not used, by reason
+
+    def bad(self, offset: int, reason: str, preview: bytes | str) -> None:
+        self.bad_lines += 1
+        if len(self.bad_samples) < 5:
+            if isinstance(preview, bytes):
+                preview = preview[:120].decode("utf-8", "replace")
+            self.bad_samples.append((offset, reason, preview[:120]))
+
+    def merge(self, other: ParseStats) -> None:
+        self.lines += other.lines
+        self.records += other.records
+        self.bytes += other.bytes
+        self.bad_lines += other.bad_lines
+        for s in other.bad_samples:
+            if len(self.bad_samples) < 5:
+                self.bad_samples.append(s)
+        self.unknown.update(other.unknown)
+        self.skipped.update(other.skipped)
+
+
+class Provider(Protocol):
+    name: str
+    incremental: bool
+
+    def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]: ...
+
+    def discover(self, roots: list[Path]) -> Iterator[SourceFile]: ...
+
+    def parse(self, src: SourceFile, offset: int, state: Any, emit: Emit, stats: ParseStats) -> tuple[int, Any]: ...
+
+    def read_output(self, src: SourceFile, offset: int, call_id: str) -> str | None:
+        """Fast path for the full output of one tool result stored at `offset`; None = not supported."""
+        ...
+
+
+def safe_walk(root: Path, pattern: str) -> Iterator[Path]:
+    """rglob that survives unreadable folders and vanishing files."""
+    try:
+        yield from root.rglob(pattern)
+    except OSError:
+        return
