@@ -10,11 +10,15 @@ import os
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from .. import model as m
 from ..errors import UnknownFormatError
-from ..providers import ParseStats, SourceFile, detect_provider, get
 from .builder import SessionBuilder
 from .memory import MemorySink
+
+if TYPE_CHECKING:  # providers import engine.events; import them lazily to keep the package acyclic
+    from ..providers import ParseStats, SourceFile
 
 LIVE_SECONDS = 300  # a file written to in the last 5 minutes may still be growing
 
@@ -28,6 +32,8 @@ def is_live(path: str) -> bool:
 
 def source_for(path: str | os.PathLike[str], provider: str | None = None) -> SourceFile:
     """Describe a log file given only its path (the provider is detected when not named)."""
+    from ..providers import SourceFile, detect_provider, get
+
     p = str(Path(path).expanduser())
     prov = provider or detect_provider(p)
     if prov is None:
@@ -42,6 +48,8 @@ def source_for(path: str | os.PathLike[str], provider: str | None = None) -> Sou
 def load_file(path: str | os.PathLike[str], provider: str | None = None,
               stats: ParseStats | None = None) -> list[m.Session]:
     """Every session a log file holds (the file's own first; inline subagents after it)."""
+    from ..providers import ParseStats, get
+
     src = source_for(path, provider)
     sink = MemorySink()
     builder = SessionBuilder(sink)

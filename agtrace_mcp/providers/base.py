@@ -7,6 +7,8 @@ append-only (Gemini's rewritten JSON, rewinds) sets `incremental = False` and is
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +16,26 @@ from pathlib import Path
 from typing import Any, Protocol
 
 Emit = Callable[[object], None]
+
+# provider -> (our override variable, CLI flag); the override names the agent's own data dir.
+ROOT_VARS: dict[str, tuple[str, str]] = {
+    "claude_code": ("AGTRACE_MCP_CLAUDE_DIR", "--claude-dir"),
+    "codex": ("AGTRACE_MCP_CODEX_DIR", "--codex-dir"),
+    "gemini_cli": ("AGTRACE_MCP_GEMINI_DIR", "--gemini-dir"),
+    "antigravity": ("AGTRACE_MCP_ANTIGRAVITY_DIR", "--antigravity-dir"),
+    "copilot_cli": ("AGTRACE_MCP_COPILOT_DIR", "--copilot-dir"),
+    "opencode": ("AGTRACE_MCP_OPENCODE_DIR", "--opencode-dir"),
+}
+
+
+def agent_dir(env: dict[str, str], provider: str, home: Path, agent_var: str | None, default: str) -> Path:
+    """An agent's data dir: our override, else the agent's own variable, else its default under HOME."""
+    ours = env.get(ROOT_VARS[provider][0])
+    if ours:
+        return Path(ours).expanduser()
+    if agent_var and env.get(agent_var):
+        return Path(env[agent_var]).expanduser()
+    return home / default
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +96,27 @@ class Provider(Protocol):
 
 
 def safe_walk(root: Path, pattern: str) -> Iterator[Path]:
-    """rglob that survives unreadable folders and vanishing files."""
-    try:
-        yield from root.rglob(pattern)
-    except OSError:
-        return
+    """Files under `root` whose name matches `pattern`, sorted per folder.
+
+    os.scandir-based (a no-change refresh walks thousands of files, rglob is several times slower);
+    survives unreadable folders and files that vanish mid-walk; never follows symlinked folders.
+    """
+    stack = [str(root)]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    if e.name != ".git":
+                        subdirs.append(e.path)
+                elif fnmatch.fnmatchcase(e.name, pattern):
+                    yield Path(e.path)
+            except OSError:
+                continue
+        stack.extend(reversed(subdirs))

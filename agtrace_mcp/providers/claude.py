@@ -17,7 +17,7 @@ import orjson
 from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
-from .base import Emit, ParseStats, SourceFile, safe_walk
+from .base import Emit, ParseStats, SourceFile, agent_dir, safe_walk
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "claude_code"
@@ -89,8 +89,7 @@ class ClaudeProvider:
     incremental = True
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
-        base = env.get("CLAUDE_CONFIG_DIR")
-        return [Path(base) / "projects" if base else home / ".claude" / "projects"]
+        return [agent_dir(env, NAME, home, "CLAUDE_CONFIG_DIR", ".claude") / "projects"]
 
     def discover(self, roots: list[Path]) -> Iterator[SourceFile]:
         for root in roots:

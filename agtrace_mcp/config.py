@@ -1,0 +1,77 @@
+"""Where logs live, where the index lives, and the output budgets.
+
+MCP clients start the server with little more than HOME and PATH, so every default works from HOME alone.
+Each agent's log root can be moved by the agent's own variable (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`,
+`COPILOT_HOME`), by an `AGTRACE_MCP_<AGENT>_DIR` variable, or by a CLI flag (which sets that variable).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .providers import REGISTRY
+from .providers.base import ROOT_VARS
+
+DEFAULT_BUDGET_TOKENS = 20_000
+CHARS_PER_TOKEN = 3.5  # conservative for JSON with code: budgets are enforced in characters
+
+
+@dataclass
+class Config:
+    home: Path
+    env: dict[str, str]
+    data_dir: Path
+    roots: dict[str, list[Path]]
+    budget_tokens: int = DEFAULT_BUDGET_TOKENS
+    refresh_interval: float = 2.0
+    redact: bool = True
+    projects: list[str] = field(default_factory=list)  # scope: only sessions under these roots
+
+    @property
+    def budget_chars(self) -> int:
+        return int(self.budget_tokens * CHARS_PER_TOKEN)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "index.sqlite3"
+
+    @classmethod
+    def load(cls, env: dict[str, str] | None = None, *, home: str | Path | None = None,
+             data_dir: str | Path | None = None, root_overrides: dict[str, str] | None = None,
+             projects: list[str] | None = None, redact: bool | None = None,
+             budget_tokens: int | None = None) -> Config:
+        e = dict(os.environ if env is None else env)
+        for prov, value in (root_overrides or {}).items():
+            if value:
+                e[ROOT_VARS[prov][0]] = str(value)
+        h = Path(home or e.get("AGTRACE_MCP_HOME") or e.get("HOME") or Path.home()).expanduser()
+        roots = {name: [Path(p).expanduser() for p in prov.default_roots(h, e)] for name, prov in REGISTRY.items()}
+        dd = data_dir or e.get("AGTRACE_MCP_DATA_DIR")
+        if dd:
+            ddir = Path(dd).expanduser()
+        elif e.get("XDG_DATA_HOME"):
+            ddir = Path(e["XDG_DATA_HOME"]).expanduser() / "agtrace-mcp"
+        else:
+            ddir = h / ".local" / "share" / "agtrace-mcp"
+        budget = budget_tokens or _int_env(e, "AGTRACE_MCP_BUDGET_TOKENS", DEFAULT_BUDGET_TOKENS)
+        interval = _float_env(e, "AGTRACE_MCP_REFRESH_INTERVAL", 2.0)
+        scope = list(projects or [p for p in e.get("AGTRACE_MCP_PROJECTS", "").split(os.pathsep) if p])
+        red = redact if redact is not None else e.get("AGTRACE_MCP_NO_REDACT", "") not in ("1", "true", "yes")
+        return cls(home=h, env=e, data_dir=ddir, roots=roots, budget_tokens=budget, refresh_interval=interval,
+                   redact=red, projects=[str(Path(p).expanduser()) for p in scope])
+
+
+def _int_env(e: dict[str, str], key: str, default: int) -> int:
+    try:
+        return int(e[key]) if e.get(key) else default
+    except ValueError:
+        return default
+
+
+def _float_env(e: dict[str, str], key: str, default: float) -> float:
+    try:
+        return float(e[key]) if e.get(key) else default
+    except ValueError:
+        return default

@@ -1,0 +1,84 @@
+"""Opening the index: WAL, pragmas, migrations, and recovery from a missing or corrupt file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from ..errors import IndexUnavailableError
+from .migrations import migrate
+
+log = logging.getLogger("agtrace_mcp.store")
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode != "wal":
+        raise sqlite3.DatabaseError(f"cannot switch the index to WAL mode (got {mode})")
+    db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
+    db.execute("PRAGMA foreign_keys = OFF")
+    db.execute("PRAGMA cache_size = -32000")  # 32 MB page cache
+    db.execute("PRAGMA temp_store = MEMORY")
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA mmap_size = 268435456")
+    return db
+
+
+def open_db(path: Path) -> sqlite3.Connection:
+    """Open (creating or migrating) the index at `path`.
+
+    A corrupt index is moved aside (`*.corrupt-<time>`) and rebuilt from the logs, with a message on stderr:
+    the index is a cache of the logs, so nothing is lost. A data dir that cannot be written raises
+    IndexUnavailableError with what to do.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise IndexUnavailableError(
+            f"cannot create the index folder {path.parent}: {e.strerror}; set AGTRACE_MCP_DATA_DIR "
+            "(or --data-dir) to a writable folder") from e
+    for attempt in (1, 2):
+        db = None
+        try:
+            db = _connect(path)
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {check}")
+            migrate(db)
+            return db
+        except sqlite3.DatabaseError as e:
+            if db is not None:
+                db.close()
+            msg = str(e).lower()
+            if "readonly" in msg or "read-only" in msg or "unable to open" in msg or "disk i/o" in msg \
+                    or "full" in msg:
+                raise IndexUnavailableError(
+                    f"cannot use the index at {path}: {e}; set AGTRACE_MCP_DATA_DIR (or --data-dir) to a "
+                    "writable folder with free space") from e
+            if attempt == 2:
+                raise IndexUnavailableError(f"the index at {path} cannot be rebuilt: {e}") from e
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            log.warning("index %s is unreadable (%s); moving it to %s and rebuilding from the logs", path, e, aside)
+            print(f"agtrace-mcp: the index at {path} was unreadable ({e}); rebuilding it from the logs "
+                  f"(old file kept as {aside.name})", file=_stderr())
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(str(path) + suffix)
+                if src.exists():
+                    try:
+                        os.replace(src, Path(str(aside) + suffix))
+                    except OSError:
+                        src.unlink(missing_ok=True)
+    raise AssertionError("unreachable")
+
+
+def _stderr():  # noqa: ANN202 - tiny indirection so tests can capture it
+    import sys
+
+    return sys.stderr

@@ -1,0 +1,229 @@
+"""Incremental ingest: keep the index equal to the logs at the cost of one `stat` per unchanged file.
+
+Per file the index keeps (size, mtime, inode, byte offset, parser state). A grown JSONL file is read from
+its offset with the saved state; a rewritten, truncated or replaced file (or a provider that is not
+append-only) is read again from the start, replacing what that file had produced; a vanished file keeps its
+sessions, marked as no longer on disk. Each file is ingested in one write transaction, under SQLite's
+writer lock, after re-checking its row: several processes can refresh at once, and a process killed
+mid-ingest leaves the previous consistent state for the next one to complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..config import Config
+from ..engine import is_live
+from ..engine.builder import SessionBuilder
+from ..providers import REGISTRY, ParseStats, SourceFile
+from .sink import StoreSink, purge_sessions
+
+log = logging.getLogger("agtrace_mcp.store")
+
+# Bump when a provider or the builder changes what it produces: every file is then read again.
+PARSER_VERSION = 1
+
+
+@dataclass
+class RefreshReport:
+    files_seen: int = 0
+    files_ingested: int = 0
+    files_skipped_locked: int = 0
+    files_gone: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Found:
+    src: SourceFile
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+def discover(config: Config, providers: Iterable[str] | None = None) -> list[_Found]:
+    """Every log file of every provider under the configured roots, with its stat."""
+    out: list[_Found] = []
+    seen: set[str] = set()
+    for name in providers or REGISTRY:
+        prov = REGISTRY[name]
+        try:
+            for src in prov.discover(config.roots.get(name, [])):
+                if src.path in seen:
+                    continue
+                seen.add(src.path)
+                try:
+                    st = os.stat(src.path)
+                except OSError:
+                    continue
+                out.append(_Found(src, st.st_size, st.st_mtime_ns, st.st_ino))
+        except Exception as e:  # a provider's discovery must never break the others
+            log.warning("discovery failed for %s: %s", name, e)
+    return out
+
+
+def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True,
+            progress: Callable[[int, int, str], None] | None = None) -> RefreshReport:
+    """Bring the index up to date with the logs.
+
+    With `wait=False` (query-time freshness) a file another process is writing is skipped instead of
+    waited for: queries never queue behind a long cold index in another process.
+    """
+    t0 = time.perf_counter()
+    report = RefreshReport()
+    found = discover(config)
+    report.files_seen = len(found)
+    rows = {r[0]: r[1:] for r in db.execute(
+        "SELECT path, size, mtime_ns, inode, parser_version, on_disk FROM files")}
+    todo: list[_Found] = []
+    for f in found:
+        row = rows.pop(f.src.path, None)
+        if row is None or row[0] != f.size or row[1] != f.mtime_ns or row[2] != f.inode \
+                or row[3] != PARSER_VERSION or not row[4]:
+            todo.append(f)
+    gone = [p for p, r in rows.items() if r[4]]
+    if gone:
+        report.files_gone = len(gone)
+        _mark_gone(db, gone, wait)
+    total = sum(f.size for f in todo)
+    done = 0
+    for f in todo:
+        if progress:
+            progress(done, total, f.src.path)
+        try:
+            n = ingest_file(db, f, wait=wait)
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                report.files_skipped_locked += 1
+                continue
+            raise
+        except OSError as e:  # vanished or unreadable between discovery and read
+            report.errors.append(f"{f.src.path}: {e}")
+            continue
+        if n >= 0:
+            report.files_ingested += 1
+            report.bytes_read += n
+        done += f.size
+    if progress:
+        progress(total, total, "")
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _begin(db: sqlite3.Connection, wait: bool) -> None:
+    if wait:
+        db.execute("BEGIN IMMEDIATE")
+        return
+    db.execute("PRAGMA busy_timeout = 200")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    finally:
+        db.execute("PRAGMA busy_timeout = 30000")
+
+
+def _mark_gone(db: sqlite3.Connection, paths: list[str], wait: bool) -> None:
+    try:
+        _begin(db, wait)
+    except sqlite3.OperationalError:
+        return
+    try:
+        for p in paths:
+            db.execute("UPDATE files SET on_disk = 0 WHERE path = ?", (p,))
+            db.execute("UPDATE sessions SET on_disk = 0 WHERE file_id = (SELECT id FROM files WHERE path = ?)", (p,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def ingest_file(db: sqlite3.Connection, f: _Found, *, wait: bool = True) -> int:
+    """Read what is new in one file into the index; returns bytes read (-1: already up to date)."""
+    src = f.src
+    prov = REGISTRY[src.provider]
+    _begin(db, wait)
+    try:
+        row = db.execute("SELECT id, size, mtime_ns, inode, offset, state, parser_version, lines, records, bad_lines,"
+                         " report FROM files WHERE path = ?", (src.path,)).fetchone()
+        if row is not None and (row[1], row[2], row[3], row[6]) == (f.size, f.mtime_ns, f.inode, PARSER_VERSION):
+            db.execute("UPDATE files SET on_disk = 1 WHERE id = ?", (row[0],))
+            db.execute("COMMIT")
+            return -1  # another process got here first
+        resume = (row is not None and prov.incremental and row[6] == PARSER_VERSION and row[3] == f.inode
+                  and f.size > row[1] and row[5] is not None and row[4] <= f.size)
+        pstate: Any = None
+        bstate: dict[str, Any] | None = None
+        offset = 0
+        if resume:
+            try:
+                pstate, bstate = pickle.loads(row[5])
+                offset = row[4]
+            except Exception:  # state from an older build: read the file again
+                resume = False
+        if row is None:
+            file_id = db.execute(
+                "INSERT INTO files (path, provider, kind, parent) VALUES (?,?,?,?)",
+                (src.path, src.provider, src.kind, src.parent)).lastrowid
+        else:
+            file_id = row[0]
+            if not resume:
+                sids = [r[0] for r in db.execute("SELECT id FROM sessions WHERE file_id = ?", (file_id,))]
+                purge_sessions(db, sids)
+        stats = ParseStats()
+        # after a purge (or for a new file) nothing this file produces is in the index yet
+        sink = StoreSink(db, file_id, fresh=not resume)
+        builder = SessionBuilder(sink, bstate)
+        end, pstate = prov.parse(src, offset, pstate, builder.feed, stats)
+        builder.flush(live=is_live(src.path))
+        sink.finalize()
+        state_blob = pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL) \
+            if prov.incremental else None
+        prev = _report(row[10]) if (row is not None and resume) else {}
+        report = _merge_report(prev, stats)
+        db.execute(
+            "UPDATE files SET size = ?, mtime_ns = ?, inode = ?, offset = ?, state = ?, parser_version = ?, on_disk = 1,"
+            " lines = ?, records = ?, bad_lines = ?, torn_tail = ?, report = ?, indexed_at = ?, provider = ?, kind = ?,"
+            " parent = ? WHERE id = ?",
+            (f.size, f.mtime_ns, f.inode, end, state_blob, PARSER_VERSION,
+             (row[7] if resume else 0) + stats.lines, (row[8] if resume else 0) + stats.records,
+             (row[9] if resume else 0) + stats.bad_lines, int(stats.torn_tail), orjson.dumps(report).decode(),
+             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), src.provider, src.kind, src.parent, file_id))
+        db.execute("COMMIT")
+        return stats.bytes
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _report(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        d = orjson.loads(raw)
+        return d if isinstance(d, dict) else {}
+    except orjson.JSONDecodeError:
+        return {}
+
+
+def _merge_report(prev: dict[str, Any], stats: ParseStats) -> dict[str, Any]:
+    unknown = dict(prev.get("unknown", {}))
+    for k, v in stats.unknown.items():
+        unknown[k] = unknown.get(k, 0) + v
+    skipped = dict(prev.get("skipped", {}))
+    for k, v in stats.skipped.items():
+        skipped[k] = skipped.get(k, 0) + v
+    samples = list(prev.get("bad_samples", []))
+    for s in stats.bad_samples:
+        if len(samples) < 5:
+            samples.append(list(s))
+    return {"unknown": unknown, "skipped": skipped, "bad_samples": samples}

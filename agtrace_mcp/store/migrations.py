@@ -1,0 +1,207 @@
+"""The index schema, evolved by small numbered migrations (never by deleting the user's index).
+
+Each migration runs once, in order, inside a transaction; `_migrations` records what ran. Add a new
+function at the end to change the schema; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Execute statements one by one (`executescript` would commit the surrounding transaction)."""
+    stmt = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        stmt += line
+        if sqlite3.complete_statement(stmt):
+            db.execute(stmt)
+            stmt = ""
+    if stmt.strip():
+        db.execute(stmt)
+
+
+def migration(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            provider TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            parent TEXT,
+            size INTEGER NOT NULL DEFAULT 0,
+            mtime_ns INTEGER NOT NULL DEFAULT 0,
+            inode INTEGER NOT NULL DEFAULT 0,
+            offset INTEGER NOT NULL DEFAULT 0,
+            state BLOB,
+            parser_version INTEGER NOT NULL DEFAULT 0,
+            on_disk INTEGER NOT NULL DEFAULT 1,
+            lines INTEGER NOT NULL DEFAULT 0,
+            records INTEGER NOT NULL DEFAULT 0,
+            bad_lines INTEGER NOT NULL DEFAULT 0,
+            torn_tail INTEGER NOT NULL DEFAULT 0,
+            report TEXT,               -- JSON: unknown record types, skipped records, bad line samples
+            indexed_at TEXT
+        );
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            file_id INTEGER NOT NULL,
+            project_root TEXT,
+            git_branch TEXT,
+            title TEXT NOT NULL DEFAULT '',
+            started_at TEXT,
+            ended_at TEXT,
+            models TEXT NOT NULL DEFAULT '[]',
+            cli_version TEXT,
+            parent_id TEXT,
+            agent_name TEXT,
+            source_files TEXT NOT NULL DEFAULT '[]',
+            context_window INTEGER,
+            turns INTEGER NOT NULL DEFAULT 0,
+            steps INTEGER NOT NULL DEFAULT 0,
+            tool_calls INTEGER NOT NULL DEFAULT 0,
+            failed_tools INTEGER NOT NULL DEFAULT 0,
+            input INTEGER NOT NULL DEFAULT 0,
+            cache_read INTEGER NOT NULL DEFAULT 0,
+            cache_write INTEGER NOT NULL DEFAULT 0,
+            output INTEGER NOT NULL DEFAULT 0,
+            reasoning INTEGER NOT NULL DEFAULT 0,
+            peak_context INTEGER NOT NULL DEFAULT 0,
+            on_disk INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX sessions_ended ON sessions(ended_at DESC);
+        CREATE INDEX sessions_project ON sessions(project_root, ended_at DESC);
+        CREATE INDEX sessions_parent ON sessions(parent_id);
+        CREATE INDEX sessions_file ON sessions(file_id);
+        CREATE TABLE turns (
+            session_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            started_at TEXT,
+            ended_at TEXT,
+            text TEXT NOT NULL DEFAULT '',
+            text_len INTEGER NOT NULL DEFAULT 0,
+            origin TEXT NOT NULL DEFAULT 'user',
+            slash TEXT,
+            interrupted INTEGER NOT NULL DEFAULT 0,
+            off INTEGER NOT NULL DEFAULT -1,
+            steps INTEGER NOT NULL DEFAULT 0,
+            tool_calls INTEGER NOT NULL DEFAULT 0,
+            failed_tools INTEGER NOT NULL DEFAULT 0,
+            input INTEGER NOT NULL DEFAULT 0,
+            cache_read INTEGER NOT NULL DEFAULT 0,
+            cache_write INTEGER NOT NULL DEFAULT 0,
+            output INTEGER NOT NULL DEFAULT 0,
+            reasoning INTEGER NOT NULL DEFAULT 0,
+            peak_context INTEGER NOT NULL DEFAULT 0,
+            final_message TEXT,
+            PRIMARY KEY (session_id, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE steps (
+            session_id TEXT NOT NULL,
+            turn_idx INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            started_at TEXT,
+            ended_at TEXT,
+            model TEXT,
+            reasoning TEXT,
+            reasoning_len INTEGER NOT NULL DEFAULT 0,
+            message TEXT,
+            message_len INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'done',
+            error TEXT,
+            has_usage INTEGER NOT NULL DEFAULT 0,
+            input INTEGER NOT NULL DEFAULT 0,
+            cache_read INTEGER NOT NULL DEFAULT 0,
+            cache_write INTEGER NOT NULL DEFAULT 0,
+            output INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (session_id, turn_idx, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE tools (
+            session_id TEXT NOT NULL,
+            turn_idx INTEGER NOT NULL,
+            step_idx INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            call_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            args TEXT,                 -- JSON, long strings inside cut (full text: read from the log)
+            args_len INTEGER NOT NULL DEFAULT 0,
+            started_at TEXT,
+            ended_at TEXT,
+            duration_ms INTEGER,
+            status TEXT NOT NULL,
+            error_kind TEXT,
+            exit_code INTEGER,
+            error_message TEXT,
+            output TEXT,               -- head + tail preview
+            output_len INTEGER NOT NULL DEFAULT 0,
+            out_off INTEGER NOT NULL DEFAULT -1,
+            child_id TEXT,
+            PRIMARY KEY (session_id, turn_idx, step_idx, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX tools_call ON tools(session_id, call_id);
+        CREATE INDEX tools_failed ON tools(started_at DESC) WHERE status = 'error';
+        CREATE INDEX tools_name ON tools(name);
+        CREATE TABLE compactions (
+            session_id TEXT NOT NULL,
+            turn_idx INTEGER NOT NULL,
+            at TEXT,
+            trigger TEXT,
+            pre_tokens INTEGER,
+            PRIMARY KEY (session_id, turn_idx, at)
+        ) WITHOUT ROWID;
+        -- Search: the text of every prompt, message, reasoning, call and output, cut to a few KB each
+        -- (the full text stays in the log); FTS5 over it with external content.
+        CREATE TABLE docs (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            turn_idx INTEGER NOT NULL,
+            step_idx INTEGER NOT NULL,  -- -1 for the prompt
+            call_id TEXT,
+            kind TEXT NOT NULL,         -- prompt | message | reasoning | tool_call | tool_output
+            text TEXT NOT NULL
+        );
+        CREATE INDEX docs_where ON docs(session_id, turn_idx, step_idx);
+        CREATE VIRTUAL TABLE docs_fts USING fts5(
+            text, content='docs', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        """
+    )
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply every migration not yet applied; returns how many ran."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    done = {r[0] for r in db.execute("SELECT name FROM _migrations")}
+    ran = 0
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # another process may have applied it while we waited for the lock
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (fn.__name__,)).fetchone() is None:
+                fn(db)
+                db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", (fn.__name__,))
+                ran += 1
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return ran

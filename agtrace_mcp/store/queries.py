@@ -1,0 +1,252 @@
+"""Read queries over the index. Plain functions over a connection, returning sqlite3.Row objects."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import AmbiguousIdError, BadArgumentError, NotFoundError
+
+MIN_PREFIX = 6
+_HIGH = "\U0010ffff"
+
+
+@dataclass
+class Scope:
+    """Project roots the caller may see (empty: everything)."""
+
+    roots: list[str] = field(default_factory=list)
+
+    def sql(self, col: str = "s.project_root") -> tuple[str, list[Any]]:
+        if not self.roots:
+            return "", []
+        parts, params = [], []
+        for r in self.roots:
+            r = r.rstrip("/") or "/"
+            parts.append(f"({col} = ? OR ({col} >= ? AND {col} < ?))")
+            params += [r, r + "/", r + "/" + _HIGH]
+        return " AND (" + " OR ".join(parts) + ")", params
+
+
+def project_clause(project: str | None, col: str = "s.project_root") -> tuple[str, list[Any]]:
+    """A project filter matches the root itself and everything under it (worktrees, subfolders)."""
+    if not project:
+        return "", []
+    p = project.rstrip("/") or "/"
+    return f" AND ({col} = ? OR ({col} >= ? AND {col} < ?))", [p, p + "/", p + "/" + _HIGH]
+
+
+def resolve_session(db: sqlite3.Connection, ref: str, scope: Scope) -> str:
+    """A full id or a unique prefix of at least 6 characters → the full id."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise BadArgumentError("session_id is empty; pass an id from list_sessions (or current_session)")
+    where, params = scope.sql()
+    row = db.execute(f"SELECT s.id FROM sessions s WHERE s.id = ?{where}", [ref, *params]).fetchone()
+    if row:
+        return row[0]
+    if len(ref) < MIN_PREFIX:
+        raise NotFoundError(f"no session {ref!r}; a prefix needs at least {MIN_PREFIX} characters. "
+                            "Call list_sessions to see ids")
+    rows = db.execute(f"SELECT s.id FROM sessions s WHERE s.id >= ? AND s.id < ?{where} ORDER BY s.id LIMIT 11",
+                      [ref, ref + _HIGH, *params]).fetchall()
+    if not rows:
+        raise NotFoundError(f"no session matches {ref!r}; call list_sessions (or current_session) to find its id")
+    if len(rows) > 1:
+        raise AmbiguousIdError(ref, [r[0] for r in rows])
+    return rows[0][0]
+
+
+def list_sessions(db: sqlite3.Connection, scope: Scope, *, project: str | None = None,
+                  provider: str | None = None, since: str | None = None, until: str | None = None,
+                  query: str | None = None, has_failures: bool | None = None, include_subagents: bool = False,
+                  parent: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
+    where, params = scope.sql()
+    w2, p2 = project_clause(project)
+    where += w2
+    params += p2
+    if provider:
+        where += " AND s.provider = ?"
+        params.append(provider)
+    if since:
+        where += " AND s.ended_at >= ?"
+        params.append(since)
+    if until:
+        where += " AND s.started_at <= ?"
+        params.append(until)
+    if query:
+        where += " AND (s.title LIKE ? ESCAPE '\\' OR s.id = ?)"
+        params += ["%" + re.sub(r"([\\%_])", r"\\\1", query) + "%", query]
+    if has_failures is True:
+        where += " AND s.failed_tools > 0"
+    elif has_failures is False:
+        where += " AND s.failed_tools = 0"
+    if parent:
+        where += " AND s.parent_id = ?"
+        params.append(parent)
+    elif not include_subagents:
+        where += " AND s.parent_id IS NULL"
+    total = db.execute(f"SELECT count(*) FROM sessions s WHERE 1=1{where}", params).fetchone()[0]
+    rows = db.execute(
+        f"SELECT s.* FROM sessions s WHERE 1=1{where} ORDER BY s.ended_at DESC, s.id LIMIT ? OFFSET ?",
+        [*params, limit, offset]).fetchall()
+    return rows, total
+
+
+def session_row(db: sqlite3.Connection, sid: str) -> sqlite3.Row:
+    row = db.execute("SELECT s.*, f.path AS file_path FROM sessions s JOIN files f ON f.id = s.file_id WHERE s.id = ?",
+                     (sid,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no session {sid!r}; call list_sessions")
+    return row
+
+
+def children(db: sqlite3.Connection, sid: str) -> list[sqlite3.Row]:
+    return db.execute("SELECT * FROM sessions WHERE parent_id = ? ORDER BY started_at, id", (sid,)).fetchall()
+
+
+def turns(db: sqlite3.Connection, sid: str, start: int, stop: int) -> list[sqlite3.Row]:
+    return db.execute("SELECT * FROM turns WHERE session_id = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                      (sid, start, stop)).fetchall()
+
+
+def tool_counts(db: sqlite3.Connection, sid: str, start: int, stop: int) -> dict[int, list[tuple[str, int, int]]]:
+    out: dict[int, list[tuple[str, int, int]]] = {}
+    for r in db.execute(
+            "SELECT turn_idx, name, count(*), sum(status = 'error') FROM tools WHERE session_id = ? AND turn_idx >= ?"
+            " AND turn_idx < ? GROUP BY turn_idx, name ORDER BY turn_idx, count(*) DESC, name", (sid, start, stop)):
+        out.setdefault(r[0], []).append((r[1], r[2] - r[3], r[3]))
+    return out
+
+
+def turn_row(db: sqlite3.Connection, sid: str, idx: int) -> sqlite3.Row | None:
+    return db.execute("SELECT * FROM turns WHERE session_id = ? AND idx = ?", (sid, idx)).fetchone()
+
+
+def steps(db: sqlite3.Connection, sid: str, turn: int) -> list[sqlite3.Row]:
+    return db.execute("SELECT * FROM steps WHERE session_id = ? AND turn_idx = ? ORDER BY idx", (sid, turn)).fetchall()
+
+
+def tools_of_turn(db: sqlite3.Connection, sid: str, turn: int) -> list[sqlite3.Row]:
+    return db.execute("SELECT * FROM tools WHERE session_id = ? AND turn_idx = ? ORDER BY step_idx, seq",
+                      (sid, turn)).fetchall()
+
+
+def tool_row(db: sqlite3.Connection, sid: str, call_id: str) -> sqlite3.Row | None:
+    return db.execute(
+        "SELECT t.*, f.path AS file_path, f.provider AS provider, f.kind AS file_kind, f.parent AS file_parent"
+        " FROM tools t JOIN sessions s ON s.id = t.session_id JOIN files f ON f.id = s.file_id"
+        " WHERE t.session_id = ? AND t.call_id = ? ORDER BY t.turn_idx DESC LIMIT 1", (sid, call_id)).fetchone()
+
+
+def compactions(db: sqlite3.Connection, sid: str) -> list[sqlite3.Row]:
+    return db.execute("SELECT * FROM compactions WHERE session_id = ? ORDER BY turn_idx, at", (sid,)).fetchall()
+
+
+def failed_tools(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
+                 provider: str | None = None, tool: str | None = None, kind: str | None = None,
+                 since: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
+    where, params = scope.sql()
+    w2, p2 = project_clause(project)
+    where += w2
+    params += p2
+    if session:
+        where += " AND t.session_id = ?"
+        params.append(session)
+    if provider:
+        where += " AND s.provider = ?"
+        params.append(provider)
+    if tool:
+        where += " AND t.name = ?"
+        params.append(tool)
+    if kind:
+        where += " AND t.error_kind = ?"
+        params.append(kind)
+    if since:
+        where += " AND t.started_at >= ?"
+        params.append(since)
+    base = f"FROM tools t JOIN sessions s ON s.id = t.session_id WHERE t.status = 'error'{where}"
+    total = db.execute(f"SELECT count(*) {base}", params).fetchone()[0]
+    rows = db.execute(
+        f"SELECT t.*, s.provider AS provider, s.project_root AS project_root, s.title AS title {base}"
+        " ORDER BY t.started_at DESC, t.session_id, t.turn_idx DESC, t.step_idx DESC, t.seq DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset]).fetchall()
+    return rows, total
+
+
+def fts_query(text: str) -> str:
+    """User words → an FTS5 query: every term must appear (quoted, so punctuation is literal)."""
+    terms = [t for t in re.split(r"\s+", text.strip()) if t]
+    if not terms:
+        raise BadArgumentError("query is empty; pass words to search for")
+    out = []
+    for t in terms:
+        prefix = t.endswith("*") and len(t) > 1
+        core = t[:-1] if prefix else t
+        out.append('"' + core.replace('"', '""') + '"' + ("*" if prefix else ""))
+    return " ".join(out)
+
+
+def search(db: sqlite3.Connection, scope: Scope, text: str, *, session: str | None = None,
+           project: str | None = None, provider: str | None = None, kinds: list[str] | None = None,
+           since: str | None = None, until: str | None = None, limit: int = 20,
+           offset: int = 0) -> list[sqlite3.Row]:
+    where, params = scope.sql()
+    w2, p2 = project_clause(project)
+    where += w2
+    params += p2
+    if session:
+        where += " AND d.session_id = ?"
+        params.append(session)
+    if provider:
+        where += " AND s.provider = ?"
+        params.append(provider)
+    if kinds:
+        where += f" AND d.kind IN ({','.join('?' * len(kinds))})"
+        params += kinds
+    if since:
+        where += " AND s.ended_at >= ?"
+        params.append(since)
+    if until:
+        where += " AND s.started_at <= ?"
+        params.append(until)
+    return db.execute(
+        "SELECT d.session_id, d.turn_idx, d.step_idx, d.call_id, d.kind,"
+        " snippet(docs_fts, 0, '«', '»', '…', 24) AS snippet, s.provider, s.project_root, s.title, s.ended_at,"
+        " t.started_at AS turn_started_at"
+        " FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid JOIN sessions s ON s.id = d.session_id"
+        " LEFT JOIN turns t ON t.session_id = d.session_id AND t.idx = d.turn_idx"
+        f" WHERE docs_fts MATCH ?{where} ORDER BY bm25(docs_fts), s.ended_at DESC LIMIT ? OFFSET ?",
+        [fts_query(text), *params, limit, offset]).fetchall()
+
+
+def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+    where, params = scope.sql()
+    total = db.execute(f"SELECT count(DISTINCT s.project_root) FROM sessions s WHERE s.parent_id IS NULL{where}",
+                       params).fetchone()[0]
+    rows = db.execute(
+        "SELECT s.project_root, count(*) AS sessions, group_concat(DISTINCT s.provider) AS providers,"
+        " max(s.ended_at) AS last_activity, min(s.started_at) AS first_activity, sum(s.failed_tools) AS failed_tools,"
+        " sum(s.turns) AS turns"
+        f" FROM sessions s WHERE s.parent_id IS NULL{where} GROUP BY s.project_root"
+        " ORDER BY last_activity DESC LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+    return rows, total
+
+
+def current_session(db: sqlite3.Connection, scope: Scope, project: str, provider: str | None) -> sqlite3.Row | None:
+    where, params = scope.sql()
+    w2, p2 = project_clause(project)
+    prov = ""
+    if provider:
+        prov = " AND s.provider = ?"
+        p2 = [*p2, provider]
+    return db.execute(
+        f"SELECT s.* FROM sessions s WHERE s.parent_id IS NULL{w2}{prov}{where} ORDER BY s.ended_at DESC LIMIT 1",
+        [*p2, *params]).fetchone()
+
+
+def file_report(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    return db.execute("SELECT provider, path, lines, records, bad_lines, torn_tail, report, on_disk, size"
+                      " FROM files ORDER BY provider, path").fetchall()
