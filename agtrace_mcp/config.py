@@ -28,6 +28,7 @@ class Config:
     refresh_interval: float = 2.0
     redact: bool = True
     projects: list[str] = field(default_factory=list)  # scope: only sessions under these roots
+    live_seconds: int = 300  # a log written to this recently may still be growing (calls in progress)
 
     @property
     def budget_chars(self) -> int:
@@ -46,7 +47,7 @@ class Config:
         for prov, value in (root_overrides or {}).items():
             if value:
                 e[ROOT_VARS[prov][0]] = str(value)
-        h = Path(home or e.get("AGTRACE_MCP_HOME") or e.get("HOME") or Path.home()).expanduser()
+        h = Path(home or e.get("AGTRACE_MCP_HOME") or e.get("HOME") or Path.home()).expanduser().absolute()
         roots = {name: [Path(p).expanduser() for p in prov.default_roots(h, e)] for name, prov in REGISTRY.items()}
         dd = data_dir or e.get("AGTRACE_MCP_DATA_DIR")
         if dd:

@@ -23,9 +23,10 @@ if TYPE_CHECKING:  # providers import engine.events; import them lazily to keep 
 LIVE_SECONDS = 300  # a file written to in the last 5 minutes may still be growing
 
 
-def is_live(path: str) -> bool:
+def is_live(path: str, seconds: float = LIVE_SECONDS) -> bool:
+    """Was the file written to within `seconds` (so that a call without a result may still be running)?"""
     try:
-        return time.time() - os.stat(path).st_mtime < LIVE_SECONDS
+        return time.time() - os.stat(path).st_mtime < seconds
     except OSError:
         return False
 
@@ -48,13 +49,16 @@ def source_for(path: str | os.PathLike[str], provider: str | None = None) -> Sou
 def load_file(path: str | os.PathLike[str], provider: str | None = None,
               stats: ParseStats | None = None) -> list[m.Session]:
     """Every session a log file holds (the file's own first; inline subagents after it)."""
+    return load_file_source(source_for(path, provider), stats)
+
+
+def load_file_source(src: SourceFile, stats: ParseStats | None = None) -> list[m.Session]:
+    """Every session one described log file holds."""
     from ..providers import ParseStats, get
 
-    src = source_for(path, provider)
     sink = MemorySink()
     builder = SessionBuilder(sink)
-    st = stats if stats is not None else ParseStats()
-    get(src.provider).parse(src, 0, None, builder.feed, st)
+    get(src.provider).parse(src, 0, None, builder.feed, stats if stats is not None else ParseStats())
     builder.finish(live=is_live(src.path))
     sessions = sink.to_models()
     sessions.sort(key=lambda s: (s.parent_session_id is not None, s.started_at is None, s.started_at))
@@ -69,4 +73,4 @@ def load_session(path: str | os.PathLike[str], provider: str | None = None) -> m
     return sessions[0]
 
 
-__all__ = ["SessionBuilder", "MemorySink", "load_file", "load_session", "source_for", "is_live"]
+__all__ = ["SessionBuilder", "MemorySink", "load_file", "load_file_source", "load_session", "source_for", "is_live"]

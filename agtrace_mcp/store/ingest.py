@@ -102,7 +102,7 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True,
         if progress:
             progress(done, total, f.src.path)
         try:
-            n = ingest_file(db, f, wait=wait)
+            n = ingest_file(db, f, wait=wait, live_seconds=config.live_seconds)
         except sqlite3.OperationalError as e:
             if "locked" in str(e) or "busy" in str(e):
                 report.files_skipped_locked += 1
@@ -147,7 +147,7 @@ def _mark_gone(db: sqlite3.Connection, paths: list[str], wait: bool) -> None:
         raise
 
 
-def ingest_file(db: sqlite3.Connection, f: _Found, *, wait: bool = True) -> int:
+def ingest_file(db: sqlite3.Connection, f: _Found, *, wait: bool = True, live_seconds: float = 300) -> int:
     """Read what is new in one file into the index; returns bytes read (-1: already up to date)."""
     src = f.src
     prov = REGISTRY[src.provider]
@@ -184,7 +184,7 @@ def ingest_file(db: sqlite3.Connection, f: _Found, *, wait: bool = True) -> int:
         sink = StoreSink(db, file_id, fresh=not resume)
         builder = SessionBuilder(sink, bstate)
         end, pstate = prov.parse(src, offset, pstate, builder.feed, stats)
-        builder.flush(live=is_live(src.path))
+        builder.flush(live=is_live(src.path, live_seconds))
         sink.finalize()
         state_blob = pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL) \
             if prov.incremental else None
