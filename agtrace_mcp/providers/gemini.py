@@ -23,7 +23,7 @@ Decisions taken from the real files and the upstream source (chatRecordingServic
 - Tokens. `input` (promptTokenCount) includes `cached`; `tool` (toolUsePromptTokenCount) is prompt-side and
   not inside `input` (total = input + output + thoughts + tool). Usage: input = input - cached + tool,
   cache_read = cached, output = output + thoughts, reasoning = thoughts. So per step
-  input + cache_read + output == total.
+  input + cache_read + output == total. An all-zero `tokens` object (seen in a real file) is no usage.
 - Interrupts. An `info` "Request cancelled." (or another user cancellation notice) inside a turn marks it
   interrupted. Other `info`/`warning` messages are UI notices, not turns or steps.
 - Failed model requests. An `error` (or `info`) message that reports a failed model request (API error,
@@ -47,7 +47,7 @@ from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
-from .base import Emit, ParseStats, SourceFile
+from .base import Emit, ParseStats, SourceFile, agent_dir
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "gemini_cli"
@@ -101,7 +101,7 @@ class GeminiProvider:
         self._markers: dict[str, tuple[tuple[int, int], str | None]] = {}
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
-        return [home / ".gemini" / "tmp"]
+        return [agent_dir(env, NAME, home, None, ".gemini") / "tmp"]
 
     # -- discovery ----------------------------------------------------------------------------------
 
@@ -198,6 +198,7 @@ class GeminiProvider:
             off = offsets.get(key, -1)
             if t == "gemini":
                 self._gemini(sid, key, m, ts, off, emit)
+                in_turn = True  # the builder opens a turn for a response that came before any prompt
             elif t == "user":
                 prompt = _user_prompt(m)
                 if prompt is None:
@@ -205,7 +206,7 @@ class GeminiProvider:
                     continue
                 text, origin, slash = prompt
                 if origin == "compaction":
-                    emit(ev.Compact(sid, ts, "compress"))
+                    emit(ev.Compact(sid, ts))
                 emit(ev.Prompt(sid, ts, text, origin, slash, off))
                 in_turn = True
             elif t in ("info", "error", "warning"):
@@ -258,7 +259,8 @@ class GeminiProvider:
         if isinstance(tokens, dict):
             inp, cached = _int(tokens.get("input")), _int(tokens.get("cached"))
             out, thoughts_n, tool = _int(tokens.get("output")), _int(tokens.get("thoughts")), _int(tokens.get("tool"))
-            emit(ev.StepUsage(sid, key, max(inp - cached, 0) + tool, cached, 0, out + thoughts_n, thoughts_n))
+            if inp or cached or out or thoughts_n or tool:  # an all-zero record says nothing: usage unknown
+                emit(ev.StepUsage(sid, key, max(inp - cached, 0) + tool, cached, 0, out + thoughts_n, thoughts_n))
 
     @staticmethod
     def _tool_call(sid: str, key: str, j: int, tc: dict[str, Any], msg_ts: str | None, off: int,
