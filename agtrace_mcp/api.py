@@ -104,7 +104,8 @@ class Agtrace:
             return SessionList(sessions=items[:k], total=total,
                                next_cursor=_cursor(filters, offset + k) if more else None,
                                truncated=k < len(items),
-                               note=None if k == len(items) else f"cut to {k} sessions to fit the output budget")
+                               note=_join(None if k == len(items) else f"cut to {k} sessions to fit the output budget",
+                                          self.store.indexing_note()))
         return self._out(self._fit(build, len(items)))
 
     def get_session(self, session_id: str, *, cursor: str | None = None, turn_limit: int = 50) -> SessionDetail:
@@ -262,7 +263,8 @@ class Agtrace:
             return FailureList(failures=items[:k], total=total,
                                next_cursor=_cursor(filters, offset + k) if more else None,
                                truncated=k < len(items),
-                               note=None if k == len(items) else f"cut to {k} failures to fit the output budget")
+                               note=_join(None if k == len(items) else f"cut to {k} failures to fit the output budget",
+                                          self.store.indexing_note()))
         return self._out(self._fit(build, len(items)))
 
     def search_history(self, query: str, *, session_id: str | None = None, project: str | None = None,
@@ -296,8 +298,9 @@ class Agtrace:
             more = k < len(items) or more_rows
             return SearchResults(hits=items[:k], next_cursor=_cursor(filters, offset + k) if more else None,
                                  truncated=k < len(items),
-                                 note="call get_turn(session_id, turn_index) to read a hit in context" if items
-                                 else "no hits; try fewer or different words, or a word prefix like 'pars*'")
+                                 note=_join("call get_turn(session_id, turn_index) to read a hit in context" if items
+                                            else "no hits; try fewer or different words, or a word prefix like 'pars*'",
+                                            self.store.indexing_note()))
         return self._out(self._fit(build, len(items)))
 
     def list_projects(self, *, limit: int = 50, cursor: str | None = None) -> ProjectList:
@@ -396,6 +399,10 @@ class Agtrace:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _join(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None
 
 
 def _limit(limit: int) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Provider = Literal["claude_code", "codex", "gemini_cli", "antigravity", "copilot_cli", "opencode"]
 PROVIDERS: tuple[str, ...] = ("claude_code", "codex", "gemini_cli", "antigravity", "copilot_cli", "opencode")
@@ -35,11 +35,13 @@ class Usage(_Model):
     output: int = Field(0, description="Output tokens, reasoning included")
     reasoning: int = Field(0, description="The part of output spent on reasoning")
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def context_tokens(self) -> int:
-        """Prompt size of this response: input + cache_read + cache_write."""
-        return self.input + self.cache_read + self.cache_write
+    context_tokens: int = Field(0, description="Prompt size of this response: input + cache_read + cache_write")
+
+    @model_validator(mode="after")
+    def _context(self) -> Usage:
+        # always derived, never trusted from input
+        object.__setattr__(self, "context_tokens", self.input + self.cache_read + self.cache_write)
+        return self
 
 
 class ToolError(_Model):

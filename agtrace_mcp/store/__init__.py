@@ -6,6 +6,7 @@ methods later.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from .db import open_db
 from .ingest import RefreshReport, refresh
 from .queries import Scope
 
+log = logging.getLogger("agtrace_mcp.store")
+
 
 class Store:
     def __init__(self, config: Config) -> None:
@@ -25,6 +28,9 @@ class Store:
         self._lock = threading.RLock()  # one connection, used from MCP worker threads
         self._last_refresh = float("-inf")
         self.last_report: RefreshReport | None = None
+        self._bg: threading.Thread | None = None
+        self.indexing = False
+        self.progress: tuple[int, int] = (0, 0)  # bytes done, bytes to do (background index)
 
     @contextmanager
     def read(self) -> Iterator[object]:
@@ -35,12 +41,51 @@ class Store:
                 progress: Callable[[int, int, str], None] | None = None) -> RefreshReport | None:
         """Bring the index up to date; throttled to once per `refresh_interval` unless forced."""
         now = time.monotonic()
+        if self.indexing and not wait:
+            return None  # the background index is on it; serve what is committed so far
         if not force and now - self._last_refresh < self.config.refresh_interval:
             return None
         with self._lock:
             self._last_refresh = time.monotonic()
             self.last_report = refresh(self.db, self.config, wait=wait, progress=progress)
             return self.last_report
+
+    def start_background_refresh(self) -> None:
+        """Index in a thread with its own connection, so the first queries answer at once (from what is
+        committed so far) instead of waiting for a cold index of gigabytes of logs."""
+        if self._bg is not None and self._bg.is_alive():
+            return
+        self.indexing = True
+
+        def progress(done: int, total: int, _path: str) -> None:
+            self.progress = (done, total)
+
+        def run() -> None:
+            try:
+                db = open_db(self.config.db_path)
+                try:
+                    self.last_report = refresh(db, self.config, wait=True, progress=progress)
+                finally:
+                    db.close()
+            except Exception as e:  # never kill the server: queries fall back to their own refresh
+                log.warning("background indexing failed: %s", e)
+            finally:
+                self._last_refresh = time.monotonic()
+                self.indexing = False
+
+        self._bg = threading.Thread(target=run, name="agtrace-index", daemon=True)
+        self._bg.start()
+
+    def wait_for_background(self, timeout: float | None = None) -> None:
+        if self._bg is not None:
+            self._bg.join(timeout)
+
+    def indexing_note(self) -> str | None:
+        if not self.indexing:
+            return None
+        done, total = self.progress
+        return (f"the index is still being built ({done / 1e6:.0f} of {total / 1e6:.0f} MB read); "
+                "results may be incomplete, ask again in a moment")
 
     def rebuild(self, progress: Callable[[int, int, str], None] | None = None) -> RefreshReport:
         """Forget every file's state and read all logs again (rows are replaced file by file)."""

@@ -1,0 +1,164 @@
+"""The MCP tools: thin wrappers over `api.Agtrace`, one per question an agent asks about its history.
+
+Each tool returns its pydantic view as structuredContent and the same data as compact JSON text (some
+clients pass only one of the two to the model). Expected failures become tool errors (`isError`) whose
+message says what to call instead. The docstrings are what the agent reads: they say when to call a tool
+and what to call next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from ..api import Agtrace
+from ..errors import AgtraceError
+from ..views import (
+    CurrentSession, FailureList, ProjectList, SearchResults, SessionDetail, SessionList, ToolOutput, TurnDetail,
+)
+
+V = TypeVar("V", bound=BaseModel)
+
+ProviderName = Literal["claude_code", "codex", "gemini_cli", "antigravity", "copilot_cli", "opencode"]
+ErrorKindName = Literal["tool_error", "exit_code", "interrupted", "denied", "timeout"]
+SearchKind = Literal["prompt", "message", "reasoning", "tool_call", "tool_output"]
+
+SessionId = Annotated[str, Field(description="Full session id or a unique prefix of at least 6 characters")]
+Project = Annotated[str | None, Field(description="Absolute project path; matches sessions in it and below it")]
+Provider = Annotated[ProviderName | None, Field(description="Only this agent's sessions")]
+Since = Annotated[str | None, Field(description="ISO date/datetime (2026-11-01, 2026-11-01T10:00Z) or a span "
+                                                "back from now: 30m, 6h, 2d, 1w")]
+Until = Annotated[str | None, Field(description="ISO date/datetime or span; only activity up to then")]
+Limit = Annotated[int, Field(ge=1, le=200, description="Page size")]
+Cursor = Annotated[str | None, Field(description="`next_cursor` from the previous page (same other arguments)")]
+
+
+def _ro(title: str) -> ToolAnnotations:
+    return ToolAnnotations(title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                           open_world_hint=False)
+
+
+def _result(view: BaseModel) -> CallToolResult:
+    data = view.model_dump(mode="json")
+    return CallToolResult(content=[TextContent(type="text", text=orjson.dumps(data).decode())],
+                          structured_content=data)
+
+
+def _call(fn: Callable[..., V], *args: Any, **kwargs: Any) -> CallToolResult:
+    try:
+        return _result(fn(*args, **kwargs))
+    except AgtraceError as e:
+        raise ToolError(str(e)) from None
+
+
+def register_tools(mcp: MCPServer, api: Agtrace) -> None:
+    @mcp.tool(annotations=_ro("List sessions"))
+    def list_sessions(project: Project = None, provider: Provider = None, since: Since = None, until: Until = None,
+                      query: Annotated[str | None, Field(description="Text to find in session titles")] = None,
+                      has_failures: Annotated[bool | None, Field(description="true: only sessions with failed tool calls")] = None,
+                      include_subagents: Annotated[bool, Field(description="Also list subagent sessions")] = False,
+                      limit: Limit = 20, cursor: Cursor = None) -> Annotated[CallToolResult, SessionList]:
+        """List recorded coding-agent sessions (Claude Code, Codex, Gemini CLI, …), newest activity first.
+
+        Call this first to find a session id ("what did I do yesterday in this repo?"). Filter by `project`
+        (your working directory) to see only this project's history. Next: `get_session` for one session's
+        outline, or `current_session` to find the session you are in right now.
+        """
+        return _call(api.list_sessions, project=project, provider=provider, since=since, until=until, query=query,
+                     has_failures=has_failures, include_subagents=include_subagents, limit=limit, cursor=cursor)
+
+    @mcp.tool(annotations=_ro("Session outline"))
+    def get_session(session_id: SessionId, cursor: Cursor = None,
+                    limit: Annotated[int, Field(ge=1, le=200, description="Turns per page")] = 50
+                    ) -> Annotated[CallToolResult, SessionDetail]:
+        """One session: metadata, token and tool stats, subagents, and an outline of its turns.
+
+        Each turn in the outline has a prompt snippet, its step count, the tools it used with ok/failed
+        counts, and a snippet of the final answer. Next: `get_turn(session_id, turn_index)` to read a turn in
+        full, or `find_failed_tools(session_id=…)` for its failures.
+        """
+        return _call(api.get_session, session_id, cursor=cursor, turn_limit=limit)
+
+    @mcp.tool(annotations=_ro("Read a turn"))
+    def get_turn(session_id: SessionId,
+                 turn_index: Annotated[int, Field(description="0-based turn index; negative counts from the end "
+                                                              "(-1 = the latest turn)")],
+                 cursor: Cursor = None) -> Annotated[CallToolResult, TurnDetail]:
+        """One turn in full: the user's prompt, then every model step with its reasoning, message, tool calls
+        (arguments, outputs, failures with error kind and exit code) and token usage.
+
+        Use `turn_index=-1` for the latest turn (e.g. of your own current session). Long outputs are cut head
+        and tail; call `get_tool_output(session_id, call_id)` for the full text of one.
+        """
+        return _call(api.get_turn, session_id, turn_index, cursor=cursor)
+
+    @mcp.tool(annotations=_ro("Find failed tool calls"))
+    def find_failed_tools(session_id: Annotated[str | None, Field(description="Only this session (id or prefix)")] = None,
+                          project: Project = None, provider: Provider = None,
+                          tool: Annotated[str | None, Field(description="Only this tool name, e.g. Bash, shell_command")] = None,
+                          kind: Annotated[ErrorKindName | None, Field(description="Only this kind of failure")] = None,
+                          since: Since = None, limit: Limit = 20,
+                          cursor: Cursor = None) -> Annotated[CallToolResult, FailureList]:
+        """Failed tool executions, newest first: which calls failed and why.
+
+        Each failure has its session/turn/step coordinates, the tool, an arguments preview, the error kind
+        (tool_error, exit_code, interrupted, denied, timeout), the exit code when known and an error excerpt.
+        Use it to avoid repeating what failed before. Next: `get_turn` at the coordinates for the context, or
+        `get_tool_output` for the full error output.
+        """
+        return _call(api.find_failed_tools, session_id=session_id, project=project, provider=provider, tool=tool,
+                     kind=kind, since=since, limit=limit, cursor=cursor)
+
+    @mcp.tool(annotations=_ro("Search history"))
+    def search_history(query: Annotated[str, Field(description="Words that must all appear; end a word with * "
+                                                               "for a prefix")],
+                       session_id: Annotated[str | None, Field(description="Only this session")] = None,
+                       project: Project = None, provider: Provider = None,
+                       kind: Annotated[list[SearchKind] | None, Field(description="Only these kinds of text")] = None,
+                       since: Since = None, until: Until = None, limit: Limit = 20,
+                       cursor: Cursor = None) -> Annotated[CallToolResult, SearchResults]:
+        """Full-text search over past prompts, assistant messages, reasoning, tool calls and tool outputs.
+
+        "What did I try last time for this error?" Each hit has a snippet and its session/turn/step
+        coordinates. Next: `get_turn(session_id, turn_index)` to read a hit in context.
+        """
+        return _call(api.search_history, query, session_id=session_id, project=project, provider=provider,
+                     kind=kind, since=since, until=until, limit=limit, cursor=cursor)
+
+    @mcp.tool(annotations=_ro("List projects"))
+    def list_projects(limit: Annotated[int, Field(ge=1, le=200)] = 50,
+                      cursor: Cursor = None) -> Annotated[CallToolResult, ProjectList]:
+        """Project directories that have recorded sessions, with counts and last activity.
+
+        Next: `list_sessions(project=…)`.
+        """
+        return _call(api.list_projects, limit=limit, cursor=cursor)
+
+    @mcp.tool(annotations=_ro("Read a full tool output"))
+    def get_tool_output(session_id: SessionId,
+                        call_id: Annotated[str, Field(description="The tool call's call_id (from get_turn)")],
+                        field: Annotated[Literal["output", "args"], Field(description="The output, or the call's "
+                                                                                      "arguments")] = "output",
+                        offset: Annotated[int, Field(ge=0, description="Character offset to start at")] = 0,
+                        limit: Annotated[int, Field(ge=1, le=60000, description="Characters to return")] = 20000
+                        ) -> Annotated[CallToolResult, ToolOutput]:
+        """The full text of one tool output (or its arguments), paged by character offset: the rest of anything
+        that `get_turn` cut. Pass `next_offset` back as `offset` until it is null.
+        """
+        return _call(api.get_tool_output, session_id, call_id, field=field, offset=offset, limit=limit)
+
+    @mcp.tool(annotations=_ro("Which session am I?"))
+    def current_session(project: Annotated[str, Field(description="Your working directory (absolute path)")],
+                        provider: Provider = None) -> Annotated[CallToolResult, CurrentSession]:
+        """The newest session of a project directory (optionally of one agent): usually the session you are in.
+
+        Call it with your working directory to inspect your own work so far. Next: `get_turn(session_id, -1)`
+        for your latest turn, or `find_failed_tools(session_id=…)`.
+        """
+        return _call(api.current_session, project, provider)
