@@ -500,6 +500,8 @@ def _step(s: Any, tools: list[Any], cap: int) -> StepDetail:
 
 def _tool(t: Any, cap: int) -> ToolDetail:
     args: Any = orjson.loads(t["args"]) if t["args"] else None
+    if args is not None and not isinstance(args, (dict, str)):
+        args = orjson.dumps(args).decode()
     args_cut = t["args_len"] > len(t["args"] or "")
     if args is not None and len(t["args"]) > cap:
         args = _cap_json(args, max(80, cap // 4))

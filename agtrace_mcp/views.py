@@ -93,7 +93,7 @@ class ToolDetail(_View):
     call_id: str
     name: str
     kind: str
-    args: Any = None
+    args: dict[str, Any] | str | None = Field(None, description="Arguments as the model sent them (object or text)")
     args_truncated: bool = False
     status: str
     error: ToolErrorView | None = None

@@ -47,6 +47,7 @@ _HARNESS_PREFIXES = (
     "<model_switch>", "<personality_spec>", "<apps_instructions>", "<hook_prompt", "<user_shell_command>",
     "<external_", "<system-reminder>",
 )
+_CWD = re.compile(r"<cwd>([^<]*)</cwd>")
 _COMPACT_SUMMARY_PREFIXES = (
     "Another language model started to solve this problem",
     "This session is being continued from a previous conversation",
@@ -90,6 +91,7 @@ class CodexState:
     path: str | None = None
     fmt: str | None = None  # envelope | bare (pre-envelope)
     meta_seen: bool = False
+    cwd_known: bool = False
     agent_path: str | None = None
     history_start: int | None = None  # session_meta.subagent_history_start_ordinal
     copying: bool = False  # inside a block of history copied from the parent thread
@@ -496,6 +498,7 @@ class CodexProvider:
             st.history_start = _int_or_none(hs)
             cli = p.get("cli_version") if isinstance(p.get("cli_version"), str) else None
             st.cli_version = cli
+            st.cwd_known = isinstance(p.get("cwd"), str) and bool(p.get("cwd"))
             emit(ev.Meta(sid, provider=NAME, ts=norm_ts(p.get("timestamp")) or ts,
                          cwd=p.get("cwd") if isinstance(p.get("cwd"), str) else None,
                          git_branch=git.get("branch") if isinstance(git.get("branch"), str) else None,
@@ -584,6 +587,8 @@ class CodexProvider:
             stats.unknown[f"response_item/{it}"] += 1
 
     def _user_item(self, st: CodexState, sid: str, p: dict[str, Any], ts: str | None, off: int, emit: Emit) -> None:
+        if not st.cwd_known:
+            self._cwd_from_context(st, sid, p, emit)
         text = user_item_text(p)
         if not text.strip():
             return
@@ -599,6 +604,19 @@ class CodexProvider:
         if st.pending is not None:
             self._flush_pending(st, sid, emit)
         st.pending = (ts, text, off)
+
+    @staticmethod
+    def _cwd_from_context(st: CodexState, sid: str, p: dict[str, Any], emit: Emit) -> None:
+        """Old headers carry no cwd: take it from the `<environment_context>` the harness sent."""
+        content = p.get("content")
+        for c in content if isinstance(content, list) else ():
+            text = c.get("text") if isinstance(c, dict) else None
+            if isinstance(text, str) and "<environment_context>" in text[:200]:
+                m = _CWD.search(text)
+                if m and m.group(1).strip():
+                    st.cwd_known = True
+                    emit(ev.Meta(sid, cwd=m.group(1).strip()))
+                    return
 
     def _call(self, st: CodexState, sid: str, it: str, p: dict[str, Any], ts: str | None, off: int,
               emit: Emit) -> None:

@@ -15,7 +15,7 @@ import orjson
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from ..api import Agtrace
 from ..errors import AgtraceError
@@ -29,7 +29,15 @@ ProviderName = Literal["claude_code", "codex", "gemini_cli", "antigravity", "cop
 ErrorKindName = Literal["tool_error", "exit_code", "interrupted", "denied", "timeout"]
 SearchKind = Literal["prompt", "message", "reasoning", "tool_call", "tool_output"]
 
-SessionId = Annotated[str, Field(description="Full session id or a unique prefix of at least 6 characters")]
+def _as_text(v: Any) -> Any:
+    """Clients (and the Inspector CLI) send an all-digit id prefix as a number: accept it as text."""
+    return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
+SessionId = Annotated[str, BeforeValidator(_as_text),
+                      Field(description="Full session id or a unique prefix of at least 6 characters")]
+OptSessionId = Annotated[str | None, BeforeValidator(_as_text),
+                         Field(description="Only this session (full id or unique prefix)")]
 Project = Annotated[str | None, Field(description="Absolute project path; matches sessions in it and below it")]
 Provider = Annotated[ProviderName | None, Field(description="Only this agent's sessions")]
 Since = Annotated[str | None, Field(description="ISO date/datetime (2026-11-01, 2026-11-01T10:00Z) or a span "
@@ -99,7 +107,7 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         return _call(api.get_turn, session_id, turn_index, cursor=cursor)
 
     @mcp.tool(annotations=_ro("Find failed tool calls"))
-    def find_failed_tools(session_id: Annotated[str | None, Field(description="Only this session (id or prefix)")] = None,
+    def find_failed_tools(session_id: OptSessionId = None,
                           project: Project = None, provider: Provider = None,
                           tool: Annotated[str | None, Field(description="Only this tool name, e.g. Bash, shell_command")] = None,
                           kind: Annotated[ErrorKindName | None, Field(description="Only this kind of failure")] = None,
@@ -118,7 +126,7 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
     @mcp.tool(annotations=_ro("Search history"))
     def search_history(query: Annotated[str, Field(description="Words that must all appear; end a word with * "
                                                                "for a prefix")],
-                       session_id: Annotated[str | None, Field(description="Only this session")] = None,
+                       session_id: OptSessionId = None,
                        project: Project = None, provider: Provider = None,
                        kind: Annotated[list[SearchKind] | None, Field(description="Only these kinds of text")] = None,
                        since: Since = None, until: Until = None, limit: Limit = 20,
@@ -142,7 +150,8 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
 
     @mcp.tool(annotations=_ro("Read a full tool output"))
     def get_tool_output(session_id: SessionId,
-                        call_id: Annotated[str, Field(description="The tool call's call_id (from get_turn)")],
+                        call_id: Annotated[str, BeforeValidator(_as_text),
+                                           Field(description="The tool call's call_id (from get_turn)")],
                         field: Annotated[Literal["output", "args"], Field(description="The output, or the call's "
                                                                                       "arguments")] = "output",
                         offset: Annotated[int, Field(ge=0, description="Character offset to start at")] = 0,
