@@ -15,7 +15,7 @@ from .providers import REGISTRY
 from .providers.base import ROOT_VARS
 
 DEFAULT_BUDGET_TOKENS = 20_000
-CHARS_PER_TOKEN = 3.5  # conservative for JSON with code: budgets are enforced in characters
+CHARS_PER_TOKEN = 3.0  # conservative for JSON with code and ids: budgets are enforced in characters
 
 
 @dataclass
