@@ -33,17 +33,13 @@ def is_live(path: str, seconds: float = LIVE_SECONDS) -> bool:
 
 def source_for(path: str | os.PathLike[str], provider: str | None = None) -> SourceFile:
     """Describe a log file given only its path (the provider is detected when not named)."""
-    from ..providers import SourceFile, detect_provider, get
+    from ..providers import detect_provider, get
 
     p = str(Path(path).expanduser())
     prov = provider or detect_provider(p)
     if prov is None:
         raise UnknownFormatError(f"cannot tell which agent wrote {p}; pass the provider explicitly")
-    src = get(prov)
-    for candidate in src.discover([Path(p).parent]):
-        if os.path.samefile(candidate.path, p):
-            return candidate
-    return SourceFile(p, prov)
+    return get(prov).describe(p)
 
 
 def load_file(path: str | os.PathLike[str], provider: str | None = None,

@@ -88,6 +88,10 @@ class Provider(Protocol):
 
     def discover(self, roots: list[Path]) -> Iterator[SourceFile]: ...
 
+    def describe(self, path: str) -> SourceFile:
+        """Describe one file from its path alone (for `load_file` on a bare path)."""
+        ...
+
     def parse(self, src: SourceFile, offset: int, state: Any, emit: Emit, stats: ParseStats) -> tuple[int, Any]: ...
 
     def read_output(self, src: SourceFile, offset: int, call_id: str) -> str | None:

@@ -108,6 +108,16 @@ class ClaudeProvider:
                 else:
                     yield SourceFile(str(p), NAME, "session")
 
+    def describe(self, path: str) -> SourceFile:
+        """What a single file's location says (no folder walk)."""
+        parts = Path(path).parts
+        if "subagents" in parts:
+            i = parts.index("subagents")
+            return SourceFile(path, NAME, "subagent", parent=parts[i - 1] if i > 0 else None)
+        if Path(path).name.startswith("agent-"):
+            return SourceFile(path, NAME, "subagent")
+        return SourceFile(path, NAME, "session")
+
     # -- parsing ----------------------------------------------------------------------------------
 
     def _init_state(self, src: SourceFile) -> ClaudeState:

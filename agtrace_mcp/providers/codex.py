@@ -33,7 +33,7 @@ from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts, parse_ts
 from ..engine.tools import tool_kind
-from .base import Emit, ParseStats, SourceFile, safe_walk
+from .base import Emit, ParseStats, SourceFile, agent_dir, safe_walk
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "codex"
@@ -108,6 +108,7 @@ class CodexState:
     prev_total: tuple[int, ...] | None = None
     last_context: int | None = None
     seen_user_message: bool = False
+    has_turn: bool = False  # a prompt or model item was emitted
     pending: tuple[str | None, str, int] | None = None  # candidate prompt from a response_item (ts, text, off)
     turn_unprompted: bool = False  # task_started seen and no prompt for it yet
     trigger_turn: bool = False
@@ -261,6 +262,17 @@ def output_hint(text: str) -> tuple[bool | None, str | None]:
     return None, None
 
 
+def header_exit_code(text: str) -> int | None:
+    """The exit code in an output's header (`Exit code: N`, `Process exited with code N`).
+
+    Shell outputs put a header before an `Output:` line; only the header is searched, so a line of the
+    command's own output (or of a script's nested command) that happens to read "Exit code: 1" is not taken.
+    """
+    head = text[:4096]
+    cut = head.find("\nOutput:")
+    return exit_code_in(head[:cut] if cut >= 0 else head, "codex")
+
+
 def _sig(u: Any) -> tuple[int, ...] | None:
     if not isinstance(u, dict):
         return None
@@ -346,8 +358,12 @@ class CodexProvider:
     incremental = True
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
-        base = Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else home / ".codex"
+        base = agent_dir(env, NAME, home, "CODEX_HOME", ".codex")
         return [base / "sessions", base / "archived_sessions"]
+
+    def describe(self, path: str) -> SourceFile:
+        """What a single file's location says (no folder walk)."""
+        return SourceFile(path, NAME)
 
     def discover(self, roots: list[Path]) -> Iterator[SourceFile]:
         for root in roots:
@@ -411,12 +427,14 @@ class CodexProvider:
         if t == "session_meta":
             self._session_meta(src, st, p, ts, emit, stats)
             return
-        if st.history_start is not None:
-            ordinal = o.get("ordinal")
-            if isinstance(ordinal, int) and ordinal < st.history_start:
+        ordinal = o.get("ordinal") if st.history_start is not None else None
+        if isinstance(ordinal, int):
+            # Newer builds say where the inherited history ends: that decides alone.
+            if ordinal < st.history_start:  # type: ignore[operator]
                 self._copied(st, t, p, ts, stats)
                 return
-        if st.copying:
+            st.copying = False
+        elif st.copying:
             if self._copy_ends(st, t, p, ts):
                 st.copying = False
             else:
@@ -513,6 +531,7 @@ class CodexProvider:
                 st.copy_last_ts = ts
             stats.skipped["copied_from_parent"] += 1
             return
+        st.copying = False  # the thread's own session_meta again: resumed, so its own records follow
         cli = p.get("cli_version")
         if isinstance(cli, str) and cli and cli != st.cli_version and st.sid:
             st.cli_version = cli  # resumed by a newer CLI
@@ -531,6 +550,7 @@ class CodexProvider:
             emit(ev.StepBegin(sid, st.cur_key, ts, st.model))
         st.items_since_usage = True
         st.compact_src = None
+        st.has_turn = True
 
     def _flush_pending(self, st: CodexState, sid: str, emit: Emit) -> None:
         p = st.pending
@@ -543,6 +563,7 @@ class CodexProvider:
         st.step_open = False
         st.turn_unprompted = False
         st.compact_src = None
+        st.has_turn = True
         emit(ev.Prompt(sid, ts, text, origin, slash=slash, off=off))
 
     def _item(self, st: CodexState, sid: str, p: dict[str, Any], ts: str | None, off: int, emit: Emit,
@@ -681,7 +702,7 @@ class CodexProvider:
         if hint_err:
             is_error = True
         if code is None:
-            code = exit_code_in(text, "codex")
+            code = header_exit_code(text)
         mark = st.marks.pop(call_id, None)
         if mark is not None:
             if mark[0]:
@@ -787,8 +808,8 @@ class CodexProvider:
                 emit(ev.Meta(sid, model=model))
         elif et == "error":
             msg = p.get("message")
-            if isinstance(msg, str) and msg:
-                st.step_open = False
+            if isinstance(msg, str) and msg and (st.has_turn or st.pending is not None):
+                st.step_open = False  # the model request that failed is a step of its own
                 self._begin(st, sid, ts, emit)
                 emit(ev.StepFailed(sid, ts, msg))
                 st.step_open = False
@@ -853,7 +874,7 @@ class CodexProvider:
                 return _web_search_text(p)
             if t == "image_generation_call":
                 return "[image]" if p.get("result") else ""
-            if o.get("type") == "event_msg" and (str(p.get("call_id") or "") == call_id or t == "item_completed"):
+            if o.get("type") == "event_msg" and str(p.get("call_id") or "") == call_id:
                 return event_result_text(p)
         return None
 

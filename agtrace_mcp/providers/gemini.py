@@ -161,6 +161,13 @@ class GeminiProvider:
             if entry.name not in jsonl:
                 yield SourceFile(entry.path, NAME, "subagent", parent=parent)
 
+    def describe(self, path: str) -> SourceFile:
+        """What a single file's location says (no folder walk)."""
+        p = Path(path)
+        if p.parent.name != "chats" and p.parent.parent.name == "chats":
+            return SourceFile(path, NAME, "subagent", parent=p.parent.name)
+        return SourceFile(path, NAME, "legacy_json" if p.name.endswith(".json") else "session")
+
     # -- parsing ------------------------------------------------------------------------------------
 
     def parse(self, src: SourceFile, offset: int, state: Any, emit: Emit, stats: ParseStats) -> tuple[int, Any]:
