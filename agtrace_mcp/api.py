@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -33,7 +34,7 @@ from .store import Store
 from .store import queries as q
 from .views import (
     Compaction, CurrentSession, DoctorReport, FailedTool, FailureList, ProjectInfo, ProjectList, ProviderHealth,
-    SearchHit, SearchResults, SessionDetail, SessionList, SessionSummary, StepDetail, ToolDetail, ToolErrorView,
+    SearchHit, SearchResults, SecretFinding, SecretFindings, SecretPlace, SessionDetail, SessionList, SessionSummary, StepDetail, ToolDetail, ToolErrorView,
     ToolOutput, ToolUse, TurnDetail, TurnOutline, UserView,
 )
 
@@ -290,7 +291,7 @@ class Agtrace:
         rows = rows[:limit]
         items = [SearchHit(session_id=r["session_id"], turn_index=r["turn_idx"],
                            step_index=None if r["step_idx"] < 0 else r["step_idx"], call_id=r["call_id"],
-                           kind=r["kind"], snippet=r["snippet"], provider=r["provider"],
+                           kind=r["kind"], snippet=self._snippet(r["text"], query), provider=r["provider"],
                            project_root=r["project_root"], session_title=snippet(r["title"], 120),
                            at=r["turn_started_at"]) for r in rows]
 
@@ -321,6 +322,40 @@ class Agtrace:
             return ProjectList(projects=items[:k], total=total, next_cursor=_cursor(filters, offset + k) if more else None,
                                truncated=k < len(items))
         return self._out(self._fit(build, len(items)))
+
+    def secret_findings(self, *, session_id: str | None = None, project: str | None = None, limit: int = 50,
+                        cursor: str | None = None) -> SecretFindings:
+        """Where credentials appear in the history (type, fingerprint, places) so they can be rotated.
+
+        Never returns a value. Scans what the index keeps of every text (whole prompts, messages and
+        arguments up to 16 KB; the first 2 KB and last 500 chars of each tool output).
+        """
+        limit = _limit(limit)
+        sid = self.resolve(session_id) if session_id else None
+        filters = ("secrets", sid, project)
+        offset = _uncursor(cursor, filters)
+        self._fresh()
+        with self.store.read() as db:
+            rows, total = q.secret_findings(db, self.store.scope, session=sid, project=project,  # type: ignore[arg-type]
+                                            limit=limit, offset=offset)
+            places = {r["fingerprint"]: q.secret_places(db, self.store.scope, r["fingerprint"], session=sid,  # type: ignore[arg-type]
+                                                        project=project) for r in rows}
+        items = [SecretFinding(
+            type=r["type"], fingerprint=r["fingerprint"], occurrences=r["occurrences"], sessions=r["sessions"],
+            first_seen=r["first_seen"], last_seen=r["last_seen"], found_in=sorted((r["kinds"] or "").split(",")),
+            examples=[SecretPlace(session_id=p["session_id"], turn_index=p["turn_idx"],
+                                  step_index=None if p["step_idx"] < 0 else p["step_idx"], call_id=p["call_id"],
+                                  found_in=p["kind"], project_root=p["project_root"]) for p in places[r["fingerprint"]]])
+            for r in rows]
+
+        def build(k: int) -> SecretFindings:
+            more = offset + k < total
+            return SecretFindings(findings=items[:k], total=total,
+                                  next_cursor=_cursor(filters, offset + k) if more else None, truncated=k < len(items),
+                                  note="rotate these credentials; values are never returned" if items else
+                                  "no credentials found in the indexed history")
+        # fingerprints are not secrets: no masking pass (it would not change them anyway)
+        return self._fit(build, len(items))
 
     # -- whole sessions (CLI `show`) -------------------------------------------------------------
 
@@ -376,6 +411,16 @@ class Agtrace:
         return self._out(DoctorReport(index_path=str(path), index_bytes=size, providers=list(out.values()),
                                       refresh_seconds=rep.seconds if rep else None))
 
+    def _snippet(self, text: str, query: str) -> str:
+        """A window of `text` around the first query term, terms marked «like this».
+
+        Built here rather than by FTS5's snippet(): the text is masked first, so a snippet can never
+        show part of a secret that the window happened to cut.
+        """
+        if self.config.redact:
+            text = redact.mask(text)
+        return highlight(text, query)
+
     # -- budget ---------------------------------------------------------------------------------
 
     @staticmethod
@@ -399,6 +444,19 @@ class Agtrace:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def highlight(text: str, query: str, width: int = 240) -> str:
+    terms = [t.rstrip("*").strip('"').lower() for t in query.split() if t.rstrip("*").strip('"')]
+    low = text.lower()
+    hits = [(low.find(t), t) for t in terms if low.find(t) >= 0]
+    start = min(hits)[0] if hits else 0
+    a = max(0, start - width // 3)
+    b = min(len(text), a + width)
+    window = " ".join(text[a:b].split())
+    for t in sorted({t for _, t in hits}, key=len, reverse=True):
+        window = re.sub(re.escape(t), lambda m: f"«{m.group(0)}»", window, flags=re.IGNORECASE)
+    return ("…" if a > 0 else "") + window + ("…" if b < len(text) else "")
 
 
 def _join(*notes: str | None) -> str | None:

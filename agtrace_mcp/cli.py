@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
+    p = sub.add_parser("secrets", help="where credentials appear in the history (fingerprints, never values)")
+    p.add_argument("--session")
+    p.add_argument("--in", dest="project_filter", metavar="PATH")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
     p = sub.add_parser("doctor", help="what was read, per agent: files, lines, unknown records, bad lines")
     p.add_argument("--json", action="store_true")
     _common(p)
@@ -350,6 +357,27 @@ def cmd_output(api: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_secrets(api: Any, args: argparse.Namespace) -> int:
+    res = api.secret_findings(session_id=args.session, project=args.project_filter, limit=args.limit)
+    if args.json:
+        _emit_json(res.model_dump(mode="json"))
+        return 0
+    from rich.table import Table
+
+    t = Table(box=None, header_style="bold")
+    for col in ("fingerprint", "seen", "sessions", "last seen", "where", "example"):
+        t.add_column(col)
+    for f in res.findings:
+        ex = f.examples[0] if f.examples else None
+        where = f"{ex.session_id[:13]} turn {ex.turn_index}" if ex else ""
+        t.add_row(f.fingerprint, str(f.occurrences), str(f.sessions), (f.last_seen or "")[:10], ",".join(f.found_in),
+                  where)
+    c = _console()
+    c.print(t)
+    c.print(f"[dim]{res.note}[/dim]")
+    return 0
+
+
 def cmd_doctor(api: Any, args: argparse.Namespace) -> int:
     rep = api.doctor()
     if args.json:
@@ -383,6 +411,7 @@ def cmd_doctor(api: Any, args: argparse.Namespace) -> int:
 COMMANDS = {
     "index": cmd_index, "sessions": cmd_sessions, "show": cmd_show, "failures": cmd_failures,
     "search": cmd_search, "projects": cmd_projects, "output": cmd_output, "doctor": cmd_doctor,
+    "secrets": cmd_secrets,
 }
 
 

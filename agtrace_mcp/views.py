@@ -215,6 +215,34 @@ class CurrentSession(_View):
     note: str | None = None
 
 
+class SecretPlace(_View):
+    session_id: str
+    turn_index: int
+    step_index: int | None = None
+    call_id: str | None = None
+    found_in: str = Field(description="prompt, message, reasoning, tool_call or tool_output")
+    project_root: str | None = None
+
+
+class SecretFinding(_View):
+    type: str = Field(description="openai_key, github_token, aws_access_key, private_key, credential, …")
+    fingerprint: str = Field(description="type and last 4 characters; never the value")
+    occurrences: int
+    sessions: int
+    first_seen: str | None = None
+    last_seen: str | None = None
+    found_in: list[str] = []
+    examples: list[SecretPlace] = []
+
+
+class SecretFindings(_View):
+    findings: list[SecretFinding]
+    total: int
+    next_cursor: str | None = None
+    truncated: bool = Truncation
+    note: str | None = None
+
+
 class ProviderHealth(_View):
     provider: str
     roots: list[str]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from ..api import Agtrace
 from ..errors import AgtraceError
 from ..views import (
-    CurrentSession, FailureList, ProjectList, SearchResults, SessionDetail, SessionList, ToolOutput, TurnDetail,
+    CurrentSession, FailureList, ProjectList, SearchResults, SecretFindings, SessionDetail, SessionList, ToolOutput, TurnDetail,
 )
 
 V = TypeVar("V", bound=BaseModel)
@@ -171,3 +171,12 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         for your latest turn, or `find_failed_tools(session_id=…)`.
         """
         return _call(api.current_session, project, provider)
+
+    @mcp.tool(annotations=_ro("Find leaked credentials"))
+    def secret_findings(session_id: OptSessionId = None, project: Project = None, limit: Limit = 50,
+                        cursor: Cursor = None) -> Annotated[CallToolResult, SecretFindings]:
+        """Where credentials (API keys, tokens, private keys, passwords) appear in the recorded history, so the
+        user can rotate them: type, a fingerprint (type + last 4 characters), how often, in which sessions and
+        where (prompt, tool output, …). Values are never returned, here or by any other tool.
+        """
+        return _call(api.secret_findings, session_id=session_id, project=project, limit=limit, cursor=cursor)

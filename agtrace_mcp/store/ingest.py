@@ -30,7 +30,7 @@ from .sink import StoreSink, purge_sessions
 log = logging.getLogger("agtrace_mcp.store")
 
 # Bump when a provider or the builder changes what it produces: every file is then read again.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 
 
 @dataclass

@@ -185,6 +185,27 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m002_secret_findings(db: sqlite3.Connection) -> None:
+    # Where credentials appear in the history: type and fingerprint only, never the value.
+    run_script(
+        db,
+        """
+        CREATE TABLE secrets (
+            session_id TEXT NOT NULL,
+            turn_idx INTEGER NOT NULL,
+            step_idx INTEGER NOT NULL,
+            call_id TEXT,
+            kind TEXT NOT NULL,          -- where: prompt | message | reasoning | tool_call | tool_output
+            type TEXT NOT NULL,          -- openai_key, github_token, credential, ...
+            fingerprint TEXT NOT NULL
+        );
+        CREATE INDEX secrets_session ON secrets(session_id, turn_idx, step_idx);
+        CREATE INDEX secrets_fingerprint ON secrets(fingerprint);
+        """,
+    )
+
+
 def migrate(db: sqlite3.Connection) -> int:
     """Apply every migration not yet applied; returns how many ran."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")

@@ -214,7 +214,7 @@ def search(db: sqlite3.Connection, scope: Scope, text: str, *, session: str | No
         params.append(until)
     return db.execute(
         "SELECT d.session_id, d.turn_idx, d.step_idx, d.call_id, d.kind,"
-        " snippet(docs_fts, 0, '«', '»', '…', 24) AS snippet, s.provider, s.project_root, s.title, s.ended_at,"
+        " d.text AS text, s.provider, s.project_root, s.title, s.ended_at,"
         " t.started_at AS turn_started_at"
         " FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid JOIN sessions s ON s.id = d.session_id"
         " LEFT JOIN turns t ON t.session_id = d.session_id AND t.idx = d.turn_idx"
@@ -250,3 +250,38 @@ def current_session(db: sqlite3.Connection, scope: Scope, project: str, provider
 def file_report(db: sqlite3.Connection) -> list[sqlite3.Row]:
     return db.execute("SELECT provider, path, lines, records, bad_lines, torn_tail, report, on_disk, size"
                       " FROM files ORDER BY provider, path").fetchall()
+
+
+def secret_findings(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
+                    limit: int = 50, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
+    """Credentials by fingerprint: where each appears (count, sessions, first/last place)."""
+    where, params = scope.sql()
+    w2, p2 = project_clause(project)
+    where += w2
+    params += p2
+    if session:
+        where += " AND x.session_id = ?"
+        params.append(session)
+    base = f"FROM secrets x JOIN sessions s ON s.id = x.session_id WHERE 1=1{where}"
+    total = db.execute(f"SELECT count(DISTINCT x.fingerprint) {base}", params).fetchone()[0]
+    rows = db.execute(
+        f"SELECT x.type, x.fingerprint, count(*) AS occurrences, count(DISTINCT x.session_id) AS sessions,"
+        f" min(s.started_at) AS first_seen, max(s.ended_at) AS last_seen,"
+        f" group_concat(DISTINCT x.kind) AS kinds {base} GROUP BY x.type, x.fingerprint"
+        f" ORDER BY last_seen DESC, x.fingerprint LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+    return rows, total
+
+
+def secret_places(db: sqlite3.Connection, scope: Scope, fingerprint: str, *, session: str | None = None,
+                  project: str | None = None, limit: int = 5) -> list[sqlite3.Row]:
+    where, params = scope.sql()
+    w2, p2 = project_clause(project)
+    where += w2
+    params += p2
+    if session:
+        where += " AND x.session_id = ?"
+        params.append(session)
+    return db.execute(
+        f"SELECT x.session_id, x.turn_idx, x.step_idx, x.call_id, x.kind, s.project_root FROM secrets x"
+        f" JOIN sessions s ON s.id = x.session_id WHERE x.fingerprint = ?{where}"
+        f" ORDER BY s.ended_at DESC, x.turn_idx LIMIT ?", [fingerprint, *params, limit]).fetchall()

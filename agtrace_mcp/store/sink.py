@@ -13,6 +13,7 @@ import orjson
 
 from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
+from ..redact import find_secrets
 
 OUT_HEAD, OUT_TAIL = 1500, 500  # tool output preview kept in the index
 TEXT_CAP = 16_000  # prompt / message / reasoning kept in the index
@@ -236,12 +237,18 @@ class StoreSink:
         cur = self.db.execute("INSERT INTO docs (session_id, turn_idx, step_idx, call_id, kind, text) VALUES (?,?,?,?,?,?)",
                               (sid, turn_idx, step_idx, call_id, kind, text))
         self.db.execute("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)", (cur.lastrowid, text))
+        found = {(f.type, f.fingerprint) for f in find_secrets(text)}
+        if found:
+            self.db.executemany("INSERT INTO secrets VALUES (?,?,?,?,?,?,?)",
+                                [(sid, turn_idx, step_idx, call_id, kind, t, fp) for t, fp in sorted(found)])
 
     def _drop_docs(self, sid: str, turn_idx: int, step_idx: int) -> None:
         self.db.execute(
             "INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', id, text FROM docs"
             " WHERE session_id = ? AND turn_idx = ? AND step_idx = ?", (sid, turn_idx, step_idx))
         self.db.execute("DELETE FROM docs WHERE session_id = ? AND turn_idx = ? AND step_idx = ?",
+                        (sid, turn_idx, step_idx))
+        self.db.execute("DELETE FROM secrets WHERE session_id = ? AND turn_idx = ? AND step_idx = ?",
                         (sid, turn_idx, step_idx))
 
     # -- aggregates -----------------------------------------------------------------------------
@@ -289,6 +296,6 @@ def purge_sessions(db: sqlite3.Connection, sids: list[str]) -> None:
     for sid in sids:
         db.execute("INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', id, text FROM docs WHERE session_id = ?",
                    (sid,))
-        for table, col in (("docs", "session_id"), ("tools", "session_id"), ("steps", "session_id"),
+        for table, col in (("docs", "session_id"), ("secrets", "session_id"), ("tools", "session_id"), ("steps", "session_id"),
                            ("turns", "session_id"), ("compactions", "session_id"), ("sessions", "id")):
             db.execute(f"DELETE FROM {table} WHERE {col} = ?", (sid,))
