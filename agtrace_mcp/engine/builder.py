@@ -22,6 +22,11 @@ MAX_ORPHANS = 2000
 _RECENT_KEYS = 8
 
 
+def _s(v: object) -> bool:
+    """A usable metadata string (logs can hold anything where a string belongs)."""
+    return isinstance(v, str) and v != ""
+
+
 class Sink(Protocol):
     """Receives records; every emission is an upsert keyed by (session, turn, step[, call])."""
 
@@ -80,6 +85,9 @@ class SessionBuilder:
     def feed(self, event: object) -> None:
         self._dispatch[type(event)](event)
 
+    # Providers pass what the log holds; a log can hold anything. The few fields the builder keys on or
+    # joins are coerced here, once, so an odd value can never break a later flush.
+
     def flush(self, live: bool = False) -> None:
         """Emit every open turn and step as it stands (provisional: re-emitted when they close)."""
         for sid, st in self.sessions.items():
@@ -107,6 +115,8 @@ class SessionBuilder:
     # -- helpers ------------------------------------------------------------------------------
 
     def _state(self, sid: str, ts: str | None) -> SessionState:
+        if ts is not None and not isinstance(ts, str):
+            ts = None
         st = self.sessions.get(sid)
         if st is None:
             st = SessionState(meta=SessionMetaRec(session_id=sid))
@@ -188,28 +198,30 @@ class SessionBuilder:
     def _meta(self, e: ev.Meta) -> None:
         st = self._state(e.sid, e.ts)
         m = st.meta
-        if e.provider:
-            m.provider = e.provider
-        if e.cwd and not m.project_root:
+        if _s(e.provider):
+            m.provider = e.provider  # type: ignore[assignment]
+        if _s(e.cwd) and not m.project_root:
             m.project_root = e.cwd
-        if e.git_branch and not m.git_branch:
+        if _s(e.git_branch) and not m.git_branch:
             m.git_branch = e.git_branch
-        if e.cli_version:
+        if _s(e.cli_version):
             m.cli_version = e.cli_version
-        if e.parent:
+        if _s(e.parent):
             m.parent_session_id = e.parent
-        if e.agent_name:
+        if _s(e.agent_name):
             m.agent_name = e.agent_name
-        if e.model:
+        if _s(e.model):
             m.current_model = e.model
-        if e.title:
-            m.title = e.title[:200]
-        if e.context_window:
+        if _s(e.title):
+            m.title = e.title[:200]  # type: ignore[index]
+        if isinstance(e.context_window, int) and not isinstance(e.context_window, bool) and e.context_window > 0:
             m.context_window = e.context_window
-        if e.source_file and e.source_file not in m.source_files:
-            m.source_files.append(e.source_file)
+        if _s(e.source_file) and e.source_file not in m.source_files:
+            m.source_files.append(e.source_file)  # type: ignore[arg-type]
 
     def _prompt(self, e: ev.Prompt) -> None:
+        if not isinstance(e.text, str):
+            e.text = "" if e.text is None else str(e.text)
         st = self._state(e.sid, None)
         self._close_turn(e.sid, st)
         st.turn = TurnRec(index=st.n_turns, started_at=e.ts, text=e.text, origin=e.origin, slash=e.slash,
@@ -240,6 +252,10 @@ class SessionBuilder:
                 del st.pending[call_id]
 
     def _step_begin(self, e: ev.StepBegin) -> None:
+        if not isinstance(e.key, str):
+            e.key = str(e.key)
+        if e.model is not None and not isinstance(e.model, str):
+            e.model = None
         st = self._state(e.sid, None)
         if st.step is not None and st.step.key == e.key:
             if e.model and not st.step.model:
@@ -251,12 +267,14 @@ class SessionBuilder:
 
     def _text(self, e: ev.Text) -> None:
         st = self._state(e.sid, e.ts)
-        if not e.text:
+        if not e.text or not isinstance(e.text, str):
             return
         step = self._ensure_step(e.sid, st, e.ts)
         (step.reasoning if e.kind == "reasoning" else step.message).append(e.text)
 
     def _call(self, e: ev.Call) -> None:
+        if not isinstance(e.call_id, str) or not isinstance(e.name, str):
+            e.call_id, e.name = str(e.call_id), str(e.name)
         st = self._state(e.sid, e.ts)
         step = self._ensure_step(e.sid, st, e.ts)
         tool = ToolRec(call_id=e.call_id, name=e.name, kind=e.kind or tool_kind(e.name), args=e.args,
@@ -271,6 +289,10 @@ class SessionBuilder:
         st.open_calls[e.call_id] = tool
 
     def _result(self, e: ev.Result) -> None:
+        if not isinstance(e.call_id, str):
+            e.call_id = str(e.call_id)
+        if not isinstance(e.output, str):
+            e.output = "" if e.output is None else str(e.output)
         st = self._state(e.sid, e.ts)
         tool = st.open_calls.get(e.call_id)
         if tool is not None:
@@ -288,7 +310,8 @@ class SessionBuilder:
 
     def _usage(self, e: ev.StepUsage) -> None:
         st = self._state(e.sid, None)
-        usage = (e.input, e.cache_read, e.cache_write, e.output, e.reasoning)
+        usage = tuple(v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 62 else 0
+                      for v in (e.input, e.cache_read, e.cache_write, e.output, e.reasoning))
         if st.step is not None and st.step.key == e.key:
             st.step.usage = usage
             return

@@ -17,6 +17,10 @@ from typing import Any, Protocol
 
 Emit = Callable[[object], None]
 
+# What a record of an unexpected shape raises inside a parser (a list where a dict was expected, a number
+# for a string…). Parsers catch these per record: the record is skipped and counted, never fatal.
+SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError)
+
 # provider -> (our override variable, CLI flag); the override names the agent's own data dir.
 ROOT_VARS: dict[str, tuple[str, str]] = {
     "claude_code": ("AGTRACE_MCP_CLAUDE_DIR", "--claude-dir"),
@@ -60,6 +64,14 @@ class ParseStats:
     unknown: Counter[str] = field(default_factory=Counter)
     torn_tail: bool = False
     skipped: Counter[str] = field(default_factory=Counter)  # records deliberately not used, by reason
+
+    def shape(self, offset: int, err: BaseException, record: Any) -> None:
+        """Count a record whose shape a parser could not handle (it is skipped)."""
+        try:
+            preview = repr(record)[:120]
+        except RecursionError:
+            preview = "<deeply nested record>"
+        self.bad(offset, f"unexpected record shape ({type(err).__name__}: {str(err)[:80]})", preview)
 
     def bad(self, offset: int, reason: str, preview: bytes | str) -> None:
         self.bad_lines += 1

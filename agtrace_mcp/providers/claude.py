@@ -17,7 +17,7 @@ import orjson
 from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
-from .base import Emit, ParseStats, SourceFile, agent_dir, safe_walk
+from .base import SHAPE_ERRORS, Emit, ParseStats, SourceFile, agent_dir, safe_walk
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "claude_code"
@@ -134,26 +134,29 @@ class ClaudeProvider:
         st = state if state is not None else self._init_state(src)
         reader = JsonlReader(src.path, offset, stats)
         for off, o in reader:
-            if not isinstance(o, dict):
-                stats.bad(off, "not a JSON object", str(o))
-                continue
-            t = o.get("type")
-            if t in ("user", "assistant", "system"):
-                sid = self._route(st, o, src, emit, stats)
-                if sid is None:
+            try:
+                if not isinstance(o, dict):
+                    stats.bad(off, "not a JSON object", str(o))
                     continue
-                if t == "assistant":
-                    if st.agent_file and not st.seen_user:
-                        stats.skipped["copied_from_parent"] += 1
+                t = o.get("type")
+                if t in ("user", "assistant", "system"):
+                    sid = self._route(st, o, src, emit, stats)
+                    if sid is None:
                         continue
-                    self._assistant(st, sid, o, emit)
-                elif t == "user":
-                    st.seen_user = True
-                    self._user(st, sid, o, off, emit)
-                else:
-                    self._system(st, sid, o, emit)
-            elif t not in _KNOWN_TYPES:
-                stats.unknown[str(t)] += 1
+                    if t == "assistant":
+                        if st.agent_file and not st.seen_user:
+                            stats.skipped["copied_from_parent"] += 1
+                            continue
+                        self._assistant(st, sid, o, emit)
+                    elif t == "user":
+                        st.seen_user = True
+                        self._user(st, sid, o, off, emit)
+                    else:
+                        self._system(st, sid, o, emit)
+                elif t not in _KNOWN_TYPES:
+                    stats.unknown[str(t)] += 1
+            except SHAPE_ERRORS as e:
+                stats.shape(off, e, o)
         return reader.end, st
 
     def _route(self, st: ClaudeState, o: dict[str, Any], src: SourceFile, emit: Emit,

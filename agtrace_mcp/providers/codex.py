@@ -33,7 +33,7 @@ from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts, parse_ts
 from ..engine.tools import tool_kind
-from .base import Emit, ParseStats, SourceFile, agent_dir, safe_walk
+from .base import Emit, ParseStats, SHAPE_ERRORS, SourceFile, agent_dir, safe_walk
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "codex"
@@ -389,28 +389,31 @@ class CodexProvider:
         st.path = src.path
         reader = JsonlReader(src.path, offset, stats)
         for off, o in reader:
-            if not isinstance(o, dict):
-                stats.bad(off, "not a JSON object", str(o))
-                continue
-            t = o.get("type")
-            payload = o.get("payload")
-            if isinstance(payload, dict) and t in _TOP_TYPES:
-                if st.fmt is None:
-                    st.fmt = "envelope"
-                self._record(src, st, t, payload, o, off, emit, stats)
-            elif t is None and "record_type" in o:
-                continue  # pre-envelope `{"record_type":"state"}` marker
-            elif t is None and "id" in o and "timestamp" in o and not st.meta_seen:
-                st.fmt = "bare"  # pre-envelope header line
-                self._session_meta(src, st, o, norm_ts(o.get("timestamp")), emit, stats)
-            elif isinstance(t, str) and payload is None and (t in _MODEL_ITEMS or t in _OUTPUT_ITEMS
-                                                             or t == "message" or t in _IGNORED_ITEMS):
-                if st.fmt is None:
-                    st.fmt = "bare"
-                sid = self._sid(src, st, emit)
-                self._item(st, sid, o, norm_ts(o.get("timestamp")), off, emit, stats)
-            else:
-                stats.unknown[str(t)] += 1
+            try:
+                if not isinstance(o, dict):
+                    stats.bad(off, "not a JSON object", str(o))
+                    continue
+                t = o.get("type")
+                payload = o.get("payload")
+                if isinstance(payload, dict) and t in _TOP_TYPES:
+                    if st.fmt is None:
+                        st.fmt = "envelope"
+                    self._record(src, st, t, payload, o, off, emit, stats)
+                elif t is None and "record_type" in o:
+                    continue  # pre-envelope `{"record_type":"state"}` marker
+                elif t is None and "id" in o and "timestamp" in o and not st.meta_seen:
+                    st.fmt = "bare"  # pre-envelope header line
+                    self._session_meta(src, st, o, norm_ts(o.get("timestamp")), emit, stats)
+                elif isinstance(t, str) and payload is None and (t in _MODEL_ITEMS or t in _OUTPUT_ITEMS
+                                                                 or t == "message" or t in _IGNORED_ITEMS):
+                    if st.fmt is None:
+                        st.fmt = "bare"
+                    sid = self._sid(src, st, emit)
+                    self._item(st, sid, o, norm_ts(o.get("timestamp")), off, emit, stats)
+                else:
+                    stats.unknown[str(t)] += 1
+            except SHAPE_ERRORS as e:
+                stats.shape(off, e, o)
         return reader.end, st
 
     def _sid(self, src: SourceFile, st: CodexState, emit: Emit) -> str:

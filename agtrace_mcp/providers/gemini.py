@@ -47,7 +47,7 @@ from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
-from .base import Emit, ParseStats, SourceFile, agent_dir
+from .base import Emit, ParseStats, SHAPE_ERRORS, SourceFile, agent_dir
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "gemini_cli"
@@ -198,38 +198,41 @@ class GeminiProvider:
 
         in_turn = False
         for i, m in enumerate(messages):
-            t = m.get("type")
-            mid = m.get("id")
-            key = mid if isinstance(mid, str) and mid else f"#{i}"
-            ts = norm_ts(m.get("timestamp"))
-            off = offsets.get(key, -1)
-            if t == "gemini":
-                self._gemini(sid, key, m, ts, off, emit)
-                in_turn = True  # the builder opens a turn for a response that came before any prompt
-            elif t == "user":
-                prompt = _user_prompt(m)
-                if prompt is None:
-                    stats.skipped["injected_user_message"] += 1
-                    continue
-                text, origin, slash = prompt
-                if origin == "compaction":
-                    emit(ev.Compact(sid, ts))
-                emit(ev.Prompt(sid, ts, text, origin, slash, off))
-                in_turn = True
-            elif t in ("info", "error", "warning"):
-                text = _parts_text(m.get("content"))
-                if t == "info" and _CANCELLED.match(text):
-                    if in_turn:
-                        emit(ev.Interrupt(sid, ts))
+            try:
+                t = m.get("type")
+                mid = m.get("id")
+                key = mid if isinstance(mid, str) and mid else f"#{i}"
+                ts = norm_ts(m.get("timestamp"))
+                off = offsets.get(key, -1)
+                if t == "gemini":
+                    self._gemini(sid, key, m, ts, off, emit)
+                    in_turn = True  # the builder opens a turn for a response that came before any prompt
+                elif t == "user":
+                    prompt = _user_prompt(m)
+                    if prompt is None:
+                        stats.skipped["injected_user_message"] += 1
+                        continue
+                    text, origin, slash = prompt
+                    if origin == "compaction":
+                        emit(ev.Compact(sid, ts))
+                    emit(ev.Prompt(sid, ts, text, origin, slash, off))
+                    in_turn = True
+                elif t in ("info", "error", "warning"):
+                    text = _parts_text(m.get("content"))
+                    if t == "info" and _CANCELLED.match(text):
+                        if in_turn:
+                            emit(ev.Interrupt(sid, ts))
+                        else:
+                            stats.skipped["cancel_notice_outside_turn"] += 1
+                    elif t != "warning" and in_turn and _REQUEST_FAILED.search(text):
+                        emit(ev.StepBegin(sid, key, ts, None))
+                        emit(ev.StepFailed(sid, ts, text.strip()))
                     else:
-                        stats.skipped["cancel_notice_outside_turn"] += 1
-                elif t != "warning" and in_turn and _REQUEST_FAILED.search(text):
-                    emit(ev.StepBegin(sid, key, ts, None))
-                    emit(ev.StepFailed(sid, ts, text.strip()))
+                        stats.skipped[f"{t}_message"] += 1
                 else:
-                    stats.skipped[f"{t}_message"] += 1
-            else:
-                stats.unknown[f"message:{t}"] += 1
+                    stats.unknown[f"message:{t}"] += 1
+            except SHAPE_ERRORS as e:
+                stats.shape(offsets.get(m.get("id") if isinstance(m, dict) and isinstance(m.get("id"), str) else "", -1) if isinstance(m, dict) else -1, e, m)
 
     def _gemini(self, sid: str, key: str, m: dict[str, Any], ts: str | None, off: int, emit: Emit) -> None:
         model = m.get("model")

@@ -38,7 +38,7 @@ def decode_values(line: bytes) -> tuple[list[Any], bool]:
             break
         try:
             value, end = _decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
             garbage = True
             nxt = text.find("{", pos + 1)  # resynchronise on the next object start
             if nxt < 0:

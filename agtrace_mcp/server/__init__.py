@@ -46,9 +46,10 @@ def serve(args: argparse.Namespace, api: Agtrace) -> int:
                         format="agtrace-mcp %(levelname)s %(name)s: %(message)s")
     try:
         api.store.start_background_refresh()
-    except Exception as e:  # the index is a cache: serve what can be served, say why on stderr
+    except Exception as e:
+        # Keep serving: every tool call will answer with this error and what to do about it, which an
+        # agent can relay; a server that exits at once only shows as "failed to connect".
         print(f"agtrace-mcp: {e}", file=sys.stderr)
-        return 1
     mcp = build_server(api)
     if args.transport == "stdio":
         mcp.run("stdio")

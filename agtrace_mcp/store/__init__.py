@@ -7,12 +7,16 @@ methods later.
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from ..config import Config
+from ..errors import IndexUnavailableError
 from .db import open_db
 from .ingest import RefreshReport, refresh
 from .queries import Scope
@@ -35,11 +39,49 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[object]:
         with self._lock:
-            yield self.db
+            try:
+                yield self.db
+            except sqlite3.DatabaseError as e:
+                if not _is_corruption(e):
+                    raise
+                self._recover(e)
+                raise IndexUnavailableError(
+                    f"the index was damaged on disk ({e}); it has been moved aside and is being rebuilt from the "
+                    "logs: call again in a moment") from None
+
+    def _recover(self, err: Exception) -> None:
+        """The index file went bad under a running process: move it aside and start a fresh one."""
+        log.warning("index damaged while in use (%s); rebuilding", err)
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+        path = self.config.db_path
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(path) + suffix)
+            if src.exists():
+                try:
+                    os.replace(src, Path(str(aside) + suffix))
+                except OSError:
+                    src.unlink(missing_ok=True)
+        self.db = open_db(path)
+        self._last_refresh = float("-inf")
 
     def refresh(self, *, force: bool = False, wait: bool = False,
                 progress: Callable[[int, int, str], None] | None = None) -> RefreshReport | None:
         """Bring the index up to date; throttled to once per `refresh_interval` unless forced."""
+        try:
+            return self._refresh(force=force, wait=wait, progress=progress)
+        except sqlite3.DatabaseError as e:
+            if not _is_corruption(e):
+                raise
+            with self._lock:
+                self._recover(e)
+            return self._refresh(force=True, wait=wait, progress=progress)
+
+    def _refresh(self, *, force: bool, wait: bool,
+                 progress: Callable[[int, int, str], None] | None) -> RefreshReport | None:
         now = time.monotonic()
         if self.indexing and not wait:
             return None  # the background index is on it; serve what is committed so far
@@ -98,6 +140,11 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+
+def _is_corruption(e: Exception) -> bool:
+    msg = str(e).lower()
+    return "malformed" in msg or "not a database" in msg or "corrupt" in msg
 
 
 __all__ = ["Store", "Scope", "RefreshReport"]

@@ -104,9 +104,15 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True,
         try:
             n = ingest_file(db, f, wait=wait, live_seconds=config.live_seconds)
         except sqlite3.OperationalError as e:
-            if "locked" in str(e) or "busy" in str(e):
+            msg = str(e)
+            if "locked" in msg or "busy" in msg:
                 report.files_skipped_locked += 1
                 continue
+            if "full" in msg or "readonly" in msg or "read-only" in msg or "disk i/o" in msg.lower():
+                # nothing was committed for this file; what is indexed stays usable
+                report.errors.append(f"the index cannot be written ({msg}); free space in "
+                                     f"{config.data_dir} or set AGTRACE_MCP_DATA_DIR to a writable folder")
+                break
             raise
         except OSError as e:  # vanished or unreadable between discovery and read
             report.errors.append(f"{f.src.path}: {e}")
@@ -143,7 +149,8 @@ def _mark_gone(db: sqlite3.Connection, paths: list[str], wait: bool) -> None:
             db.execute("UPDATE sessions SET on_disk = 0 WHERE file_id = (SELECT id FROM files WHERE path = ?)", (p,))
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
+            db.execute("ROLLBACK")
         raise
 
 
@@ -201,7 +208,8 @@ def ingest_file(db: sqlite3.Connection, f: _Found, *, wait: bool = True, live_se
         db.execute("COMMIT")
         return stats.bytes
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
+            db.execute("ROLLBACK")
         raise
 
 

@@ -223,6 +223,7 @@ def migrate(db: sqlite3.Connection) -> int:
                 ran += 1
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
+                db.execute("ROLLBACK")
             raise
     return ran
