@@ -37,9 +37,20 @@ from .views import (
     SearchHit, SearchResults, SecretFinding, SecretFindings, SecretPlace, SessionDetail, SessionList, SessionSummary, StepDetail, ToolDetail, ToolErrorView,
     ToolOutput, ToolUse, TurnDetail, TurnOutline, UserView,
 )
+from .engine.analysis import KINDS as ANALYSIS_KINDS
+from .engine.analysis import Finding as _AnalysisFinding
+from .engine.analysis import Thresholds, analyze, normalize_error
+from .engine.context_windows import resolve_window
+from .engine.usage import StepPoint, cache_hit_rate, compaction_bounds, pct
+from .views import (
+    AnalysisThresholds, CompactionUsage, ContextUse, FailureExample, FailureGroup, Finding, ModelUsage,
+    OutputInContext, SessionAnalysis, SessionUsage, StepUsage, TokenTotals, TurnUsage, UsageReport,
+)
 
 V = TypeVar("V", bound=BaseModel)
 MAX_LIMIT = 200
+FAILURE_GROUPS = ("tool", "error_kind", "error", "project")
+MAX_CALL_IDS = 10
 SEARCH_KINDS = ("prompt", "message", "reasoning", "tool_call", "tool_output")
 
 
@@ -184,33 +195,50 @@ class Agtrace:
         srows = [s for s in srows if s["idx"] >= first]
         stats = _turn_stats(trow)
 
-        def build_with(cap: int) -> Callable[[int], TurnDetail]:
-            def build(k: int) -> TurnDetail:
-                steps = [_step(s, by_step.get(s["idx"], []), cap) for s in srows[:k]]
-                more = k < len(srows)
-                notes = []
-                if more:
-                    notes.append(f"steps from {srows[k]['idx']} on were left out to fit the output budget; "
-                                 "pass next_cursor to get them")
-                if any(t.output_truncated or t.args_truncated for s in steps for t in s.tools):
-                    notes.append("long outputs/arguments are cut head+tail; call get_tool_output(session_id, "
-                                 "call_id) for the full text")
-                return TurnDetail(
-                    session_id=sid, index=idx, turns_total=n, started_at=trow["started_at"], ended_at=trow["ended_at"],
-                    user=UserView(text=cut_middle(trow["text"], cap * 2), origin=trow["origin"],
-                                  slash_command=trow["slash"]),
-                    interrupted=bool(trow["interrupted"]), steps=steps, stats=stats,
-                    next_cursor=_cursor(filters, srows[k]["idx"]) if more else None,
-                    truncated=more or any(t.output_truncated for s_ in steps for t in s_.tools),
-                    note="; ".join(notes) or None)
-            return build
+        def view(steps: list[StepDetail], cap: int, more_at: int | None, tools_cut: bool = False) -> TurnDetail:
+            notes = []
+            if more_at is not None:
+                notes.append(f"steps from {more_at} on were left out to fit the output budget; pass next_cursor "
+                             "to get them")
+            if tools_cut:
+                notes.append("a step had more tool calls than fit; the rest are in find_failed_tools/"
+                             "get_tool_output, or ask for a larger budget")
+            if any(t.output_truncated or t.args_truncated for st_ in steps for t in st_.tools):
+                notes.append("long outputs/arguments are cut head+tail; call get_tool_output(session_id, call_id) "
+                             "for the full text")
+            return TurnDetail(
+                session_id=sid, index=idx, turns_total=n, started_at=trow["started_at"], ended_at=trow["ended_at"],
+                user=UserView(text=cut_middle(trow["text"], cap * 2), origin=trow["origin"], slash_command=trow["slash"]),
+                interrupted=bool(trow["interrupted"]), steps=steps, stats=stats,
+                next_cursor=_cursor(filters, more_at) if more_at is not None else None,
+                truncated=more_at is not None or tools_cut or any(t.output_truncated for st_ in steps for t in st_.tools),
+                note="; ".join(notes) or None)
 
-        # Shrink the per-field cap first, then drop trailing steps (they stay reachable through the cursor).
+        budget = self.config.budget_chars - 600  # room for the notes and the cursor
+        # Shrink the per-field cap first; then keep the steps that fit (the rest stay reachable by cursor).
         for cap in (4000, 2000, 1000, 500, 240):
-            view = build_with(cap)(len(srows))
-            if self._size(view) <= self.config.budget_chars:
-                return self._out(view)
-        return self._out(self._fit(build_with(240), len(srows), minimum=1))
+            steps = [_step(st_, by_step.get(st_["idx"], []), cap) for st_ in srows]
+            sizes = [len(x.model_dump_json()) + 1 for x in steps]
+            base = self._size(view([], cap, None))
+            if base + sum(sizes) <= budget:
+                return self._out(view(steps, cap, None))
+        used, k = base, 0
+        while k < len(steps) and used + sizes[k] <= budget:
+            used += sizes[k]
+            k += 1
+        if k == 0 and steps:  # one step alone is over the budget: keep as many of its calls as fit
+            first_step = steps[0]
+            room = budget - base - len(first_step.model_copy(update={"tools": []}).model_dump_json())
+            kept = []
+            for t in first_step.tools:
+                room -= len(t.model_dump_json()) + 1
+                if room < 0:
+                    break
+                kept.append(t)
+            trimmed = first_step.model_copy(update={"tools": kept})
+            more_at = srows[1]["idx"] if len(srows) > 1 else None
+            return self._out(view([trimmed], 240, more_at, tools_cut=len(kept) < len(first_step.tools)))
+        return self._out(view(steps[:k], 240, srows[k]["idx"] if k < len(srows) else None))
 
     def get_tool_output(self, session_id: str, call_id: str, *, field: str = "output", offset: int = 0,
                         limit: int = 20_000) -> ToolOutput:
@@ -238,15 +266,23 @@ class Agtrace:
 
     def find_failed_tools(self, *, session_id: str | None = None, project: str | None = None,
                           provider: str | None = None, tool: str | None = None, kind: str | None = None,
-                          since: str | None = None, limit: int = 20, cursor: str | None = None) -> FailureList:
-        """Failed tool executions, newest first, with coordinates and an error excerpt."""
+                          since: str | None = None, limit: int = 20, cursor: str | None = None,
+                          group_by: str | None = None) -> FailureList:
+        """Failed tool executions, newest first, with coordinates and an error excerpt.
+
+        With `group_by` (tool, error_kind, error, project): groups of failures with counts, first/last seen
+        and the newest examples — "what usually fails here?"."""
         limit = _limit(limit)
         provider = _provider(provider)
         if kind is not None and kind not in ERROR_KINDS:
             raise BadArgumentError(f"unknown error kind {kind!r}; use one of {', '.join(ERROR_KINDS)}")
+        if group_by is not None and group_by not in FAILURE_GROUPS:
+            raise BadArgumentError(f"unknown group_by {group_by!r}; use one of {', '.join(FAILURE_GROUPS)}")
         sid = self.resolve(session_id) if session_id else None
         since_c = _time(since, "since")
         filters = ("failures", sid, project, provider, tool, kind, since_c)
+        if group_by is not None:
+            return self._failure_groups(group_by, filters, limit, cursor)
         offset = _uncursor(cursor, filters)
         self._fresh()
         with self.store.read() as db:
@@ -356,6 +392,219 @@ class Agtrace:
                                   "no credentials found in the indexed history")
         # fingerprints are not secrets: no masking pass (it would not change them anyway)
         return self._fit(build, len(items))
+
+    # -- analysis and usage ---------------------------------------------------------------------
+
+    def analyze_session(self, session_id: str, **thresholds: Any) -> SessionAnalysis:
+        """Self-reflection findings of one session, located by turn/step and call ids: retry storms, repeated
+        identical calls, cycles, edit ping-pong, no-progress runs, denied calls, interrupted turns, slow tools.
+
+        Thresholds (`engine.analysis.Thresholds`) are keyword arguments; None keeps the default. Works from
+        the index rows only, so it is fast on a session of any size."""
+        try:
+            th = Thresholds.build(**thresholds)
+        except ValueError as e:
+            raise BadArgumentError(str(e)) from None
+        sid = self.resolve(session_id)
+        with self.store.read() as db:
+            srow = q.session_row(db, sid)  # type: ignore[arg-type]
+            calls, turns = q.analysis_input(db, sid)  # type: ignore[arg-type]
+        found = analyze(calls, turns, th)
+        counts = dict.fromkeys(ANALYSIS_KINDS, 0)
+        shown: list[Finding] = []
+        for f in found:
+            counts[f.kind] += 1
+            if counts[f.kind] <= th.max_per_kind:
+                shown.append(_finding(f))
+        capped = [k for k, n in counts.items() if n > th.max_per_kind]
+
+        def build(k: int) -> SessionAnalysis:
+            notes = []
+            if capped:
+                notes.append(f"only the first {th.max_per_kind} findings of {', '.join(capped)} are listed "
+                             "(`counts` has every kind's total; raise max_per_kind for more)")
+            if k < len(shown):
+                notes.append(f"cut to {k} findings to fit the output budget (the most severe are kept)")
+            notes.append("call get_turn(session_id, start_turn) to read a finding in context" if found else
+                         "no findings with these thresholds: no loops, retries, reverted edits, long read-only "
+                         "runs, slow outliers, interruptions or denials")
+            return SessionAnalysis(session_id=sid, provider=srow["provider"], turns=srow["turns"],
+                                   tool_calls=srow["tool_calls"], findings=shown[:k], counts=counts,
+                                   thresholds=AnalysisThresholds(**th.as_dict()), truncated=k < len(shown),
+                                   note="; ".join(notes))
+        return self._out(self._fit(build, len(shown)))
+
+    def get_usage(self, session_id: str | None = None, *, turn: int | None = None, project: str | None = None,
+                  provider: str | None = None, since: str | None = None, until: str | None = None,
+                  limit: int = 50, cursor: str | None = None) -> UsageReport:
+        """Tokens and context use: of one session (with per-turn rows), of one turn (with per-step rows), or
+        of every session matching project/provider/since/until (with per-session rows). Subagents are rolled
+        up into their parent."""
+        limit = _limit(limit)
+        provider = _provider(provider)
+        if session_id:
+            if project or provider or since or until:
+                raise BadArgumentError("project/provider/since/until choose sessions for a range; with session_id "
+                                       "leave them out (or leave session_id out for a range)")
+            sid = self.resolve(session_id)
+            if turn is not None:
+                return self._turn_usage(sid, turn)
+            return self._session_usage(sid, limit, cursor)
+        if turn is not None:
+            raise BadArgumentError("turn needs session_id; call get_usage(session_id=…, turn=…)")
+        since_c, until_c = _time(since, "since"), _time(until, "until")
+        return self._range_usage(project, provider, since_c, until_c, limit, cursor)
+
+    def _session_usage(self, sid: str, limit: int, cursor: str | None) -> UsageReport:
+        filters = ("usage", sid)
+        offset = _uncursor(cursor, filters)
+        with self.store.read() as db:
+            row = q.session_row(db, sid)  # type: ignore[arg-type]
+            steps = q.step_usage(db, sid)  # type: ignore[arg-type]
+            comps = q.compactions(db, sid)  # type: ignore[arg-type]
+            subs = q.sum_sessions(db, q.subagents_sql("?"), [sid])  # type: ignore[arg-type]
+            models = q.model_usage(db, q.family_sql("?"), [sid])  # type: ignore[arg-type]
+            points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"]) for s in steps if s["has_usage"]]
+            comp_views, after = _compactions(comps, points)
+            outs = q.largest_outputs(db, sid, after=after)  # type: ignore[arg-type]
+            trows = q.turns(db, sid, offset, offset + limit)  # type: ignore[arg-type]
+        own = _tokens(row["input"], row["cache_read"], row["cache_write"], row["output"], row["reasoning"])
+        context = _context_use(row["context_window"], steps, points)
+        turn_views = [TurnUsage(index=t["idx"], started_at=t["started_at"], prompt=snippet(t["text"], 80),
+                                tokens=_tokens(t["input"], t["cache_read"], t["cache_write"], t["output"],
+                                               t["reasoning"]), peak_context_tokens=t["peak_context"])
+                      for t in trows]
+        total = row["turns"]
+
+        def build(k: int) -> UsageReport:
+            more = offset + k < total
+            return UsageReport(
+                scope="session", session_id=sid, tokens=own, **_subagent_fields(own, subs),
+                by_model=_models(models), context=context, compactions=comp_views,
+                largest_outputs_in_context=_outputs(outs), turns=turn_views[:k],
+                next_cursor=_cursor(filters, offset + k) if more else None, truncated=k < len(turn_views),
+                note=_join(f"per-turn rows {offset}..{offset + k - 1} of {total}; pass next_cursor for more"
+                           if more else None,
+                           "largest_outputs_in_context counts outputs since the last compaction" if comp_views else None,
+                           "call get_usage(session_id, turn=N) for one turn's steps"))
+        return self._out(self._fit(build, len(turn_views)))
+
+    def _turn_usage(self, sid: str, turn: int) -> UsageReport:
+        with self.store.read() as db:
+            row = q.session_row(db, sid)  # type: ignore[arg-type]
+            n = row["turns"]
+            idx = turn + n if turn < 0 else turn
+            if not 0 <= idx < n:
+                raise NotFoundError(f"turn {turn} is out of range: session {sid} has {n} turns"
+                                    + (f" (0..{n - 1}, or -1 for the latest)" if n else ""))
+            trow = q.turn_row(db, sid, idx)  # type: ignore[arg-type]
+            steps = q.step_usage(db, sid, idx)  # type: ignore[arg-type]
+            all_points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"])
+                          for s in q.step_usage(db, sid) if s["has_usage"]]  # type: ignore[arg-type]
+            comps = [c for c in q.compactions(db, sid) if c["turn_idx"] == idx]  # type: ignore[arg-type]
+            spawned = q.family_sql(q.spawned_in_turn_sql())
+            subs = q.sum_sessions(db, spawned, [sid, idx])  # type: ignore[arg-type]
+            models = q.model_usage(db, f"SELECT ? UNION SELECT x.id FROM ({spawned}) x", [sid, sid, idx])  # type: ignore[arg-type]
+            outs = q.largest_outputs(db, sid, turn=idx)  # type: ignore[arg-type]
+        assert trow is not None
+        points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"]) for s in steps if s["has_usage"]]
+        own = _tokens(trow["input"], trow["cache_read"], trow["cache_write"], trow["output"], trow["reasoning"])
+        comp_views, _ = _compactions(comps, all_points)
+        step_views = [StepUsage(index=s["idx"], model=s["model"], input=s["input"], cache_read=s["cache_read"],
+                                cache_write=s["cache_write"], output=s["output"], reasoning=s["reasoning_tokens"],
+                                context_tokens=s["context"]) for s in steps if s["has_usage"]]
+
+        def build(k: int) -> UsageReport:
+            return UsageReport(
+                scope="turn", session_id=sid, turn_index=idx, tokens=own, **_subagent_fields(own, subs),
+                by_model=_models(models), context=_context_use(row["context_window"], steps, points),
+                compactions=comp_views, largest_outputs_in_context=_outputs(outs), steps=step_views[:k],
+                truncated=k < len(step_views),
+                note=_join(f"cut to {k} of {len(step_views)} steps to fit the output budget"
+                           if k < len(step_views) else None,
+                           "subagents: sessions spawned by this turn's tool calls"))
+        return self._out(self._fit(build, len(step_views)))
+
+    def _range_usage(self, project: str | None, provider: str | None, since: str | None, until: str | None,
+                     limit: int, cursor: str | None) -> UsageReport:
+        filters = ("usage-range", project, provider, since, until)
+        offset = _uncursor(cursor, filters)
+        self._fresh()
+        where, params = q.usage_where(self.store.scope, project=project, provider=provider, since=since,  # type: ignore[arg-type]
+                                      until=until)
+        roots = f"SELECT s.id FROM sessions s WHERE{where}"
+        with self.store.read() as db:
+            rows = q.usage_sessions(db, where, params)  # type: ignore[arg-type]
+            subs = q.sum_sessions(db, q.subagents_sql(roots), params)  # type: ignore[arg-type]
+            models = q.model_usage(db, q.family_sql(roots), params)  # type: ignore[arg-type]
+            page = rows[offset: offset + limit]
+            kids = q.descendant_totals(db, ",".join("?" * len(page)) or "NULL", [r["id"] for r in page])  # type: ignore[arg-type]
+        sums = [sum(r[c] for r in rows) for c in ("input", "cache_read", "cache_write", "output", "reasoning")]
+        own = _tokens(*sums)
+        items = []
+        for r in page:
+            kid = kids.get(r["id"])
+            items.append(SessionUsage(
+                session_id=r["id"], provider=r["provider"], project_root=r["project_root"],
+                title=snippet(r["title"] or "", 80), ended_at=r["ended_at"],
+                tokens=_tokens(r["input"], r["cache_read"], r["cache_write"], r["output"], r["reasoning"]),
+                peak_context_tokens=r["peak_context"], subagents=kid["n"] if kid else 0,
+                subagent_tokens=_tokens(kid["input"], kid["cache_read"], kid["cache_write"], kid["output"],
+                                        kid["reasoning"]) if kid else None))
+        total = len(rows)
+
+        def build(k: int) -> UsageReport:
+            more = offset + k < total
+            return UsageReport(
+                scope="range", tokens=own, **_subagent_fields(own, subs), by_model=_models(models),
+                sessions=items[:k], sessions_total=total,
+                next_cursor=_cursor(filters, offset + k) if more else None, truncated=k < len(items),
+                note=_join("top-level sessions only; each one's subagents are rolled up into it",
+                           None if total else "no sessions match; call list_sessions or list_projects",
+                           self.store.indexing_note()))
+        return self._out(self._fit(build, len(items)))
+
+    def _failure_groups(self, group_by: str, filters: tuple[Any, ...], limit: int, cursor: str | None) -> FailureList:
+        _, sid, project, provider, tool, kind, since_c = filters
+        gfilters = (*filters, "group", group_by)
+        offset = _uncursor(cursor, gfilters)
+        self._fresh()
+        with self.store.read() as db:
+            rows = q.failure_rows(db, self.store.scope, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
+                                  tool=tool, kind=kind, since=since_c)
+        groups: dict[Any, list[Any]] = {}
+        for r in rows:  # newest first
+            msg = r["error_message"] or error_excerpt(r["out_head"] or "")
+            key = {"tool": r["name"], "error_kind": r["error_kind"], "project": r["project_root"],
+                   "error": normalize_error(msg) or f"({r['error_kind'] or 'error'}, no message)"}[group_by]
+            groups.setdefault(key, []).append((r, msg))
+        ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), -_ts_key(kv[1][0][0]["started_at"])))
+        page = ordered[offset: offset + limit]
+        items = []
+        for key, members in page:
+            tools: dict[str, int] = {}
+            for r, _ in members:
+                tools[r["name"]] = tools.get(r["name"], 0) + 1
+            stamps = [r["started_at"] for r, _ in members if r["started_at"]]
+            items.append(FailureGroup(
+                key=key, count=len(members), sessions=len({r["session_id"] for r, _ in members}),
+                tools=[t for t, _ in sorted(tools.items(), key=lambda x: -x[1])[:5]],
+                first_seen=min(stamps) if stamps else None, last_seen=max(stamps) if stamps else None,
+                examples=[FailureExample(session_id=r["session_id"], turn_index=r["turn_idx"], step_index=r["step_idx"],
+                                         call_id=r["call_id"], tool=r["name"], error=snippet(msg, 240),
+                                         at=r["started_at"]) for r, msg in members[:3]]))
+        total = len(ordered)
+
+        def build(k: int) -> FailureList:
+            more = offset + k < total
+            return FailureList(failures=[], total=len(rows), group_by=group_by, groups=items[:k],  # type: ignore[arg-type]
+                               groups_total=total, next_cursor=_cursor(gfilters, offset + k) if more else None,
+                               truncated=k < len(items),
+                               note=_join(None if k == len(items) else f"cut to {k} groups to fit the output budget",
+                                          "call find_failed_tools without group_by (and tool=/kind=) for the "
+                                          "individual failures" if items else None,
+                                          self.store.indexing_note()))
+        return self._out(self._fit(build, len(items)))
 
     # -- whole sessions (CLI `show`) -------------------------------------------------------------
 
@@ -608,3 +857,79 @@ def _full_tool_text(row: Any, field: str) -> tuple[str, str]:
         return row["output"] or "", "index"
     return row["args"] or "", "index"
 
+
+
+# -- analysis and usage helpers -------------------------------------------------------------------
+
+
+def _finding(f: _AnalysisFinding) -> Finding:
+    return Finding(kind=f.kind, severity=f.severity, start_turn=f.start[0], start_step=f.start[1],  # type: ignore[arg-type]
+                   end_turn=f.end[0], end_step=f.end[1], tool=f.tool, target=snippet(f.target or "", 200) or None,
+                   count=f.count, resolved=f.resolved, call_ids=f.call_ids[:MAX_CALL_IDS],
+                   calls_total=len(f.call_ids), explanation=f.explanation)
+
+
+def _tokens(input_: int, cache_read: int, cache_write: int, output: int, reasoning: int) -> TokenTotals:
+    input_, cache_read, cache_write, output, reasoning = (int(x or 0) for x in
+                                                          (input_, cache_read, cache_write, output, reasoning))
+    return TokenTotals(input=input_, cache_read=cache_read, cache_write=cache_write, output=output,
+                       reasoning=reasoning, total=input_ + cache_read + cache_write + output,
+                       cache_hit_rate=cache_hit_rate(input_, cache_read, cache_write))
+
+
+def _subagent_fields(own: TokenTotals, subs: Any) -> dict[str, Any]:
+    if not subs or not subs["n"]:
+        return {"subagents": 0, "subagent_tokens": None, "tokens_with_subagents": None}
+    sub = _tokens(subs["input"], subs["cache_read"], subs["cache_write"], subs["output"], subs["reasoning"])
+    both = _tokens(own.input + sub.input, own.cache_read + sub.cache_read, own.cache_write + sub.cache_write,
+                   own.output + sub.output, own.reasoning + sub.reasoning)
+    return {"subagents": subs["n"], "subagent_tokens": sub, "tokens_with_subagents": both}
+
+
+def _models(rows: list[Any]) -> list[ModelUsage]:
+    return [ModelUsage(model=r["model"] or "(unknown)", steps=r["steps"],
+                       tokens=_tokens(r["input"], r["cache_read"], r["cache_write"], r["output"], r["reasoning"]))
+            for r in rows[:20]]
+
+
+def _context_use(recorded: int | None, steps: list[Any], points: list[StepPoint]) -> ContextUse:
+    with_usage = [s for s in steps if s["has_usage"]]
+    if not with_usage:
+        return ContextUse(context_window=recorded, window_source="recorded" if recorded else None)
+    peak = max(with_usage, key=lambda s: s["context"])
+    last = with_usage[-1]
+    model = next((s["model"] for s in reversed(with_usage) if s["model"] and s["model"] != "<synthetic>"), None)
+    window, source = resolve_window(recorded, model, peak["context"])
+    return ContextUse(model=model, context_window=window, window_source=source,  # type: ignore[arg-type]
+                      peak_context_tokens=peak["context"], peak_turn=peak["turn_idx"], peak_step=peak["idx"],
+                      peak_pct=pct(peak["context"], window), last_context_tokens=last["context"],
+                      last_pct=pct(last["context"], window))
+
+
+def _compactions(comps: list[Any], points: list[StepPoint]) -> tuple[list[CompactionUsage], tuple[int, int] | None]:
+    """Each compaction with its tokens before/after; and where the context of the last one starts."""
+    out, after_at = [], None
+    for c in comps:
+        before, after, first = compaction_bounds(points, c["turn_idx"], c["at"], c["pre_tokens"])
+        # a compaction in the middle of a turn (Codex) is recorded against the next turn: name the turn it hit
+        turn = min(c["turn_idx"], first.turn) if first is not None else c["turn_idx"]
+        out.append(CompactionUsage(turn_index=turn, at=c["at"], trigger=c["trigger"], tokens_before=before,
+                                   tokens_after=after))
+        after_at = (first.turn, first.step) if first is not None else (c["turn_idx"], 0)
+    return out, after_at
+
+
+def _outputs(rows: list[Any]) -> list[OutputInContext]:
+    return [OutputInContext(call_id=r["call_id"], tool=r["name"], turn_index=r["turn_idx"], step_index=r["step_idx"],
+                            output_chars=r["output_len"]) for r in rows]
+
+
+def _ts_key(ts: str | None) -> float:
+    """A sortable number for an ISO timestamp (newer = larger); 0 when missing."""
+    if not ts:
+        return 0.0
+    from datetime import datetime
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

@@ -170,8 +170,9 @@ async def test_get_tool_output_reads_the_full_text_from_the_log(client: Client):
 
 async def test_current_session_is_the_newest_of_the_project(client: Client):
     res = await ok(client, "current_session", project="/home/dev/webapp")
-    assert res["session"]["session_id"] == "66666666-6666-4666-8666-666666666666"
-    assert res["latest_turn"]["index"] == 1
+    newest = (await ok(client, "list_sessions", project="/home/dev/webapp", limit=1))["sessions"][0]
+    assert res["session"]["session_id"] == newest["session_id"]
+    assert res["latest_turn"]["index"] == newest["turns"] - 1
 
 
 # -- errors are tool errors that say what to do --------------------------------------------------
