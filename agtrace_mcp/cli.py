@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tool")
     p.add_argument("--kind", help="tool_error, exit_code, interrupted, denied or timeout")
     p.add_argument("--since")
+    p.add_argument("--group-by", choices=["tool", "error_kind", "error", "project"],
+                   help="group the failures (error = the normalised error message)")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--cursor")
     p.add_argument("--json", action="store_true")
@@ -118,6 +120,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session")
     p.add_argument("--in", dest="project_filter", metavar="PATH")
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("analyze", help="loops, retries, reverted edits, slow tools, interruptions of one session")
+    p.add_argument("session")
+    from .engine.analysis import Thresholds
+
+    for f in Thresholds.names():
+        p.add_argument("--" + f.replace("_", "-"), dest=f"th_{f}", metavar="N",
+                       type=type(getattr(Thresholds(), f)), help=f"threshold (default {getattr(Thresholds(), f)})")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("usage", help="tokens and context use of a session, a turn, or a project/time range")
+    p.add_argument("session", nargs="?", help="a session id (leave out for a range)")
+    p.add_argument("--turn", type=int, help="one turn of the session (negative counts from the end)")
+    p.add_argument("--in", dest="project_filter", metavar="PATH", help="only sessions of this project root")
+    p.add_argument("--provider")
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--cursor")
     p.add_argument("--json", action="store_true")
     _common(p)
 
@@ -286,11 +310,25 @@ def cmd_show(api: Any, args: argparse.Namespace) -> int:
 
 def cmd_failures(api: Any, args: argparse.Namespace) -> int:
     res = api.find_failed_tools(session_id=args.session, project=args.project_filter, provider=args.provider,
-                                tool=args.tool, kind=args.kind, since=args.since, limit=args.limit, cursor=args.cursor)
+                                tool=args.tool, kind=args.kind, since=args.since, limit=args.limit, cursor=args.cursor,
+                                group_by=args.group_by)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
         return 0
     from rich.table import Table
+
+    if res.groups is not None:
+        from rich.markup import escape
+
+        c = _console()
+        for g in res.groups:
+            ex = g.examples[0] if g.examples else None
+            c.print(f"[bold]{g.count}×[/bold] in {g.sessions} sessions, last {(g.last_seen or '')[:16].replace('T', ' ')}"
+                    f" ({escape(', '.join(g.tools[:3]))})"
+                    + (f"  e.g. {ex.session_id[:13]} {ex.turn_index}.{ex.step_index}" if ex else ""))
+            c.print("    " + escape(str(g.key)))
+        c.print(f"[dim]{len(res.groups)} of {res.groups_total} groups, {res.total} failures[/dim]")
+        return 0
 
     t = Table(box=None, header_style="bold")
     for col in ("when", "session", "turn.step", "tool", "kind", "exit", "error"):
@@ -408,10 +446,87 @@ def cmd_doctor(api: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(api: Any, args: argparse.Namespace) -> int:
+    thresholds = {k[3:]: v for k, v in vars(args).items() if k.startswith("th_") and v is not None}
+    res = api.analyze_session(args.session, **thresholds)
+    if args.json:
+        _emit_json(res.model_dump(mode="json"))
+        return 0
+    from rich.markup import escape
+
+    c = _console()
+    c.print(f"[bold]{res.session_id}[/bold]  {res.provider}  {res.turns} turns, {res.tool_calls} tool calls")
+    colour = {"critical": "red", "warning": "yellow", "info": "dim"}
+    for f in res.findings:
+        where = f"{f.start_turn}.{'' if f.start_step is None else f.start_step}"
+        if (f.end_turn, f.end_step) != (f.start_turn, f.start_step):
+            where += f"→{f.end_turn}.{'' if f.end_step is None else f.end_step}"
+        c.print(f"[{colour[f.severity]}]{f.severity:8}[/{colour[f.severity]}] {f.kind:16} {where:12} "
+                f"{escape(f.explanation)}")
+    if not res.findings:
+        c.print("[green]no findings[/green]")
+    c.print(f"[dim]{escape(res.note or '')}[/dim]")
+    return 0
+
+
+def cmd_usage(api: Any, args: argparse.Namespace) -> int:
+    res = api.get_usage(args.session, turn=args.turn, project=args.project_filter, provider=args.provider,
+                        since=args.since, until=args.until, limit=args.limit, cursor=args.cursor)
+    if args.json:
+        _emit_json(res.model_dump(mode="json"))
+        return 0
+    from rich.table import Table
+
+    c = _console()
+
+    def tok(t: Any) -> str:
+        rate = "" if t.cache_hit_rate is None else f", cache hit {t.cache_hit_rate:.0%}"
+        return (f"in {t.input:,} + cache read {t.cache_read:,} / write {t.cache_write:,}, out {t.output:,} "
+                f"(reasoning {t.reasoning:,}){rate}")
+
+    head = {"session": f"session {res.session_id}", "turn": f"session {res.session_id} turn {res.turn_index}",
+            "range": f"{res.sessions_total} sessions"}[res.scope]
+    c.print(f"[bold]{head}[/bold]: {tok(res.tokens)}")
+    if res.subagent_tokens is not None:
+        c.print(f"  subagents ({res.subagents}): {tok(res.subagent_tokens)}")
+    for mu in res.by_model:
+        c.print(f"  [dim]{mu.model}: {mu.steps} steps, {tok(mu.tokens)}[/dim]")
+    if res.context is not None and res.context.peak_context_tokens:
+        x = res.context
+        win = f" of {x.context_window:,} ({x.window_source})" if x.context_window else " (window unknown)"
+        c.print(f"  context: peak {x.peak_context_tokens:,}{win}"
+                + (f" = {x.peak_pct}%" if x.peak_pct is not None else "")
+                + (f"; now {x.last_context_tokens:,}" if x.last_context_tokens is not None else "")
+                + (f" = {x.last_pct}%" if x.last_pct is not None else ""))
+    for cp in res.compactions:
+        c.print(f"  compaction at turn {cp.turn_index} ({cp.trigger or 'trigger not recorded'}): {cp.tokens_before} → {cp.tokens_after}")
+    for o in res.largest_outputs_in_context[:5]:
+        c.print(f"  [dim]large output in context: {o.tool} {o.call_id} turn {o.turn_index}.{o.step_index}: "
+                f"{o.output_chars:,} chars[/dim]")
+    rows = res.turns or res.steps or res.sessions
+    if rows:
+        t = Table(box=None, header_style="bold")
+        first = {"session": "turn", "turn": "step", "range": "session"}[res.scope]
+        for col in (first, "input", "cache read", "cache write", "output", "context/peak"):
+            t.add_column(col, justify="left" if col == first else "right")
+        for r in rows:
+            if res.scope == "turn":
+                t.add_row(str(r.index), f"{r.input:,}", f"{r.cache_read:,}", f"{r.cache_write:,}", f"{r.output:,}",
+                          f"{r.context_tokens:,}")
+            else:
+                k = str(r.index) if res.scope == "session" else r.session_id[:13]
+                t.add_row(k, f"{r.tokens.input:,}", f"{r.tokens.cache_read:,}", f"{r.tokens.cache_write:,}",
+                          f"{r.tokens.output:,}", f"{r.peak_context_tokens:,}")
+        c.print(t)
+    if res.next_cursor:
+        c.print(f"[dim]more: --cursor {res.next_cursor}[/dim]")
+    return 0
+
+
 COMMANDS = {
     "index": cmd_index, "sessions": cmd_sessions, "show": cmd_show, "failures": cmd_failures,
     "search": cmd_search, "projects": cmd_projects, "output": cmd_output, "doctor": cmd_doctor,
-    "secrets": cmd_secrets,
+    "secrets": cmd_secrets, "analyze": cmd_analyze, "usage": cmd_usage,
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from .model import Stats, Usage
 
@@ -152,12 +152,48 @@ class FailedTool(_View):
     at: str | None = None
 
 
+class FailureExample(_View):
+    session_id: str
+    turn_index: int
+    step_index: int
+    call_id: str
+    tool: str
+    error: str = ""
+    at: str | None = None
+
+
+class FailureGroup(_View):
+    key: str | None = Field(description="The group's value: a tool name, an error kind, a normalised error message "
+                                        "(numbers, ids, paths, quoted strings and times replaced by <n>, <id>, "
+                                        "<path>, <str>, <time>) or a project root")
+    count: int = Field(description="Failed calls in this group")
+    sessions: int = Field(description="Distinct sessions they happened in")
+    tools: list[str] = Field([], description="Tools that failed this way (most frequent first, ≤ 5)")
+    first_seen: str | None = None
+    last_seen: str | None = None
+    examples: list[FailureExample] = Field([], description="The newest occurrences (≤ 3), with coordinates")
+
+
 class FailureList(_View):
-    failures: list[FailedTool]
-    total: int
+    failures: list[FailedTool] = Field(description="Failed calls, newest first; empty when `group_by` is set")
+    total: int = Field(description="Failed calls matching the filters, over all pages")
+    group_by: Literal["tool", "error_kind", "error", "project"] | None = Field(
+        None, description="Set when the failures are grouped: see `groups`")
+    groups: list[FailureGroup] | None = Field(
+        None, description="With `group_by`: groups of failures, largest first (null without `group_by`)")
+    groups_total: int | None = Field(None, description="With `group_by`: number of groups over all pages")
     next_cursor: str | None = None
     truncated: bool = Truncation
     note: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _ungrouped_as_before(self, handler: Any) -> Any:
+        # without group_by the answer is exactly the plain list it always was (no null group fields)
+        data = handler(self)
+        if self.group_by is None and isinstance(data, dict):
+            for k in ("group_by", "groups", "groups_total"):
+                data.pop(k, None)
+        return data
 
 
 class SearchHit(_View):
@@ -263,3 +299,161 @@ class DoctorReport(_View):
     index_bytes: int
     providers: list[ProviderHealth]
     refresh_seconds: float | None = None
+
+
+# -- analysis (analyze_session) -------------------------------------------------------------------
+
+FindingKind = Literal["retry_storm", "repeated_call", "cycle", "edit_pingpong", "no_progress", "denied_call",
+                      "interrupted_turn", "slow_tool"]
+
+
+class Finding(_View):
+    kind: FindingKind = Field(description="retry_storm | repeated_call | cycle | edit_pingpong | no_progress | "
+                                          "denied_call | interrupted_turn | slow_tool")
+    severity: Literal["info", "warning", "critical"]
+    start_turn: int = Field(description="Turn where the pattern starts")
+    start_step: int | None = Field(None, description="Step where it starts (null: the turn as a whole)")
+    end_turn: int
+    end_step: int | None = None
+    tool: str | None = Field(None, description="Tool name(s) involved, '/'-joined")
+    target: str | None = Field(None, description="The file, command or arguments it is about")
+    count: int = Field(0, description="Calls / repeats / reverts / failures, depending on the kind")
+    resolved: bool | None = Field(None, description="retry_storm: whether the same attempt later succeeded")
+    call_ids: list[str] = Field(description="Tool calls involved (the first few; see calls_total)")
+    calls_total: int = Field(description="How many calls are involved in all")
+    explanation: str
+
+
+class AnalysisThresholds(_View):
+    repeat_min: int = Field(description="repeated_call: identical calls (same tool, same normalised arguments, no "
+                                        "file change in between) needed")
+    cycle_min_rounds: int = Field(description="cycle: times each call of the set must recur")
+    cycle_min_calls: int = Field(description="cycle: calls the window must span")
+    cycle_max_distinct: int = Field(description="cycle: most distinct calls in the repeating set (at least 3)")
+    retry_min: int = Field(description="retry_storm: failures of the same attempt needed")
+    retry_similarity: float = Field(description="retry_storm: argument similarity (0..1) for 'the same attempt'")
+    retry_window: int = Field(description="retry_storm: calls after a failure within which a retry counts")
+    no_progress_min: int = Field(description="no_progress: reads/searches in a row with no write, command or answer")
+    slow_factor: float = Field(description="slow_tool: times the tool's median duration in this session")
+    slow_min_count: int = Field(description="slow_tool: timed calls of a tool needed to compare against it")
+    slow_min_seconds: float = Field(description="slow_tool: a relative outlier must also take at least this long")
+    slow_abs_seconds: float = Field(description="slow_tool: slower than this is reported outright")
+    max_per_kind: int = Field(description="Findings shown per kind (the rest are counted in `counts`)")
+
+
+class SessionAnalysis(_View):
+    session_id: str
+    provider: str
+    turns: int
+    tool_calls: int
+    findings: list[Finding] = Field(description="Most severe first, then by position; empty for a clean session")
+    counts: dict[str, int] = Field(description="Findings found per kind, before capping to max_per_kind")
+    thresholds: AnalysisThresholds
+    truncated: bool = Truncation
+    note: str | None = None
+
+
+# -- usage (get_usage) -----------------------------------------------------------------------------
+
+
+class TokenTotals(_View):
+    input: int = Field(0, description="Uncached prompt tokens")
+    cache_read: int = 0
+    cache_write: int = 0
+    output: int = Field(0, description="Output tokens, reasoning included")
+    reasoning: int = 0
+    total: int = Field(0, description="input + cache_read + cache_write + output")
+    cache_hit_rate: float | None = Field(None, description="cache_read / (input + cache_read + cache_write); null "
+                                                           "when there was no prompt")
+
+
+class ModelUsage(_View):
+    model: str
+    steps: int
+    tokens: TokenTotals
+
+
+class ContextUse(_View):
+    model: str | None = Field(None, description="The model the window is for (of the latest step with usage)")
+    context_window: int | None = Field(None, description="Prompt tokens the model accepts; null when unknown")
+    window_source: Literal["recorded", "model_table", "inferred"] | None = Field(
+        None, description="recorded: the agent wrote it in its log (Codex); model_table: known model; inferred: a "
+                          "Claude session that held more than 200k tokens ran with the 1M window")
+    peak_context_tokens: int = Field(0, description="Largest prompt of a single step (input+cache_read+cache_write)")
+    peak_turn: int | None = None
+    peak_step: int | None = None
+    peak_pct: float | None = Field(None, description="peak_context_tokens / context_window, in percent")
+    last_context_tokens: int | None = Field(None, description="Prompt size of the latest step: the context now")
+    last_pct: float | None = None
+
+
+class CompactionUsage(_View):
+    turn_index: int
+    at: str | None = None
+    trigger: str | None = None
+    tokens_before: int | None = Field(None, description="Context before: the agent's own count (Claude preTokens) "
+                                                        "or the last step's prompt before the compaction")
+    tokens_after: int | None = Field(None, description="Prompt of the first step after the compaction")
+
+
+class OutputInContext(_View):
+    call_id: str
+    tool: str
+    turn_index: int
+    step_index: int
+    output_chars: int = Field(description="Length of the full output in characters (roughly 4 per token)")
+
+
+class TurnUsage(_View):
+    index: int
+    started_at: str | None = None
+    prompt: str = ""
+    tokens: TokenTotals
+    peak_context_tokens: int = 0
+
+
+class StepUsage(_View):
+    index: int
+    model: str | None = None
+    input: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    output: int = 0
+    reasoning: int = 0
+    context_tokens: int = 0
+
+
+class SessionUsage(_View):
+    session_id: str
+    provider: str
+    project_root: str | None = None
+    title: str = ""
+    ended_at: str | None = None
+    tokens: TokenTotals
+    peak_context_tokens: int = 0
+    subagents: int = 0
+    subagent_tokens: TokenTotals | None = None
+
+
+class UsageReport(_View):
+    scope: Literal["session", "turn", "range"] = Field(
+        description="session: one session (with per-turn rows); turn: one turn (with per-step rows); range: every "
+                    "session matching project/provider/since/until (with per-session rows)")
+    session_id: str | None = None
+    turn_index: int | None = None
+    tokens: TokenTotals = Field(description="The scope's own tokens (subagents not included)")
+    subagents: int = Field(0, description="Subagent sessions (any depth) under the scope")
+    subagent_tokens: TokenTotals | None = None
+    tokens_with_subagents: TokenTotals | None = None
+    by_model: list[ModelUsage] = Field([], description="Tokens per model, subagents included")
+    context: ContextUse | None = Field(None, description="Context-window use (session and turn scope)")
+    compactions: list[CompactionUsage] = []
+    largest_outputs_in_context: list[OutputInContext] = Field(
+        [], description="Biggest tool outputs since the last compaction (session scope) or of the turn")
+    turns: list[TurnUsage] = Field([], description="Session scope: per-turn usage (paged)")
+    steps: list[StepUsage] = Field([], description="Turn scope: per-step usage")
+    sessions: list[SessionUsage] = Field([], description="Range scope: per-session usage, newest first (paged)")
+    sessions_total: int | None = None
+    next_cursor: str | None = None
+    truncated: bool = Truncation
+    note: str | None = None

@@ -85,6 +85,13 @@ CALLS = [
     ("list_projects", {"limit": 200}),
     ("get_tool_output", {"session_id": SID, "call_id": f"toolu_{HUGE_TURN:05d}", "limit": 60000}),
     ("current_session", {"project": "/home/dev/big"}),
+    ("find_failed_tools", {"group_by": "error", "limit": 200}),
+    ("find_failed_tools", {"group_by": "tool", "limit": 200}),
+    ("analyze_session", {"session_id": SID}),
+    ("analyze_session", {"session_id": SID, "max_per_kind": 200, "repeat_min": 2, "retry_min": 2}),
+    ("get_usage", {"session_id": SID, "limit": 200}),
+    ("get_usage", {"session_id": SID, "turn": HUGE_TURN}),
+    ("get_usage", {"limit": 200}),
 ]
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from .antigravity import AntigravityProvider
 from .base import ParseStats, Provider, SourceFile
 from .claude import ClaudeProvider
 from .codex import CodexProvider
+from .copilot import CopilotProvider
 from .gemini import GeminiProvider
+from .opencode import OpenCodeProvider
 
 REGISTRY: dict[str, Provider] = {}
 
@@ -17,6 +20,9 @@ def register(p: Provider) -> None:
 register(ClaudeProvider())
 register(CodexProvider())
 register(GeminiProvider())
+register(AntigravityProvider())
+register(CopilotProvider())
+register(OpenCodeProvider())
 
 __all__ = ["REGISTRY", "ParseStats", "Provider", "SourceFile", "detect_provider", "get"]
 
@@ -35,8 +41,12 @@ def detect_provider(path: str) -> str | None:
         return "codex"
     if "/.gemini/" in low and "/chats/" in low:
         return "gemini_cli"
-    if "/.copilot/" in low:
+    if "/.copilot/" in low or "/session-state/" in low or "/history-session-state/" in low:
         return "copilot_cli"
+    name = low.rsplit("/", 1)[-1]
+    if (name == "opencode.db" or (name.startswith("opencode-") and name.endswith(".db"))
+            or ("/storage/session/" in low and name.startswith("ses_"))):
+        return "opencode"
     if "/.claude/" in low:
         return "claude_code"
     return _sniff(path)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from ..api import Agtrace
 from ..errors import AgtraceError
+from ..views import SessionAnalysis, UsageReport
 from ..views import (
     CurrentSession, FailureList, ProjectList, SearchResults, SecretFindings, SessionDetail, SessionList, ToolOutput, TurnDetail,
 )
@@ -112,16 +113,22 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
                           tool: Annotated[str | None, Field(description="Only this tool name, e.g. Bash, shell_command")] = None,
                           kind: Annotated[ErrorKindName | None, Field(description="Only this kind of failure")] = None,
                           since: Since = None, limit: Limit = 20,
-                          cursor: Cursor = None) -> Annotated[CallToolResult, FailureList]:
+                          cursor: Cursor = None,
+                          group_by: Annotated[Literal["tool", "error_kind", "error", "project"] | None, Field(
+                              description="Group the failures instead of listing them: by tool, error kind, "
+                                          "normalised error message, or project")] = None
+                          ) -> Annotated[CallToolResult, FailureList]:
         """Failed tool executions, newest first: which calls failed and why.
 
         Each failure has its session/turn/step coordinates, the tool, an arguments preview, the error kind
         (tool_error, exit_code, interrupted, denied, timeout), the exit code when known and an error excerpt.
-        Use it to avoid repeating what failed before. Next: `get_turn` at the coordinates for the context, or
-        `get_tool_output` for the full error output.
+        Use it to avoid repeating what failed before. With `group_by` ("what usually fails in this project?")
+        the answer is `groups` instead: counts, first/last seen and example coordinates per tool, error kind,
+        normalised error message (numbers, ids, paths, quoted strings, times replaced) or project.
+        Next: `get_turn` at the coordinates for the context, or `get_tool_output` for the full error output.
         """
         return _call(api.find_failed_tools, session_id=session_id, project=project, provider=provider, tool=tool,
-                     kind=kind, since=since, limit=limit, cursor=cursor)
+                     kind=kind, since=since, limit=limit, cursor=cursor, group_by=group_by)
 
     @mcp.tool(annotations=_ro("Search history"))
     def search_history(query: Annotated[str, Field(description="Words that must all appear; end a word with * "
@@ -180,3 +187,66 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         where (prompt, tool output, …). Values are never returned, here or by any other tool.
         """
         return _call(api.secret_findings, session_id=session_id, project=project, limit=limit, cursor=cursor)
+
+    @mcp.tool(annotations=_ro("Am I stuck? Analyze a session"))
+    def analyze_session(
+            session_id: SessionId,
+            repeat_min: Annotated[int | None, Field(ge=2, le=1000, description="repeated_call: identical calls "
+                                                                                "needed (default 3)")] = None,
+            cycle_min_rounds: Annotated[int | None, Field(ge=2, le=100, description="cycle: times each call of the "
+                                                                                    "set recurs (default 2)")] = None,
+            cycle_max_distinct: Annotated[int | None, Field(ge=3, le=20, description="cycle: most distinct calls in "
+                                                                                     "the set (default 8)")] = None,
+            retry_min: Annotated[int | None, Field(ge=2, le=1000, description="retry_storm: failures of the same "
+                                                                              "attempt (default 3)")] = None,
+            retry_similarity: Annotated[float | None, Field(ge=0, le=1, description="retry_storm: argument "
+                                                                                     "similarity 0..1 (default 0.8)")] = None,
+            no_progress_min: Annotated[int | None, Field(ge=3, le=100000, description="no_progress: reads/searches "
+                                                                                      "in a row (default 20)")] = None,
+            slow_factor: Annotated[float | None, Field(ge=1, le=1000, description="slow_tool: × the tool's median "
+                                                                                  "(default 5)")] = None,
+            slow_abs_seconds: Annotated[float | None, Field(ge=1, le=864000, description="slow_tool: reported "
+                                                                                         "outright above (default 120)")] = None,
+            max_per_kind: Annotated[int | None, Field(ge=1, le=200, description="findings listed per kind "
+                                                                                "(default 10)")] = None,
+    ) -> Annotated[CallToolResult, SessionAnalysis]:
+        """Am I stuck? Why did this go wrong? Precise, located findings about one session's behaviour.
+
+        Kinds: retry_storm (a failing call retried 3+ times with the same or similar arguments, or the same
+        file re-edited with any edit tool; says whether it ever succeeded), repeated_call (the same tool with
+        the same normalised arguments 3+ times with no file change in between; whitespace, key order and
+        description/timeout keys ignored; polling like BashOutput is not counted), cycle (3–8 distinct calls
+        repeated in varying order, each 2+ times, with no file written), edit_pingpong (a file edited A→B then
+        back B→A), no_progress (20+ reads/searches in a row in one turn with no write, command or answer),
+        denied_call (refused by the user or sandbox; and whether it was tried again), interrupted_turn, and
+        slow_tool (5× the tool's median and ≥ its p95 in this session, ≥ 5 timed calls and ≥ 10 s; or over
+        120 s outright; durations include waits for approval). Each finding has a severity
+        (info|warning|critical), its turn/step range, the call ids involved and a one-line explanation. A
+        clean session has none. Use your own session id (`current_session`) to check yourself. Next:
+        `get_turn(session_id, start_turn)` to read a finding, `get_tool_output` for a call's full output.
+        """
+        return _call(api.analyze_session, session_id, repeat_min=repeat_min, cycle_min_rounds=cycle_min_rounds,
+                     cycle_max_distinct=cycle_max_distinct, retry_min=retry_min, retry_similarity=retry_similarity,
+                     no_progress_min=no_progress_min, slow_factor=slow_factor, slow_abs_seconds=slow_abs_seconds,
+                     max_per_kind=max_per_kind)
+
+    @mcp.tool(annotations=_ro("Token and context usage"))
+    def get_usage(session_id: Annotated[str | None, BeforeValidator(_as_text),
+                                        Field(description="One session (full id or prefix); leave out for a range "
+                                                          "over project/provider/since/until")] = None,
+                  turn: Annotated[int | None, Field(description="With session_id: one turn (negative counts from "
+                                                                "the end)")] = None,
+                  project: Project = None, provider: Provider = None, since: Since = None, until: Until = None,
+                  limit: Annotated[int, Field(ge=1, le=200, description="Rows per page (turns or sessions)")] = 50,
+                  cursor: Cursor = None) -> Annotated[CallToolResult, UsageReport]:
+        """Tokens and context-window use: how full is my context, what did this cost, what fills it?
+
+        For a session: input, cache read/write, output and reasoning tokens, cache hit rate, tokens per model,
+        peak and current context against the model's window (the window the agent recorded, else a table of
+        known models), each compaction with the context before/after, the largest tool outputs still in
+        context (since the last compaction), subagent totals rolled up, and per-turn rows. With `turn`: that
+        turn with per-step rows. Without session_id: totals and per-session rows over a project and/or time
+        range. Next: `analyze_session` for loops and retries, `get_turn` for a heavy turn.
+        """
+        return _call(api.get_usage, session_id, turn=turn, project=project, provider=provider, since=since,
+                     until=until, limit=limit, cursor=cursor)

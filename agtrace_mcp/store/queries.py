@@ -285,3 +285,144 @@ def secret_places(db: sqlite3.Connection, scope: Scope, fingerprint: str, *, ses
         f"SELECT x.session_id, x.turn_idx, x.step_idx, x.call_id, x.kind, s.project_root FROM secrets x"
         f" JOIN sessions s ON s.id = x.session_id WHERE x.fingerprint = ?{where}"
         f" ORDER BY s.ended_at DESC, x.turn_idx LIMIT ?", [fingerprint, *params, limit]).fetchall()
+
+
+# -- analysis and usage (issue 5) -----------------------------------------------------------------
+
+
+def analysis_input(db: sqlite3.Connection, sid: str) -> tuple[list[Any], list[Any]]:
+    """One session's tool calls and turns as `engine.analysis` dataclasses (from the index rows only)."""
+    import orjson
+
+    from ..engine.analysis import Call, TurnInfo
+    from ..engine.failures import error_excerpt
+
+    calls = []
+    for r in db.execute(
+            "SELECT turn_idx, step_idx, seq, call_id, name, kind, args, status, error_kind, error_message,"
+            " CASE WHEN status = 'error' AND error_message IS NULL THEN substr(output, 1, 1500) END AS out_head,"
+            " started_at, duration_ms, output_len, child_id FROM tools WHERE session_id = ?"
+            " ORDER BY turn_idx, step_idx, seq", (sid,)):
+        try:
+            args = orjson.loads(r[6]) if r[6] else None
+        except orjson.JSONDecodeError:
+            args = r[6]
+        err = r[9] if r[9] is not None else (error_excerpt(r[10]) if r[10] else None)
+        calls.append(Call(turn=r[0], step=r[1], seq=r[2], call_id=r[3], name=r[4], kind=r[5], args=args, status=r[7],
+                          error_kind=r[8], error=err, started_at=r[11], duration_ms=r[12], output_len=r[13],
+                          child=r[14]))
+    turns = [TurnInfo(index=r[0], steps=r[1], interrupted=bool(r[2]), origin=r[3]) for r in db.execute(
+        "SELECT idx, steps, interrupted, origin FROM turns WHERE session_id = ? ORDER BY idx", (sid,))]
+    return calls, turns
+
+
+def failure_rows(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
+                 provider: str | None = None, tool: str | None = None, kind: str | None = None,
+                 since: str | None = None) -> list[sqlite3.Row]:
+    """Every failed call matching the filters (the columns grouping needs), newest first."""
+    where, params = scope.sql()
+    w2, p2 = project_clause(project)
+    where += w2
+    params += p2
+    for cond, value in ((" AND t.session_id = ?", session), (" AND s.provider = ?", provider),
+                        (" AND t.name = ?", tool), (" AND t.error_kind = ?", kind), (" AND t.started_at >= ?", since)):
+        if value:
+            where += cond
+            params.append(value)
+    return db.execute(
+        "SELECT t.session_id, t.turn_idx, t.step_idx, t.call_id, t.name, t.error_kind, t.exit_code, t.error_message,"
+        " CASE WHEN t.error_message IS NULL THEN substr(t.output, 1, 1500) END AS out_head, t.started_at,"
+        " s.project_root, s.provider FROM tools t JOIN sessions s ON s.id = t.session_id"
+        f" WHERE t.status = 'error'{where}"
+        " ORDER BY t.started_at DESC, t.session_id, t.turn_idx DESC, t.step_idx DESC, t.seq DESC", params).fetchall()
+
+
+def step_usage(db: sqlite3.Connection, sid: str, turn: int | None = None) -> list[sqlite3.Row]:
+    """Steps (with their usage) of a session or of one turn, in order."""
+    sql = ("SELECT turn_idx, idx, started_at, model, has_usage, input, cache_read, cache_write, output,"
+           " reasoning_tokens, input + cache_read + cache_write AS context FROM steps WHERE session_id = ?")
+    if turn is None:
+        return db.execute(sql + " ORDER BY turn_idx, idx", (sid,)).fetchall()
+    return db.execute(sql + " AND turn_idx = ? ORDER BY idx", (sid, turn)).fetchall()
+
+
+_DESCENDANTS = """WITH RECURSIVE d(root, id) AS (
+    SELECT p.id, c.id FROM sessions p JOIN sessions c ON c.parent_id = p.id WHERE p.id IN ({roots})
+    UNION SELECT d.root, c.id FROM d JOIN sessions c ON c.parent_id = d.id)"""
+_SUMS = ("count(*) AS n, coalesce(sum(c.input), 0) AS input, coalesce(sum(c.cache_read), 0) AS cache_read,"
+         " coalesce(sum(c.cache_write), 0) AS cache_write, coalesce(sum(c.output), 0) AS output,"
+         " coalesce(sum(c.reasoning), 0) AS reasoning, coalesce(sum(c.steps), 0) AS steps")
+
+
+def descendant_totals(db: sqlite3.Connection, roots_sql: str, params: list[Any]) -> dict[str, sqlite3.Row]:
+    """Subagent sessions (at any depth) of each root, with their summed tokens. `roots_sql` selects root ids."""
+    rows = db.execute(_DESCENDANTS.format(roots=roots_sql) +
+                      f" SELECT d.root AS root, {_SUMS} FROM d JOIN sessions c ON c.id = d.id GROUP BY d.root",
+                      params).fetchall()
+    return {r["root"]: r for r in rows}
+
+
+def model_usage(db: sqlite3.Connection, ids_sql: str, params: list[Any]) -> list[sqlite3.Row]:
+    """Token sums per model over the steps of the sessions `ids_sql` selects."""
+    return db.execute(
+        "SELECT coalesce(model, '') AS model, count(*) AS steps, sum(input) AS input, sum(cache_read) AS cache_read,"
+        " sum(cache_write) AS cache_write, sum(output) AS output, sum(reasoning_tokens) AS reasoning"
+        f" FROM steps WHERE has_usage = 1 AND session_id IN ({ids_sql}) GROUP BY coalesce(model, '')"
+        " ORDER BY sum(input + cache_read + cache_write + output) DESC", params).fetchall()
+
+
+def largest_outputs(db: sqlite3.Connection, sid: str, *, after: tuple[int, int] | None = None,
+                    turn: int | None = None, limit: int = 10) -> list[sqlite3.Row]:
+    """The biggest tool outputs of a session (from coordinates `after` on, or of one turn), by length."""
+    where, params = "", [sid]
+    if after is not None:
+        where += " AND (turn_idx > ? OR (turn_idx = ? AND step_idx >= ?))"
+        params += [after[0], after[0], after[1]]
+    if turn is not None:
+        where += " AND turn_idx = ?"
+        params.append(turn)
+    return db.execute(
+        f"SELECT call_id, name, turn_idx, step_idx, output_len FROM tools WHERE session_id = ? AND output_len > 0{where}"
+        " ORDER BY output_len DESC, turn_idx, step_idx LIMIT ?", [*params, limit]).fetchall()
+
+
+def usage_where(scope: Scope, *, project: str | None = None, provider: str | None = None, since: str | None = None,
+                until: str | None = None) -> tuple[str, list[Any]]:
+    """WHERE clause (over `sessions s`) of the top-level sessions a usage range covers."""
+    where, params = scope.sql()
+    w2, p2 = project_clause(project)
+    where, params = " s.parent_id IS NULL" + where + w2, params + p2
+    for cond, value in ((" AND s.provider = ?", provider), (" AND s.ended_at >= ?", since),
+                        (" AND s.started_at <= ?", until)):
+        if value:
+            where += cond
+            params.append(value)
+    return where, params
+
+
+def usage_sessions(db: sqlite3.Connection, where: str, params: list[Any]) -> list[sqlite3.Row]:
+    return db.execute(
+        "SELECT s.id, s.provider, s.project_root, s.title, s.started_at, s.ended_at, s.models, s.context_window,"
+        " s.steps, s.input, s.cache_read, s.cache_write, s.output, s.reasoning, s.peak_context"
+        f" FROM sessions s WHERE{where} ORDER BY s.ended_at DESC, s.id", params).fetchall()
+
+
+def family_sql(roots_sql: str) -> str:
+    """SQL selecting the sessions `roots_sql` selects plus all their subagents, at any depth."""
+    return (f"WITH RECURSIVE fam(id) AS (SELECT r.id FROM sessions r WHERE r.id IN ({roots_sql})"
+            " UNION SELECT c.id FROM fam JOIN sessions c ON c.parent_id = fam.id) SELECT id FROM fam")
+
+
+def subagents_sql(roots_sql: str) -> str:
+    """SQL selecting every subagent session (any depth) under the sessions `roots_sql` selects."""
+    return family_sql(f"SELECT k.id FROM sessions k WHERE k.parent_id IN ({roots_sql})")
+
+
+def sum_sessions(db: sqlite3.Connection, ids_sql: str, params: list[Any]) -> sqlite3.Row:
+    """Session count and summed tokens of the sessions `ids_sql` selects."""
+    return db.execute(f"SELECT {_SUMS} FROM sessions c WHERE c.id IN ({ids_sql})", params).fetchone()
+
+
+def spawned_in_turn_sql() -> str:
+    """SQL (params: session id, turn index) selecting the subagent sessions a turn's tool calls spawned."""
+    return "SELECT t.child_id FROM tools t WHERE t.session_id = ? AND t.turn_idx = ? AND t.child_id IS NOT NULL"
