@@ -531,6 +531,16 @@ def test_pairing_holes_batches_and_lost_planners(tmp_path: Path):
     assert [t.user.text for t in s.turns] == ["go", "next"]
 
 
+def test_an_identical_copy_of_a_step_is_no_rewind(tmp_path: Path):
+    path = tmp_path / "x.transcript_full.jsonl"
+    answer = step(1, "PLANNER_RESPONSE", content="a")
+    path.write_text(jsonl(step(0, "USER_INPUT", "USER_EXPLICIT", content="hi"), answer,
+                          step(2, "PLANNER_RESPONSE", content="b"), answer))
+    s, stats = parse(path)
+    assert [st.message for st in steps_of(s)] == ["a", "b"]
+    assert stats.skipped["duplicate_step"] == 1 and stats.skipped["rewound_step"] == 0
+
+
 def test_bare_file_takes_its_id_from_its_own_task_ids(tmp_path: Path):
     sid = "0badc0de-0000-4000-8000-000000000001"
     path = tmp_path / "some-copy.transcript_full.jsonl"
@@ -548,6 +558,36 @@ def test_bare_file_takes_its_id_from_its_own_task_ids(tmp_path: Path):
     assert s.project_root == "/srv/app"
     # no completion in the file: the notice the model got is the result
     assert tool(s, "s1.0").status == "ok" and "background task" in tool(s, "s1.0").output
+
+
+def test_one_system_message_can_report_two_tasks(tmp_path: Path):
+    sid = "0badc0de-0000-4000-8000-000000000002"
+    path = brain_log(tmp_path, "antigravity-cli", sid)
+    path.parent.mkdir(parents=True)
+
+    def running(i: int) -> dict:
+        return step(i, "RUN_COMMAND", status="RUNNING",
+                    content=f"Created At: 2026-07-01T10:00:0{i}Z\nTool is running as a background task with task id: "
+                            f"{sid}/task-{i}\nTask Description: job {i}")
+
+    report = ("<SYSTEM_MESSAGE>\n"
+              f"[Message] timestamp=2026-07-01T10:01:00Z sender={sid}/task-2 priority=MESSAGE_PRIORITY_HIGH "
+              f'content=Task id "{sid}/task-2" finished with result:\nThe command exited with code 4.\nOutput:\nno\n'
+              f"[Message] timestamp=2026-07-01T10:01:05Z sender={sid}/task-4 priority=MESSAGE_PRIORITY_HIGH "
+              f'content=Task id "{sid}/task-4" finished with result:\nThe command exited with code 0.\n'
+              "</SYSTEM_MESSAGE>")
+    path.write_text(jsonl(
+        step(0, "USER_INPUT", "USER_EXPLICIT", content="<USER_REQUEST>\nrun both\n</USER_REQUEST>"),
+        step(1, "PLANNER_RESPONSE", tool_calls=[{"name": "run_command", "args": {}}]), running(2),
+        step(3, "PLANNER_RESPONSE", tool_calls=[{"name": "run_command", "args": {}}]), running(4),
+        step(5, "SYSTEM_MESSAGE", "SYSTEM", content=report),
+        step(6, "PLANNER_RESPONSE", content="one failed"),
+    ))
+    s, _ = parse(path)
+    first, second = tool(s, "s1.0"), tool(s, "s3.0")
+    assert (first.status, first.error.exit_code) == ("error", 4)
+    assert first.output.endswith("no") and "task-4" not in first.output.split("task-2", 2)[-1]
+    assert second.status == "ok" and second.ended_at.isoformat() == "2026-07-01T10:01:05+00:00"
 
 
 def test_user_prompt_text():

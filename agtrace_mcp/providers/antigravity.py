@@ -11,7 +11,8 @@ copies) and the brain's `.git/` are never read.
 
 Not incremental: lines can be written out of order, and a rewind writes reused step numbers after the old ones,
 so every parse reads the whole file, replays it (a `step_index` seen again drops every earlier-written step with
-an index ≥ it; survivors are ordered by `step_index`) and then emits events in step order.
+an index ≥ it, unless the record is an identical copy; survivors are ordered by `step_index`) and then emits
+events in step order.
 
 Decisions (where the research left a choice):
 - Surface and shortened transcripts. The session's `cli_version` (agy records no version anywhere) carries the
@@ -120,8 +121,8 @@ _BLOCK = re.compile(r"<(ADDITIONAL_METADATA|USER_SETTINGS_CHANGE|EPHEMERAL_MESSA
 _EPHEMERAL = re.compile(r"<EPHEMERAL_MESSAGE>.*?(?:</EPHEMERAL_MESSAGE>|\Z)", re.S)
 _SLASH = re.compile(r"^/[A-Za-z][\w:.-]*$")
 _HEADER = re.compile(r"\A(?:Created At: ([^\n]*)\n)?(?:Completed At: ([^\n]*)\n)?")
-_MESSAGE = re.compile(r"\[Message\] timestamp=(\S+) sender=(\S+) priority=\S+ content=(.*?)(?:\n</SYSTEM_MESSAGE>|\Z)",
-                      re.S)
+_MESSAGE = re.compile(r"\[Message\] timestamp=(\S+) sender=(\S+) priority=\S+ content=(.*?)"
+                      r"(?=\n\[Message\] timestamp=|\n</SYSTEM_MESSAGE>|\Z)", re.S)
 _TASK_SENDER = re.compile(rf"^({_UUID_RE})/task-(\d+)$")
 _CHECKPOINT_N = re.compile(r"\{\{\s*CHECKPOINT\s+(\d+)\s*\}\}")
 _DENIED = re.compile(r"user denied permission|tool call denied|denied by (?:the )?pre-tool hook|"
@@ -136,16 +137,17 @@ _PBTXT_TITLE = re.compile(r'title\s*:\s*"((?:[^"\\]|\\.)*)"')
 # -- the replayed transcript -----------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
 class _Rec:
-    idx: int
-    off: int
-    o: dict[str, Any]
+    """One step record: its index, the byte offset of its line, its type and the decoded object."""
 
-    @property
-    def type(self) -> str:
-        t = self.o.get("type")
-        return t if isinstance(t, str) else ""
+    __slots__ = ("idx", "off", "o", "type")
+
+    def __init__(self, idx: int, off: int, o: dict[str, Any]) -> None:
+        self.idx = idx
+        self.off = off
+        self.o = o
+        t = o.get("type")
+        self.type: str = t if isinstance(t, str) else ""
 
 
 def replay(path: str, stats: ParseStats) -> tuple[list[_Rec], int]:
@@ -158,7 +160,11 @@ def replay(path: str, stats: ParseStats) -> tuple[list[_Rec], int]:
                 stats.bad(off, "not a transcript step", repr(o)[:120])
                 continue
             i = o["step_index"]
-            if i in by_idx:  # rewind: the steps from `i` on that were written before are gone
+            seen = by_idx.get(i)
+            if seen is not None and seen.o == o:  # the same record written twice is no rewind
+                stats.skipped["duplicate_step"] += 1
+                continue
+            if seen is not None:  # rewind: the steps from `i` on that were written before are gone
                 dropped = [k for k in by_idx if k >= i]
                 for k in dropped:
                     del by_idx[k]
@@ -184,13 +190,17 @@ def split_header(text: str) -> tuple[str | None, str]:
     return (m.group(2) or m.group(1)), text[m.end():]
 
 
-def result_output(o: dict[str, Any]) -> str:
-    """The output text of a result step (also what `read_output` returns for it)."""
+def split_result(o: dict[str, Any]) -> tuple[str | None, str]:
+    """(completion time as written, output text) of a result step; the text is what `read_output` returns."""
     content = _str(o.get("content"))
-    body = split_header(content)[1] if content else ""
-    if not body.strip() and o.get("type") == _ERROR:
+    done_at, body = split_header(content) if content else (None, "")
+    if o.get("type") == _ERROR and not body.strip():
         body = _str(o.get("error"))
-    return body
+    return done_at, body
+
+
+def result_output(o: dict[str, Any]) -> str:
+    return split_result(o)[1]
 
 
 def user_prompt(content: str) -> tuple[str | None, str | None]:
@@ -671,7 +681,10 @@ class AntigravityProvider:
             else:
                 continue
             for entry in _entries(brains):
-                if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                try:
+                    if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                        continue
+                except OSError:
                     continue
                 src = _transcript_of(entry.path)
                 if src is not None:
@@ -731,10 +744,22 @@ class _Session:
         self.cwd_order: dict[str, int] = {}
         self.has_tokens = False
         self.has_switch = False
-        self.deferred: dict[int, int] = {}  # SYSTEM_MESSAGE idx -> RUNNING result idx it completes
+        # SYSTEM_MESSAGE idx -> (RUNNING result idx, its message) for each background task it reports on
+        self.deferred: dict[int, list[tuple[int, re.Match[str]]]] = {}
         self.completed: set[int] = set()
         self.db: DbInfo | None = None
         self.db_loaded = False
+        self._ts: dict[Any, str | None] = {}
+
+    def ts(self, value: Any) -> str | None:
+        """`norm_ts` memoised: steps of one model call share their second-precision `created_at`."""
+        try:
+            return self._ts[value]
+        except KeyError:
+            out = self._ts[value] = norm_ts(value)
+            return out
+        except TypeError:  # unhashable junk
+            return None
 
     # -- pre-passes -----------------------------------------------------------------------------------------
 
@@ -824,22 +849,21 @@ class _Session:
 
     def _background(self) -> None:
         """Pair `Task id "<conv>/task-N" …` messages with the RUNNING result N they complete."""
+        own = self.sid.lower() if _UUID.match(self.sid) else None
         for r in self.recs:
             if r.type != _SYSMSG:
                 continue
-            m = _MESSAGE.search(_str(r.o.get("content")))
-            if not m:
-                continue
-            t = _TASK_SENDER.match(m.group(2))
-            if not t or (_UUID.match(self.sid) and t.group(1).lower() != self.sid.lower()):
-                continue
-            n = int(t.group(2))
-            res = self.by_idx.get(n)
-            if res is None or n not in self.claims or res.o.get("status") != "RUNNING" or n >= r.idx \
-                    or n in self.completed:
-                continue
-            self.completed.add(n)
-            self.deferred[r.idx] = n
+            for m in _MESSAGE.finditer(_str(r.o.get("content"))):
+                t = _TASK_SENDER.match(m.group(2))
+                if not t or (own is not None and t.group(1).lower() != own):
+                    continue
+                n = int(t.group(2))
+                res = self.by_idx.get(n)
+                if res is None or n not in self.claims or res.o.get("status") != "RUNNING" or n >= r.idx \
+                        or n in self.completed:
+                    continue
+                self.completed.add(n)
+                self.deferred.setdefault(r.idx, []).append((n, m))
 
     def _load_db(self) -> DbInfo | None:
         if not self.db_loaded:
@@ -875,9 +899,9 @@ class _Session:
         self._pair()
         self._background()
         sid, emit = self.sid, self.emit
-        first_ts = next((t for t in (norm_ts(r.o.get("created_at")) for r in self.recs) if t), None)
+        first_ts = next((t for t in (self.ts(r.o.get("created_at")) for r in self.recs) if t), None)
         surface = self._surface()
-        version = (surface or "") + SHORT_MARK if self.short else surface
+        version = ((surface or "") + SHORT_MARK).strip() if self.short else surface
         title = self.prov._side.title(self.root, sid) if self.root is not None else None
         emit(ev.Meta(sid, provider=NAME, ts=first_ts, cwd=self._project(), cli_version=version or None,
                      title=title, source_file=self.src.path))
@@ -890,7 +914,7 @@ class _Session:
         orphan_step = -2  # index of the last result put in a synthetic step (results whose calls are lost)
         for r in self.recs:
             o, t, i = r.o, r.type, r.idx
-            ts = norm_ts(o.get("created_at"))
+            ts = self.ts(o.get("created_at"))
             if t not in _KNOWN_TYPES:
                 self.stats.unknown[t or "(no type)"] += 1
             if t == _USER:
@@ -926,7 +950,8 @@ class _Session:
                 started, orphan_step = True, -2
             elif t == _SYSMSG:
                 if i in self.deferred:
-                    self._completion(r, self.deferred[i], ts)
+                    for n, m in self.deferred[i]:
+                        self._completion(n, m, ts)
                 elif not started:
                     self._system_start(r, ts)
                     started = True
@@ -971,11 +996,8 @@ class _Session:
         o = r.o
         if r.idx in self.completed:
             return  # emitted with its completion message
-        content = _str(o.get("content"))
-        done_at, _ = split_header(content) if content else (None, "")
-        output = result_output(o)
-        end = norm_ts(done_at) if done_at else None
-        end = end or ts
+        done_at, output = split_result(o)
+        end = (norm_ts(done_at) if done_at else None) or ts
         is_error = o.get("status") == "ERROR" or r.type == _ERROR
         message = None
         hint = None
@@ -998,13 +1020,10 @@ class _Session:
             if child:
                 self.emit(ev.Link(self.sid, cid, child))
 
-    def _completion(self, msg: _Rec, n: int, ts: str | None) -> None:
+    def _completion(self, n: int, m: re.Match[str], ts: str | None) -> None:
         """The background task started by result step `n` reported back: that call's result, dated now."""
         res = self.by_idx[n]
         claim = self.claims[n]
-        m = _MESSAGE.search(_str(msg.o.get("content")))
-        if m is None:
-            return
         body = m.group(3).strip("\n")
         notice = result_output(res.o).rstrip()
         output = f"{notice}\n\n{body}" if notice else body
