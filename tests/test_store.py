@@ -347,3 +347,14 @@ def test_a_process_killed_mid_ingest_leaves_an_index_the_next_one_completes(home
                            capture_output=True, text=True, timeout=300)
     assert json.loads(resumed.stdout) == json.loads(clean.stdout)
     assert table_counts(data / "index.sqlite3") == table_counts(tmp_path / "clean" / "index.sqlite3")
+
+
+def test_every_spawned_subagent_in_the_index_points_back_to_its_parent(api: Agtrace):
+    api.refresh()
+    with api.store.read() as db:
+        links = db.execute("SELECT t.session_id, t.child_id FROM tools t JOIN sessions c ON c.id = t.child_id"
+                           " WHERE t.child_id IS NOT NULL").fetchall()
+        assert len(links) >= 3  # Claude Agent/Task calls, Codex spawn_agent, Antigravity invoke_subagent
+        for parent, child in links:
+            got = db.execute("SELECT parent_id FROM sessions WHERE id = ?", (child,)).fetchone()[0]
+            assert got == parent, (parent, child)

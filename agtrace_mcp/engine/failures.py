@@ -38,7 +38,8 @@ def exit_code_in(text: str, agent: str, head: int = 4096) -> int | None:
         return None
     for g in m.groups():
         if g is not None:
-            return int(g)
+            code = int(g)
+            return code if -(2**31) <= code < 2**32 else None  # not a process exit code
     return None
 
 

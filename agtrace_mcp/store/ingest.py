@@ -121,10 +121,31 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True,
             report.files_ingested += 1
             report.bytes_read += n
         done += f.size
+    if report.files_ingested:
+        link_children(db, wait)
     if progress:
         progress(total, total, "")
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def link_children(db: sqlite3.Connection, wait: bool) -> None:
+    """Give a parent to every subagent whose parent's spawning call names it but whose own log does not
+    (Antigravity children, 2.0 Claude agent files without a parent in their records)."""
+    try:
+        _begin(db, wait)
+    except sqlite3.OperationalError:
+        return
+    try:
+        db.execute(
+            "UPDATE sessions SET parent_id = (SELECT t.session_id FROM tools t WHERE t.child_id = sessions.id"
+            " AND t.session_id != sessions.id LIMIT 1)"
+            " WHERE parent_id IS NULL AND id IN (SELECT child_id FROM tools WHERE child_id IS NOT NULL)")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _begin(db: sqlite3.Connection, wait: bool) -> None:

@@ -206,6 +206,12 @@ def m002_secret_findings(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_tools_child_index(db: sqlite3.Connection) -> None:
+    # Subagents whose own log does not name their parent are linked from the parent's spawning call.
+    db.execute("CREATE INDEX tools_child ON tools(child_id) WHERE child_id IS NOT NULL")
+
+
 def migrate(db: sqlite3.Connection) -> int:
     """Apply every migration not yet applied; returns how many ran."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
