@@ -233,7 +233,7 @@ def test_generic_results_order_rewind_and_damaged_lines(fixtures_home: Path):
     assert stats.bad_lines == 1  # the line that starts mid-record
     assert stats.torn_tail  # a write in progress
     assert tool(s, "s11.0").status == "ok"  # exited with code 0
-    assert len(s.compactions) == 1 and s.compactions[0].turn_index == 2
+    assert len(s.compactions) == 1 and s.compactions[0].turn_index == 1  # mid-turn: the turn it happened in
     assert (s.stats.turns, s.stats.steps, s.stats.tool_calls, s.stats.failed_tools) == (2, 6, 4, 1)
 
 

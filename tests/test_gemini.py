@@ -529,11 +529,12 @@ def test_corpus_shell_exit_code_1_is_failed_although_status_says_success(corpus:
     assert raw[0]["status"] == "success"
 
 
-def test_corpus_cancelled_tool_is_interrupted_and_no_id_is_counted_twice(corpus: Path) -> None:
+def test_corpus_call_the_user_refused_is_denied_and_no_id_is_counted_twice(corpus: Path) -> None:
     path = next((corpus / "gemini_cli").glob("jsonl-2026-04_*e435870b*.jsonl"))
     s = load_session(path, provider=GEMINI)
-    cancelled = [t for t in tools_of(s) if t.error is not None and t.error.kind == "interrupted"]
-    assert [t.call_id for t in cancelled] == ["mt5u63mc"]
+    # status "cancelled" with "[Operation Cancelled] Reason: User denied execution."
+    refused = [t for t in tools_of(s) if t.error is not None and t.error.kind == "denied"]
+    assert [t.call_id for t in refused] == ["mt5u63mc"]
     raw = raw_messages(path)
     gemini_ids = [m["id"] for m in raw if m["type"] == "gemini"]
     assert s.stats.steps == len(gemini_ids) == len(set(gemini_ids))

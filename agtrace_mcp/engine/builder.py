@@ -58,6 +58,7 @@ class SessionState:
     links: dict[str, str] = field(default_factory=dict)
     recent_keys: dict[str, tuple[int, int]] = field(default_factory=dict)
     orphan_results: int = 0
+    pending_compact: CompactRec | None = None  # placed once we know: before the next prompt, or mid-turn
 
 
 class SessionBuilder:
@@ -110,6 +111,7 @@ class SessionBuilder:
                     t.status = "in_progress"
                 st.step.in_progress = bool(waiting)
             self._close_turn(sid, st)
+            self._place_compaction(sid, st, mid_turn=False)
             self.sink.meta(sid, st.meta)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -141,6 +143,7 @@ class SessionBuilder:
         return st.turn
 
     def _open_step(self, sid: str, st: SessionState, key: str, ts: str | None, model: str | None) -> StepRec:
+        self._place_compaction(sid, st, mid_turn=True)
         turn = self._ensure_turn(sid, st, ts)
         self._close_step(sid, st)
         model = model or st.meta.current_model
@@ -224,6 +227,7 @@ class SessionBuilder:
             e.text = "" if e.text is None else str(e.text)
         st = self._state(e.sid, None)
         self._close_turn(e.sid, st)
+        self._place_compaction(e.sid, st, mid_turn=False)
         st.turn = TurnRec(index=st.n_turns, started_at=e.ts, text=e.text, origin=e.origin, slash=e.slash,
                           ended_at=e.ts, off=e.off)
         st.n_turns += 1
@@ -329,8 +333,18 @@ class SessionBuilder:
 
     def _compact(self, e: ev.Compact) -> None:
         st = self._state(e.sid, e.ts)
-        self.sink.compaction(e.sid, CompactRec(turn_index=st.n_turns, at=e.ts, trigger=e.trigger,
-                                               pre_tokens=e.pre_tokens))
+        self._place_compaction(e.sid, st, mid_turn=True)
+        st.pending_compact = CompactRec(turn_index=-1, at=e.ts, trigger=e.trigger, pre_tokens=e.pre_tokens)
+
+    def _place_compaction(self, sid: str, st: SessionState, *, mid_turn: bool) -> None:
+        """A compaction followed by a prompt belongs to that new turn (Claude's continuation); followed by
+        more model work it happened inside the current turn (Codex compacts mid-turn)."""
+        c = st.pending_compact
+        if c is None:
+            return
+        st.pending_compact = None
+        c.turn_index = st.turn.index if (mid_turn and st.turn is not None) else st.n_turns
+        self.sink.compaction(sid, c)
 
     def _link(self, e: ev.Link) -> None:
         st = self._state(e.sid, None)

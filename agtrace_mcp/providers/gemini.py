@@ -304,7 +304,7 @@ class GeminiProvider:
             code = shell_exit_code(output)
         end = tool_ts if (tool_ts is not None and (start is None or tool_ts > start)) else None
         emit(ev.Result(sid, call_id, end, output, is_error=is_error, exit_code=code,
-                       hint="interrupted" if status == "cancelled" else None, off=off))
+                       hint=_cancel_kind(output) if status == "cancelled" else None, off=off))
 
     # -- project root ---------------------------------------------------------------------------------
 
@@ -682,3 +682,8 @@ def _size(path: str) -> int:
 
 def _int(v: Any) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def _cancel_kind(output: str) -> str:
+    """A cancelled call: the user refused it ("User denied execution") or interrupted it."""
+    return "denied" if "denied" in output[:500].lower() else "interrupted"
