@@ -32,6 +32,7 @@ from .model import ERROR_KINDS, PROVIDERS
 from .providers import REGISTRY, SourceFile
 from .store import Store
 from .store import queries as q
+from .store.secrets import scan_secrets
 from .views import (
     Compaction, CurrentSession, DoctorReport, FailedTool, FailureList, ProjectInfo, ProjectList, ProviderHealth,
     SearchHit, SearchResults, SecretFinding, SecretFindings, SecretPlace, SessionDetail, SessionList, SessionSummary, StepDetail, ToolDetail, ToolErrorView,
@@ -364,7 +365,7 @@ class Agtrace:
         """Where credentials appear in the history (type, fingerprint, places) so they can be rotated.
 
         Never returns a value. Scans what the index keeps of every text (whole prompts, messages and
-        arguments up to 16 KB; the first 2 KB and last 500 chars of each tool output).
+        arguments up to 16 KB; the first 1 KB and last 400 chars of each tool output).
         """
         limit = _limit(limit)
         sid = self.resolve(session_id) if session_id else None
@@ -372,6 +373,7 @@ class Agtrace:
         offset = _uncursor(cursor, filters)
         self._fresh()
         with self.store.read() as db:
+            scan_secrets(db)  # type: ignore[arg-type]
             rows, total = q.secret_findings(db, self.store.scope, session=sid, project=project,  # type: ignore[arg-type]
                                             limit=limit, offset=offset)
             places = {r["fingerprint"]: q.secret_places(db, self.store.scope, r["fingerprint"], session=sid,  # type: ignore[arg-type]

@@ -154,7 +154,8 @@ async def test_find_failed_tools_across_sessions_and_by_kind(client: Client):
 
 async def test_search_history_finds_tool_output_with_coordinates(client: Client):
     res = await ok(client, "search_history", query="test_total", kind=["tool_output"])
-    hit = res["hits"][0]
+    assert all(h["kind"] == "tool_output" for h in res["hits"])
+    hit = next(h for h in res["hits"] if h["session_id"] == MAIN_ID)
     assert (hit["session_id"], hit["turn_index"], hit["step_index"], hit["call_id"]) == (MAIN_ID, 0, 0, "toolu_pytest")
 
 

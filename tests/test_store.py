@@ -358,3 +358,42 @@ def test_every_spawned_subagent_in_the_index_points_back_to_its_parent(api: Agtr
         for parent, child in links:
             got = db.execute("SELECT parent_id FROM sessions WHERE id = ?", (child,)).fetchone()[0]
             assert got == parent, (parent, child)
+
+
+def _fts_consistent(api: Agtrace) -> None:
+    # FTS5 checks its index against the text the rows hold (the `doc_text` view); a mismatch raises
+    with api.store.read() as db:
+        db.execute("INSERT INTO docs_fts(docs_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_search_index_matches_the_rows_after_appends_rewrites_and_purges(api: Agtrace, home: Path):
+    path = home / MAIN_REL
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:6]))
+    api.refresh()
+    _fts_consistent(api)
+    for i in range(6, len(lines), 2):  # provisional steps replaced as the file grows
+        with open(path, "ab") as f:
+            f.write(b"".join(lines[i:i + 2]))
+        api.refresh()
+        _fts_consistent(api)
+    legacy = next(home.rglob("session-2025-12-01T10-00-1e9ac7a1.json"))  # a rewritten file is purged and re-read
+    legacy.write_text(legacy.read_text() + "\n")
+    os.utime(legacy, ns=(time.time_ns(), time.time_ns() + 10_000_000))
+    api.refresh()
+    _fts_consistent(api)
+    assert api.search_history("docstring OR signature").hits is not None
+
+
+def test_a_broken_search_index_is_detected_by_the_consistency_check(api: Agtrace):
+    api.refresh()
+    db = sqlite3.connect(api.config.db_path)  # the check above must be able to fail
+    try:
+        doc = db.execute("SELECT id FROM docs WHERE kind = 'prompt' LIMIT 1").fetchone()[0]
+        db.execute("UPDATE turns SET text = 'something else entirely' WHERE (session_id, idx) ="
+                   " (SELECT session_id, turn_idx FROM docs WHERE id = ?)", (doc,))
+        db.commit()
+        with pytest.raises(sqlite3.DatabaseError):
+            db.execute("INSERT INTO docs_fts(docs_fts, rank) VALUES ('integrity-check', 1)")
+    finally:
+        db.close()

@@ -20,6 +20,7 @@ from ..errors import IndexUnavailableError
 from .db import open_db
 from .ingest import RefreshReport, refresh
 from .queries import Scope
+from .secrets import scan_secrets
 
 log = logging.getLogger("agtrace_mcp.store")
 
@@ -107,6 +108,7 @@ class Store:
                 db = open_db(self.config.db_path)
                 try:
                     self.last_report = refresh(db, self.config, wait=True, progress=progress)
+                    scan_secrets(db)  # ready before anyone asks secret_findings
                 finally:
                     db.close()
             except Exception as e:  # never kill the server: queries fall back to their own refresh

@@ -212,6 +212,82 @@ def m003_tools_child_index(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX tools_child ON tools(child_id) WHERE child_id IS NOT NULL")
 
 
+@migration
+def m004_compact_storage(db: sqlite3.Connection) -> None:
+    """Smaller and faster: rowid tables for steps and tools (their 1-4 KB rows overflowed the pages of a
+    WITHOUT ROWID table, wasting half of them), and search docs that no longer keep a second copy of each
+    text: the FTS index reads the text from the rows themselves through the `doc_text` view."""
+    run_script(
+        db,
+        """
+        CREATE TABLE steps_new (
+            session_id TEXT NOT NULL, turn_idx INTEGER NOT NULL, idx INTEGER NOT NULL, started_at TEXT,
+            ended_at TEXT, model TEXT, reasoning TEXT, reasoning_len INTEGER NOT NULL DEFAULT 0, message TEXT,
+            message_len INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'done', error TEXT,
+            has_usage INTEGER NOT NULL DEFAULT 0, input INTEGER NOT NULL DEFAULT 0,
+            cache_read INTEGER NOT NULL DEFAULT 0, cache_write INTEGER NOT NULL DEFAULT 0,
+            output INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO steps_new SELECT session_id, turn_idx, idx, started_at, ended_at, model, reasoning, reasoning_len,
+            message, message_len, status, error, has_usage, input, cache_read, cache_write, output, reasoning_tokens
+            FROM steps ORDER BY session_id, turn_idx, idx;
+        DROP TABLE steps;
+        ALTER TABLE steps_new RENAME TO steps;
+        CREATE UNIQUE INDEX steps_key ON steps(session_id, turn_idx, idx);
+        CREATE TABLE tools_new (
+            session_id TEXT NOT NULL, turn_idx INTEGER NOT NULL, step_idx INTEGER NOT NULL, seq INTEGER NOT NULL,
+            call_id TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, args TEXT,
+            args_len INTEGER NOT NULL DEFAULT 0, started_at TEXT, ended_at TEXT, duration_ms INTEGER,
+            status TEXT NOT NULL, error_kind TEXT, exit_code INTEGER, error_message TEXT, output TEXT,
+            output_len INTEGER NOT NULL DEFAULT 0, out_off INTEGER NOT NULL DEFAULT -1, child_id TEXT
+        );
+        INSERT INTO tools_new SELECT session_id, turn_idx, step_idx, seq, call_id, name, kind, args, args_len,
+            started_at, ended_at, duration_ms, status, error_kind, exit_code, error_message, output, output_len,
+            out_off, child_id FROM tools ORDER BY session_id, turn_idx, step_idx, seq;
+        DROP TABLE tools;
+        ALTER TABLE tools_new RENAME TO tools;
+        CREATE UNIQUE INDEX tools_key ON tools(session_id, turn_idx, step_idx, seq);
+        CREATE INDEX tools_call ON tools(session_id, call_id);
+        CREATE INDEX tools_failed ON tools(started_at DESC, session_id) WHERE status = 'error';
+        CREATE INDEX tools_name ON tools(name);
+        CREATE INDEX tools_child ON tools(child_id) WHERE child_id IS NOT NULL;
+        DROP TABLE docs_fts;
+        CREATE TABLE docs_new (
+            id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, turn_idx INTEGER NOT NULL,
+            step_idx INTEGER NOT NULL, call_id TEXT, kind TEXT NOT NULL
+        );
+        INSERT INTO docs_new SELECT id, session_id, turn_idx, step_idx, call_id, kind FROM docs;
+        DROP TABLE docs;
+        ALTER TABLE docs_new RENAME TO docs;
+        CREATE INDEX docs_where ON docs(session_id, turn_idx, step_idx);
+        CREATE VIEW doc_text AS SELECT d.id AS id, CASE d.kind
+            WHEN 'prompt' THEN (SELECT t.text FROM turns t WHERE t.session_id = d.session_id AND t.idx = d.turn_idx)
+            WHEN 'message' THEN (SELECT s.message FROM steps s WHERE s.session_id = d.session_id
+                                 AND s.turn_idx = d.turn_idx AND s.idx = d.step_idx)
+            WHEN 'reasoning' THEN (SELECT s.reasoning FROM steps s WHERE s.session_id = d.session_id
+                                   AND s.turn_idx = d.turn_idx AND s.idx = d.step_idx)
+            WHEN 'tool_call' THEN (SELECT x.name || char(10) || coalesce(x.args, '') FROM tools x
+                                   WHERE x.session_id = d.session_id AND x.call_id = d.call_id
+                                   AND x.turn_idx = d.turn_idx AND x.step_idx = d.step_idx)
+            WHEN 'tool_output' THEN (SELECT x.output FROM tools x WHERE x.session_id = d.session_id
+                                     AND x.call_id = d.call_id AND x.turn_idx = d.turn_idx AND x.step_idx = d.step_idx)
+            END AS text FROM docs d;
+        CREATE VIRTUAL TABLE docs_fts USING fts5(
+            text, content='doc_text', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+        );
+        INSERT INTO docs_fts(docs_fts) VALUES ('rebuild');
+        """,
+    )
+
+
+@migration
+def m005_lazy_secret_scan(db: sqlite3.Connection) -> None:
+    # secrets are now found after ingest (store/secrets.py), per search doc, from a watermark
+    db.execute("DELETE FROM secrets")
+    db.execute("ALTER TABLE secrets ADD COLUMN doc_id INTEGER")
+    db.execute("DELETE FROM meta WHERE key = 'secrets_scanned'")
+
+
 def migrate(db: sqlite3.Connection) -> int:
     """Apply every migration not yet applied; returns how many ran."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")

@@ -212,13 +212,15 @@ def search(db: sqlite3.Connection, scope: Scope, text: str, *, session: str | No
     if until:
         where += " AND s.started_at <= ?"
         params.append(until)
+    # Newest first: doc ids grow with time (files are indexed oldest first, appends come later), and FTS5
+    # walks its matches in id order, so the first page costs the same for a rare word and for "error".
     return db.execute(
         "SELECT d.session_id, d.turn_idx, d.step_idx, d.call_id, d.kind,"
-        " d.text AS text, s.provider, s.project_root, s.title, s.ended_at,"
-        " t.started_at AS turn_started_at"
+        " (SELECT x.text FROM doc_text x WHERE x.id = d.id) AS text, s.provider, s.project_root, s.title,"
+        " s.ended_at, (SELECT t.started_at FROM turns t WHERE t.session_id = d.session_id AND t.idx = d.turn_idx)"
+        " AS turn_started_at"
         " FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid JOIN sessions s ON s.id = d.session_id"
-        " LEFT JOIN turns t ON t.session_id = d.session_id AND t.idx = d.turn_idx"
-        f" WHERE docs_fts MATCH ?{where} ORDER BY bm25(docs_fts), s.ended_at DESC LIMIT ? OFFSET ?",
+        f" WHERE docs_fts MATCH ?{where} ORDER BY docs_fts.rowid DESC LIMIT ? OFFSET ?",
         [fts_query(text), *params, limit, offset]).fetchall()
 
 

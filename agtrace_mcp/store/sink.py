@@ -1,25 +1,30 @@
 """The builder's sink for the index: turns, steps and tools become rows; their text becomes search docs.
 
 Rows hold previews, not whole bodies: long tool outputs keep a head and a tail plus the byte offset of
-the record in the log, so the full text is read from the log on demand (`get_tool_output`).
+the record in the log, so the full text is read from the log on demand (`get_tool_output`). A search doc is
+only coordinates: the FTS index reads its text from the row it belongs to (view `doc_text`), so nothing is
+stored twice. For the same reason a doc's text must be exactly the stored column (`_doc_texts` below), and
+docs are dropped from the FTS index *before* the rows they read from are replaced.
+
+A cold read of a file ("fresh": nothing of it is in the index) takes the fast path: no existence checks,
+search docs written in batches, turn stats accumulated here instead of recomputed by SQL.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
-from ..redact import find_secrets
 
-OUT_HEAD, OUT_TAIL = 1500, 500  # tool output preview kept in the index
+OUT_HEAD, OUT_TAIL = 1000, 400  # tool output preview kept in the index (and searched)
 TEXT_CAP = 16_000  # prompt / message / reasoning kept in the index
 ARG_STR_CAP = 1000  # long strings inside tool arguments
-DOC_CAP = 2000  # text per search doc; the first KBs of a body are what search sees
-DOC_TAIL = 500
+BATCH = 4000  # search docs buffered before a write
 
 
 def cap_text(text: str | None, cap: int) -> str | None:
@@ -32,12 +37,6 @@ def preview(text: str) -> str:
     if len(text) <= OUT_HEAD + OUT_TAIL:
         return text
     return f"{text[:OUT_HEAD]}\n…[{len(text) - OUT_HEAD - OUT_TAIL} chars cut]…\n{text[-OUT_TAIL:]}"
-
-
-def doc_text(text: str) -> str:
-    if len(text) <= DOC_CAP + DOC_TAIL:
-        return text
-    return text[:DOC_CAP] + "\n" + text[-DOC_TAIL:]
 
 
 def cap_strings(value: Any, cap: int = ARG_STR_CAP) -> Any:
@@ -58,22 +57,29 @@ def args_json(args: Any) -> tuple[str | None, int]:
         return None, 0
     try:
         full = orjson.dumps(args)
-    except TypeError:
-        full = orjson.dumps(str(args))
+    except (TypeError, orjson.JSONEncodeError):  # not JSON-able (too deep, huge ints): keep a text form
+        try:
+            full = orjson.dumps(str(args)[:100_000])
+        except RecursionError:
+            full = b'"<unrepresentable arguments>"'
     if len(full) <= ARG_STR_CAP * 2:
         return full.decode(), len(full)
-    return orjson.dumps(cap_strings(args)).decode(), len(full)
+    try:
+        return orjson.dumps(cap_strings(args)).decode(), len(full)
+    except (TypeError, orjson.JSONEncodeError, RecursionError):
+        return orjson.dumps(full[:ARG_STR_CAP * 2].decode("utf-8", "replace")).decode(), len(full)
 
 
-def args_search_text(name: str, args: Any) -> str:
-    if isinstance(args, dict):
-        parts = [name]
-        for v in args.values():
-            parts.append(v if isinstance(v, str) else orjson.dumps(v).decode() if v is not None else "")
-        return doc_text("\n".join(parts))
-    if isinstance(args, str):
-        return doc_text(f"{name}\n{args}")
-    return name
+@dataclass(slots=True)
+class _TurnAcc:
+    """Turn stats accumulated while a fresh file streams through (instead of SQL aggregates later)."""
+
+    steps: int = 0
+    tools: int = 0
+    failed: int = 0
+    usage: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
+    peak: int = 0
+    final: str | None = None
 
 
 class StoreSink:
@@ -85,7 +91,13 @@ class StoreSink:
         self.fresh = fresh  # nothing of this file is in the index yet: skip existence checks
         self.accepted: dict[str, bool] = {}  # session -> written by this file (False: another file owns it)
         self.new_sessions: set[str] = set()
-        self.touched: dict[str, int] = {}  # session -> lowest turn index touched
+        self.touched: dict[str, int] = {}  # session -> lowest turn index touched (SQL recompute from there)
+        self.acc: dict[tuple[str, int], _TurnAcc] = {}  # fresh sessions: turn stats kept here
+        self.step_usage: dict[tuple[str, int, int], tuple[int, ...]] = {}  # what each written step counted
+        self.turns_written: set[tuple[str, int]] = set()
+        self._docs: list[tuple[int, str, int, int, str | None, str]] = []
+        self._fts: list[tuple[int, str]] = []
+        self._next_doc = (db.execute("SELECT coalesce(max(id), 0) FROM docs").fetchone()[0] or 0) + 1
 
     # -- ownership ------------------------------------------------------------------------------
 
@@ -104,6 +116,7 @@ class StoreSink:
             if other is not None and other[0]:
                 ok = False  # the same session id is already indexed from another file still on disk
             else:
+                self.flush()
                 purge_sessions(self.db, [sid])  # its file is gone: this copy takes over
                 self.new_sessions.add(sid)
                 ok = True
@@ -131,8 +144,9 @@ class StoreSink:
                ON CONFLICT(id) DO UPDATE SET provider=excluded.provider, file_id=excluded.file_id,
                    project_root=excluded.project_root, git_branch=excluded.git_branch, title=excluded.title,
                    started_at=excluded.started_at, ended_at=excluded.ended_at, models=excluded.models,
-                   cli_version=excluded.cli_version, parent_id=excluded.parent_id, agent_name=excluded.agent_name,
-                   source_files=excluded.source_files, context_window=excluded.context_window, on_disk=1""",
+                   cli_version=excluded.cli_version, parent_id=coalesce(excluded.parent_id, sessions.parent_id),
+                   agent_name=excluded.agent_name, source_files=excluded.source_files,
+                   context_window=excluded.context_window, on_disk=1""",
             (sid, m.provider, self.file_id, m.project_root, m.git_branch or None, m.title, m.started_at,
              m.ended_at, orjson.dumps(m.models).decode(), m.cli_version, m.parent_session_id, m.agent_name,
              orjson.dumps(m.source_files).decode(), m.context_window))
@@ -141,16 +155,21 @@ class StoreSink:
         if not self._ok(sid):
             return
         self._touch(sid, t.index)
-        new = self._is_new(sid) or self.db.execute(
-            "SELECT 1 FROM turns WHERE session_id = ? AND idx = ?", (sid, t.index)).fetchone() is None
+        key = (sid, t.index)
+        if self._is_new(sid):
+            new = key not in self.turns_written
+        else:
+            new = self.db.execute("SELECT 1 FROM turns WHERE session_id = ? AND idx = ?", key).fetchone() is None
+        self.turns_written.add(key)
         if new:
+            text = cap_text(t.text, TEXT_CAP) or ""
             self.db.execute(
                 "INSERT INTO turns (session_id, idx, started_at, ended_at, text, text_len, origin, slash, interrupted, off)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (sid, t.index, t.started_at, t.ended_at, cap_text(t.text, TEXT_CAP), len(t.text), t.origin, t.slash,
-                 int(t.interrupted), t.off))
-            if t.text:
-                self._doc(sid, t.index, -1, None, "prompt", doc_text(t.text))
+                (sid, t.index, t.started_at, t.ended_at, text, len(t.text), t.origin, t.slash, int(t.interrupted),
+                 t.off))
+            if text:
+                self._doc(sid, t.index, -1, None, "prompt", text)
         else:
             self.db.execute("UPDATE turns SET ended_at = ?, interrupted = ? WHERE session_id = ? AND idx = ?",
                             (t.ended_at, int(t.interrupted), sid, t.index))
@@ -160,40 +179,63 @@ class StoreSink:
             return
         self._touch(sid, s.turn_index)
         db = self.db
-        if not self._is_new(sid):
+        fresh = self._is_new(sid) and (sid, s.turn_index, s.index) not in self.step_usage
+        if not fresh:  # the step may be in the index already (provisional): replace it
+            self.flush()
+            self._drop_docs(sid, s.turn_index, s.index)  # before the rows they read from change
             db.execute("DELETE FROM tools WHERE session_id = ? AND turn_idx = ? AND step_idx = ?",
                        (sid, s.turn_index, s.index))
-            self._drop_docs(sid, s.turn_index, s.index)
-        reasoning, message = s.reasoning_text, s.message_text
+        reasoning = cap_text(s.reasoning_text, TEXT_CAP)
+        message = cap_text(s.message_text, TEXT_CAP)
         u = s.usage or (0, 0, 0, 0, 0)
         status = "failed" if s.failed else ("in_progress" if s.in_progress else "done")
         db.execute(
             "INSERT OR REPLACE INTO steps (session_id, turn_idx, idx, started_at, ended_at, model, reasoning,"
             " reasoning_len, message, message_len, status, error, has_usage, input, cache_read, cache_write, output,"
             " reasoning_tokens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (sid, s.turn_index, s.index, s.started_at, s.ended_at, s.model, cap_text(reasoning, TEXT_CAP),
-             len(reasoning or ""), cap_text(message, TEXT_CAP), len(message or ""), status, s.error,
+            (sid, s.turn_index, s.index, s.started_at, s.ended_at, s.model, reasoning,
+             sum(map(len, s.reasoning)), message, sum(map(len, s.message)), status, s.error,
              int(s.usage is not None), u[0], u[1], u[2], u[3], u[4]))
-        if s.tools:
-            rows = []
-            for seq, t in enumerate(s.tools):
-                a, alen = args_json(t.args)
-                rows.append((sid, s.turn_index, s.index, seq, t.call_id, t.name, t.kind, a, alen, t.started_at,
-                             t.ended_at, ms_between(t.started_at, t.ended_at) if t.has_result else None, t.status,
-                             t.error_kind, t.exit_code, t.error_message, preview(t.output), len(t.output), t.out_off,
-                             t.child))
+        tool_rows = []
+        for seq, t in enumerate(s.tools):
+            a, alen = args_json(t.args)
+            out = preview(t.output)
+            tool_rows.append((sid, s.turn_index, s.index, seq, t.call_id, t.name, t.kind, a, alen, t.started_at,
+                              t.ended_at, ms_between(t.started_at, t.ended_at) if t.has_result else None, t.status,
+                              t.error_kind, t.exit_code, t.error_message, out, len(t.output), t.out_off, t.child))
+        if tool_rows:
             db.executemany(
                 "INSERT OR REPLACE INTO tools (session_id, turn_idx, step_idx, seq, call_id, name, kind, args, args_len,"
                 " started_at, ended_at, duration_ms, status, error_kind, exit_code, error_message, output, output_len,"
-                " out_off, child_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                " out_off, child_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", tool_rows)
         if message:
-            self._doc(sid, s.turn_index, s.index, None, "message", doc_text(message))
+            self._doc(sid, s.turn_index, s.index, None, "message", message)
         if reasoning:
-            self._doc(sid, s.turn_index, s.index, None, "reasoning", doc_text(reasoning))
-        for t in s.tools:
-            self._doc(sid, s.turn_index, s.index, t.call_id, "tool_call", args_search_text(t.name, t.args))
-            if t.output:
-                self._doc(sid, s.turn_index, s.index, t.call_id, "tool_output", doc_text(t.output))
+            self._doc(sid, s.turn_index, s.index, None, "reasoning", reasoning)
+        for row in tool_rows:
+            self._doc(sid, s.turn_index, s.index, row[4], "tool_call", f"{row[5]}\n{row[7] or ''}")
+            if row[16]:
+                self._doc(sid, s.turn_index, s.index, row[4], "tool_output", row[16])
+        acc = self.acc.setdefault((sid, s.turn_index), _TurnAcc()) if self._is_new(sid) else None
+        if acc is not None:
+            key = (sid, s.turn_index, s.index)
+            prev = self.step_usage.get(key)
+            if prev is None:
+                acc.steps += 1
+            else:  # the same step again (provisional, then final): replace what it counted
+                for i in range(5):
+                    acc.usage[i] -= prev[i]
+                acc.tools -= prev[5]
+                acc.failed -= prev[6]
+            failed = sum(1 for t in s.tools if t.status == "error")
+            for i in range(5):
+                acc.usage[i] += u[i]
+            acc.tools += len(s.tools)
+            acc.failed += failed
+            acc.peak = max(acc.peak, u[0] + u[1] + u[2])
+            if message:
+                acc.final = message[:400]
+            self.step_usage[key] = (*u, len(s.tools), failed)
 
     def patch_tool(self, sid: str, turn_index: int, step_index: int, t: ToolRec) -> None:
         if not self._ok(sid):
@@ -201,17 +243,21 @@ class StoreSink:
         self._touch(sid, turn_index)
         if t.has_result:
             row = self.db.execute(
-                "SELECT started_at FROM tools WHERE session_id = ? AND call_id = ? AND turn_idx = ? AND step_idx = ?",
-                (sid, t.call_id, turn_index, step_index)).fetchone()
+                "SELECT started_at, status FROM tools WHERE session_id = ? AND call_id = ? AND turn_idx = ?"
+                " AND step_idx = ?", (sid, t.call_id, turn_index, step_index)).fetchone()
             started = row[0] if row else t.started_at
+            out = preview(t.output)
             self.db.execute(
                 "UPDATE tools SET ended_at = ?, duration_ms = ?, status = ?, error_kind = ?, exit_code = ?,"
                 " error_message = ?, output = ?, output_len = ?, out_off = ?, child_id = coalesce(?, child_id)"
                 " WHERE session_id = ? AND call_id = ? AND turn_idx = ? AND step_idx = ?",
                 (t.ended_at, ms_between(started, t.ended_at), t.status, t.error_kind, t.exit_code, t.error_message,
-                 preview(t.output), len(t.output), t.out_off, t.child, sid, t.call_id, turn_index, step_index))
-            if t.output:
-                self._doc(sid, turn_index, step_index, t.call_id, "tool_output", doc_text(t.output))
+                 out, len(t.output), t.out_off, t.child, sid, t.call_id, turn_index, step_index))
+            if out and row is not None:
+                self._doc(sid, turn_index, step_index, t.call_id, "tool_output", out)
+            acc = self.acc.get((sid, turn_index))
+            if acc is not None and row is not None and (row[1] == "error") != (t.status == "error"):
+                acc.failed += 1 if t.status == "error" else -1
         elif t.child:
             self.db.execute(
                 "UPDATE tools SET child_id = ? WHERE session_id = ? AND call_id = ? AND turn_idx = ? AND step_idx = ?",
@@ -224,6 +270,13 @@ class StoreSink:
         self.db.execute(
             "UPDATE steps SET has_usage = 1, input = ?, cache_read = ?, cache_write = ?, output = ?, reasoning_tokens = ?"
             " WHERE session_id = ? AND turn_idx = ? AND idx = ?", (*u, sid, turn_index, step_index))
+        acc = self.acc.get((sid, turn_index))
+        prev = self.step_usage.get((sid, turn_index, step_index))
+        if acc is not None and prev is not None:
+            for i in range(5):
+                acc.usage[i] += u[i] - prev[i]
+            acc.peak = max(acc.peak, u[0] + u[1] + u[2])
+            self.step_usage[(sid, turn_index, step_index)] = (*u, *prev[5:])
 
     def compaction(self, sid: str, c: CompactRec) -> None:
         if not self._ok(sid):
@@ -234,18 +287,27 @@ class StoreSink:
     # -- search docs ----------------------------------------------------------------------------
 
     def _doc(self, sid: str, turn_idx: int, step_idx: int, call_id: str | None, kind: str, text: str) -> None:
-        cur = self.db.execute("INSERT INTO docs (session_id, turn_idx, step_idx, call_id, kind, text) VALUES (?,?,?,?,?,?)",
-                              (sid, turn_idx, step_idx, call_id, kind, text))
-        self.db.execute("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)", (cur.lastrowid, text))
-        found = {(f.type, f.fingerprint) for f in find_secrets(text)}
-        if found:
-            self.db.executemany("INSERT INTO secrets VALUES (?,?,?,?,?,?,?)",
-                                [(sid, turn_idx, step_idx, call_id, kind, t, fp) for t, fp in sorted(found)])
+        """Index `text`, which must be exactly what view `doc_text` reads for this doc."""
+        doc_id = self._next_doc
+        self._next_doc += 1
+        self._docs.append((doc_id, sid, turn_idx, step_idx, call_id, kind))
+        self._fts.append((doc_id, text))
+        if len(self._docs) >= BATCH or not self.fresh:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._docs:
+            self.db.executemany("INSERT INTO docs (id, session_id, turn_idx, step_idx, call_id, kind) VALUES (?,?,?,?,?,?)",
+                                self._docs)
+            self.db.executemany("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)", self._fts)
+            self._docs.clear()
+            self._fts.clear()
 
     def _drop_docs(self, sid: str, turn_idx: int, step_idx: int) -> None:
         self.db.execute(
-            "INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', id, text FROM docs"
-            " WHERE session_id = ? AND turn_idx = ? AND step_idx = ?", (sid, turn_idx, step_idx))
+            "INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', id, text FROM doc_text"
+            " WHERE id IN (SELECT id FROM docs WHERE session_id = ? AND turn_idx = ? AND step_idx = ?)"
+            " AND text IS NOT NULL", (sid, turn_idx, step_idx))
         self.db.execute("DELETE FROM docs WHERE session_id = ? AND turn_idx = ? AND step_idx = ?",
                         (sid, turn_idx, step_idx))
         self.db.execute("DELETE FROM secrets WHERE session_id = ? AND turn_idx = ? AND step_idx = ?",
@@ -254,12 +316,23 @@ class StoreSink:
     # -- aggregates -----------------------------------------------------------------------------
 
     def finalize(self) -> None:
-        """Recompute turn and session stats for what this ingest touched."""
+        """Write turn and session stats for what this ingest touched."""
+        self.flush()
+        if self.acc:
+            self.db.executemany(
+                "UPDATE turns SET steps = ?, tool_calls = ?, failed_tools = ?, input = ?, cache_read = ?,"
+                " cache_write = ?, output = ?, reasoning = ?, peak_context = ?, final_message = ?"
+                " WHERE session_id = ? AND idx = ?",
+                [(a.steps, a.tools, a.failed, *a.usage, a.peak, a.final, sid, ti) for (sid, ti), a in self.acc.items()])
         for sid, low in self.touched.items():
-            recompute_stats(self.db, sid, low)
+            if self._is_new(sid):
+                recompute_session(self.db, sid)
+            else:
+                recompute_stats(self.db, sid, low)
 
 
 def recompute_stats(db: sqlite3.Connection, sid: str, low: int = 0) -> None:
+    """Turn stats from their steps and tools (turns from `low` on), then the session's from its turns."""
     low = min(low, 1 << 30)
     db.execute(
         """UPDATE turns SET steps = a.n, input = a.i, cache_read = a.cr, cache_write = a.cw, output = a.o,
@@ -279,23 +352,27 @@ def recompute_stats(db: sqlite3.Connection, sid: str, low: int = 0) -> None:
                WHERE steps.session_id = turns.session_id AND steps.turn_idx = turns.idx AND message IS NOT NULL
                ORDER BY idx DESC LIMIT 1)
            WHERE session_id = ? AND idx >= ?""", (sid, low))
+    recompute_session(db, sid)
+
+
+def recompute_session(db: sqlite3.Connection, sid: str) -> None:
     db.execute(
-        """UPDATE sessions SET turns = a.t, steps = a.s, tool_calls = a.tc, failed_tools = a.f, input = a.i,
-               cache_read = a.cr, cache_write = a.cw, output = a.o, reasoning = a.r, peak_context = a.peak
-           FROM (SELECT count(*) AS t, coalesce(sum(steps), 0) AS s, coalesce(sum(tool_calls), 0) AS tc,
-                        coalesce(sum(failed_tools), 0) AS f, coalesce(sum(input), 0) AS i,
-                        coalesce(sum(cache_read), 0) AS cr, coalesce(sum(cache_write), 0) AS cw,
-                        coalesce(sum(output), 0) AS o, coalesce(sum(reasoning), 0) AS r,
-                        coalesce(max(peak_context), 0) AS peak
-                 FROM turns WHERE session_id = ?) AS a
-           WHERE sessions.id = ?""", (sid, sid))
+        """UPDATE sessions SET (turns, steps, tool_calls, failed_tools, input, cache_read, cache_write, output,
+               reasoning, peak_context) = (
+               SELECT count(*), coalesce(sum(steps), 0), coalesce(sum(tool_calls), 0), coalesce(sum(failed_tools), 0),
+                      coalesce(sum(input), 0), coalesce(sum(cache_read), 0), coalesce(sum(cache_write), 0),
+                      coalesce(sum(output), 0), coalesce(sum(reasoning), 0), coalesce(max(peak_context), 0)
+               FROM turns WHERE session_id = ?)
+           WHERE id = ?""", (sid, sid))
 
 
 def purge_sessions(db: sqlite3.Connection, sids: list[str]) -> None:
     """Remove every row of these sessions (before re-reading their file from the start)."""
     for sid in sids:
-        db.execute("INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', id, text FROM docs WHERE session_id = ?",
-                   (sid,))
-        for table, col in (("docs", "session_id"), ("secrets", "session_id"), ("tools", "session_id"), ("steps", "session_id"),
+        # the FTS entries first: they are dropped by giving back the text the rows still hold
+        db.execute("INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', id, text FROM doc_text"
+                   " WHERE id IN (SELECT id FROM docs WHERE session_id = ?) AND text IS NOT NULL", (sid,))
+        for table, col in (("docs", "session_id"), ("secrets", "session_id"),
+                           ("tools", "session_id"), ("steps", "session_id"),
                            ("turns", "session_id"), ("compactions", "session_id"), ("sessions", "id")):
             db.execute(f"DELETE FROM {table} WHERE {col} = ?", (sid,))
