@@ -32,13 +32,19 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
 from agtrace_mcp.engine import load_file, load_session
+from agtrace_mcp.engine.builder import SessionBuilder
+from agtrace_mcp.engine.memory import MemorySink
 from agtrace_mcp.providers import ParseStats, detect_provider
 from agtrace_mcp.providers import opencode as oc
 from agtrace_mcp.providers.opencode import OpenCodeProvider
+from agtrace_mcp.store.db import open_db
+from agtrace_mcp.store.sink import StoreSink
 
 DATA = Path(__file__).resolve().parent.parent / "fixtures" / "home" / ".local" / "share" / "opencode"
 STORAGE = DATA / "storage"
@@ -431,3 +437,74 @@ def test_show_json_on_the_db_prints_every_session_in_the_model_shape(db: Path, t
     main = docs[0]
     assert set(main) >= {"session_id", "provider", "project_root", "title", "turns", "stats", "compactions"}
     assert main["stats"]["turns"] == 4 and main["turns"][0]["steps"][0]["tools"][0]["error"]["exit_code"] == 1
+
+
+# -- hostile input ----------------------------------------------------------------------------------------------
+
+_KEYS = ["role", "type", "text", "synthetic", "ignored", "time", "created", "completed", "start", "end", "error",
+         "name", "data", "message", "tokens", "input", "output", "reasoning", "cache", "read", "write", "total",
+         "callID", "tool", "state", "status", "metadata", "exit", "sessionId", "auto", "summary", "parentID",
+         "modelID", "agent", "path", "cwd", "prompt", "filename"]
+_VALUES = ["user", "assistant", "text", "reasoning", "tool", "step-start", "step-finish", "compaction", "subtask",
+           "patch", "completed", "error", "running", "pending", "MessageAbortedError", "APIError", "task", "bash"]
+_scalars = (st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**64)
+            | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20) | st.sampled_from(_VALUES))
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.sampled_from(_KEYS) | st.text(max_size=6), inner, max_size=5), max_leaves=20)
+_objects = st.dictionaries(st.sampled_from(_KEYS), _json, max_size=7)
+_messages = st.lists(st.tuples(_objects, st.lists(_objects, max_size=4)), min_size=1, max_size=5)
+
+
+def _parse_everything(path: Path, tmp: Path) -> None:
+    prov = OpenCodeProvider()
+    src = prov.describe(str(path))
+    b = SessionBuilder(MemorySink())
+    prov.parse(src, 0, None, b.feed, ParseStats())
+    b.finish()
+    b.sink.to_models()  # type: ignore[attr-defined]
+    db = open_db(tmp / "index.sqlite3")
+    try:
+        db.execute("BEGIN")
+        sink = StoreSink(db, 1, fresh=False)
+        b2 = SessionBuilder(sink)
+        prov.parse(src, 0, None, b2.feed, ParseStats())
+        b2.flush(live=True)
+        sink.finalize()
+        db.execute("ROLLBACK")
+    finally:
+        db.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=_messages, raw=st.binary(max_size=40))
+def test_random_messages_and_parts_never_crash_either_layout(messages, raw, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("oc")
+    sid = "ses_fuzz"
+    # the JSON layout
+    storage = tmp / "storage"
+    session = storage / "session" / "p" / f"{sid}.json"
+    session.parent.mkdir(parents=True)
+    session.write_text(json.dumps({"id": sid, "directory": "/w", "title": "t", "version": "1",
+                                   "time": {"created": 1, "updated": 2}}))
+    # the DB layout, rows written as they come (data need not even be JSON)
+    con = sqlite3.connect(tmp / "opencode.db")
+    con.executescript(SCHEMA)
+    con.execute("INSERT INTO project (id, worktree, time_created, time_updated) VALUES ('p', '/w', 1, 1)")
+    con.execute("INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)"
+                " VALUES (?, 'p', 's', '/w', 't', '1', 1, 2)", (sid,))
+    for i, (msg, parts) in enumerate(messages):
+        mid = f"msg_{i:04d}"
+        (storage / "message" / sid).mkdir(parents=True, exist_ok=True)
+        (storage / "message" / sid / f"{mid}.json").write_text(json.dumps(msg))
+        con.execute("INSERT INTO message VALUES (?,?,?,?,?)", (mid, sid, i, i, json.dumps(msg)))
+        for j, part in enumerate(parts):
+            (storage / "part" / mid).mkdir(parents=True, exist_ok=True)
+            (storage / "part" / mid / f"prt_{i:04d}{j}.json").write_text(json.dumps(part))
+            con.execute("INSERT INTO part VALUES (?,?,?,?,?,?)", (f"prt_{i:04d}{j}", mid, sid, i, i, json.dumps(part)))
+    (storage / "part" / "msg_0000").mkdir(parents=True, exist_ok=True)
+    (storage / "part" / "msg_0000" / "prt_zzzz.json").write_bytes(raw)
+    con.execute("INSERT INTO part VALUES ('prt_zzzz', 'msg_0000', ?, 0, 0, ?)", (sid, raw))
+    con.commit()
+    con.close()
+    _parse_everything(session, tmp)
+    _parse_everything(tmp / "opencode.db", tmp)

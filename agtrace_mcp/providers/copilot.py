@@ -140,6 +140,7 @@ class CopilotState:
     children: set[str] = field(default_factory=set)
     sidecars_read: bool = False
     title: str | None = None
+    last_ts: str | None = None  # the newest event time seen (for events written without one)
 
 
 class CopilotProvider:
@@ -218,14 +219,17 @@ class CopilotProvider:
             t = o.get("type")
             data = o.get("data")
             if not isinstance(t, str) or not isinstance(data, dict):
-                stats.bad(off, "not a Copilot event", orjson.dumps(o)[:120])
+                stats.bad(off, "not a Copilot event", str(o)[:120])
                 continue
             if st.sid is None and t != "session.start":  # no session.start first: the file name must do
                 st.sid = _file_sid(src.path)
                 emit(ev.Meta(st.sid, provider=NAME, source_file=src.path))
             handler = _HANDLERS.get(t)
+            ts = norm_ts(o.get("timestamp"))
+            if ts is not None:
+                st.last_ts = ts
             if handler is not None:
-                handler(self, st, src, o, data, norm_ts(o.get("timestamp")), off, emit, stats)
+                handler(self, st, src, o, data, ts, off, emit, stats)
             elif t in _IGNORED:
                 stats.skipped[t] += 1
             else:
@@ -392,7 +396,7 @@ class CopilotProvider:
                     ts: str | None, off: int, emit: Emit, stats: ParseStats) -> None:
         call_id = _str(d.get("toolCallId"))
         if not call_id:
-            stats.bad(off, "tool event without toolCallId", orjson.dumps(d)[:120])
+            stats.bad(off, "tool event without toolCallId", str(d)[:120])
             return
         sid = self._route(st, src, d, ts, emit)
         if call_id in st.names:
@@ -406,7 +410,7 @@ class CopilotProvider:
                        ts: str | None, off: int, emit: Emit, stats: ParseStats) -> None:
         call_id = _str(d.get("toolCallId"))
         if not call_id:
-            stats.bad(off, "tool event without toolCallId", orjson.dumps(d)[:120])
+            stats.bad(off, "tool event without toolCallId", str(d)[:120])
             return
         sid = self._route(st, src, d, ts, emit)
         output, is_error, code, hint, message = tool_result(d, st.names.get(call_id))
@@ -439,8 +443,12 @@ class CopilotProvider:
         if d.get("success") is False:
             stats.skipped["compaction_failed"] += 1
             return
+        at = ts or st.last_ts
+        if at is None:
+            stats.skipped["compaction_without_time"] += 1
+            return
         pre = d.get("preCompactionTokens")
-        emit(ev.Compact(_sid(st), ts, None, pre if isinstance(pre, int) and not isinstance(pre, bool) else None))
+        emit(ev.Compact(_sid(st), at, None, pre if isinstance(pre, int) and not isinstance(pre, bool) else None))
 
     def _subagent_started(self, st: CopilotState, src: SourceFile, o: dict[str, Any], d: dict[str, Any],
                           ts: str | None, off: int, emit: Emit, stats: ParseStats) -> None:
@@ -641,6 +649,13 @@ def _put(d: dict[str, str], key: str, value: str) -> None:
         d.pop(next(iter(d)))
 
 
+def _json_text(v: Any) -> str:
+    try:
+        return orjson.dumps(v).decode()
+    except TypeError:  # integers beyond 64 bits, odd keys
+        return str(v)
+
+
 def _file_sid(path: str) -> str:
     p = Path(path)
     return p.parent.name if p.name == "events.jsonl" else p.name.removesuffix(".jsonl")
@@ -740,7 +755,7 @@ def _legacy_timeline(sid: str, timeline: list[Any], emit: Emit, stats: ParseStat
                 output = ""
                 if isinstance(result, dict):
                     log = result.get("log")
-                    output = log if isinstance(log, str) else (orjson.dumps(result).decode() if result else "")
+                    output = log if isinstance(log, str) else (_json_text(result) if result else "")
                 is_error = (rtype != "success") if rtype else None
                 code = exit_code(output) if name in _SHELL_TOOLS else None
                 emit(ev.Result(sid, call_id, ts, output, is_error, code))

@@ -54,6 +54,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -266,12 +267,13 @@ def _parse_json_session(src: SourceFile, emit: Emit, stats: ParseStats) -> None:
     if doc is None:
         return
     storage = p.parent.parent.parent  # storage/session/<projectID>/ses_*.json
-    sid = doc.get("id") if isinstance(doc.get("id"), str) else p.stem
+    # Ids come from file names, as upstream's own migration takes them (never a path read from the content).
+    sid = p.stem
     messages = []
     for f in _json_files(storage / "message" / sid):
         m = _read_json(f, stats)
         if m is not None:
-            m.setdefault("id", f.stem)
+            m["id"] = f.stem
             messages.append(m)
     messages.sort(key=lambda m: (_num((m.get("time") or {}).get("created") if isinstance(m.get("time"), dict)
                                       else None), str(m.get("id"))))
@@ -345,12 +347,13 @@ def emit_session(sess: dict[str, Any], messages: list[dict[str, Any]], parts: di
         cwd = next((m["path"]["cwd"] for m in messages if isinstance(m.get("path"), dict)
                     and isinstance(m["path"].get("cwd"), str)), None)
     version = sess.get("version") if isinstance(sess.get("version"), str) and sess.get("version") else None
-    emit(ev.Meta(sid, provider=NAME, ts=norm_ts(sess.get("created")), cwd=cwd, cli_version=version, parent=parent,
+    emit(ev.Meta(sid, provider=NAME, ts=_ts(sess.get("created")), cwd=cwd, cli_version=version, parent=parent,
                  agent_name=agent, title=title, source_file=path))
     ctx = _Ctx()
     for i, m in enumerate(messages):
         role = m.get("role")
         mparts = parts.get(str(m.get("id")), [])
+        ctx.last_ts = _msg_ts(m) or ctx.last_ts
         if role == "user":
             _user(sid, m, mparts, messages, i, parts, ctx, emit, stats)
         elif role == "assistant":
@@ -360,11 +363,12 @@ def emit_session(sess: dict[str, Any], messages: list[dict[str, Any]], parts: di
 
 
 class _Ctx:
-    __slots__ = ("in_turn", "last_context")
+    __slots__ = ("in_turn", "last_context", "last_ts")
 
     def __init__(self) -> None:
         self.in_turn = False
         self.last_context: int | None = None  # prompt size of the last step (pre_tokens of a compaction)
+        self.last_ts: str | None = None  # the newest message time (for a message written without one)
 
 
 def _user(sid: str, m: dict[str, Any], mparts: list[dict[str, Any]], messages: list[dict[str, Any]], i: int,
@@ -374,7 +378,11 @@ def _user(sid: str, m: dict[str, Any], mparts: list[dict[str, Any]], messages: l
              and not p.get("synthetic") and not p.get("ignored") and p["text"].strip()]
     compaction = next((p for p in mparts if p.get("type") == "compaction"), None)
     if compaction is not None:
-        emit(ev.Compact(sid, ts, "auto" if compaction.get("auto") else "manual", ctx.last_context))
+        at = ts or ctx.last_ts or _ts(m.get("_t"))
+        if at is not None:
+            emit(ev.Compact(sid, at, "auto" if compaction.get("auto") is True else "manual", ctx.last_context))
+        else:
+            stats.skipped["compaction_without_time"] += 1
         summary = _summary_after(m, messages, i, parts)
         emit(ev.Prompt(sid, ts, summary or "\n".join(texts), "compaction"))
         ctx.in_turn = True
@@ -467,7 +475,7 @@ def _assistant(sid: str, m: dict[str, Any], mparts: list[dict[str, Any]], ctx: _
                     emit(ev.StepUsage(sid, key, *usage))
                     ctx.last_context = usage[0] + usage[1] + usage[2]
                 if p.get("_t") is not None:
-                    emit(ev.Meta(sid, ts=norm_ts(p["_t"])))  # the call ended when its step-finish was written
+                    emit(ev.Meta(sid, ts=_ts(p["_t"])))  # the call ended when its step-finish was written
             elif t not in _QUIET_PARTS:
                 stats.unknown[f"part:{t}"] += 1
     if not has_finish and last_key is not None:
@@ -475,7 +483,7 @@ def _assistant(sid: str, m: dict[str, Any], mparts: list[dict[str, Any]], ctx: _
         if usage is not None:
             emit(ev.StepUsage(sid, last_key, *usage))
             ctx.last_context = usage[0] + usage[1] + usage[2]
-    end = norm_ts(m["time"].get("completed")) if isinstance(m.get("time"), dict) else None
+    end = _ts(m["time"].get("completed")) if isinstance(m.get("time"), dict) else None
     err = m.get("error")
     if spans and end and not (isinstance(err, dict) and err):
         emit(ev.Meta(sid, ts=end))  # the message completed then: the step and turn last until here
@@ -504,14 +512,14 @@ def _tool(sid: str, p: dict[str, Any], pts: str | None, emit: Emit, stats: Parse
     name = _s(p.get("tool")) or ""
     state = p.get("state") if isinstance(p.get("state"), dict) else {}
     times = state.get("time") if isinstance(state.get("time"), dict) else {}
-    start = norm_ts(times.get("start")) or pts
+    start = _ts(times.get("start")) or pts
     emit(ev.Call(sid, call_id, name, state.get("input"), start, _KINDS.get(name)))
     status = state.get("status")
     if status not in ("completed", "error"):
         return  # pending / running: never finished (missing, or in progress while the session is live)
     md = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
     output = _tool_output(state)
-    end = norm_ts(times.get("end"))
+    end = _ts(times.get("end"))
     is_error = status == "error"
     code = None
     for k in ("exit", "exitCode", "exit_code"):
@@ -545,7 +553,12 @@ def _tool_output(state: dict[str, Any]) -> str:
     out = state.get("output")
     if isinstance(out, str):
         return out
-    return "" if out is None else orjson.dumps(out).decode()
+    if out is None:
+        return ""
+    try:
+        return orjson.dumps(out).decode()
+    except TypeError:  # integers beyond 64 bits, odd keys
+        return str(out)
 
 
 def _usage(tokens: Any) -> tuple[int, int, int, int, int] | None:
@@ -565,22 +578,41 @@ def _usage(tokens: Any) -> tuple[int, int, int, int, int] | None:
 
 # -- small helpers ----------------------------------------------------------------------------------------------
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_DAYS: dict[int, str] = {}
+
+
+def _ts(v: Any) -> str | None:
+    """`norm_ts` with a fast path for OpenCode's epoch milliseconds (several per part: the hot spot of a read)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and 1e11 < v < 1e14:
+        s, ms = divmod(int(v), 1000)
+        day, rem = divmod(s, 86400)
+        date = _DAYS.get(day)
+        if date is None:
+            if len(_DAYS) > 4096:
+                _DAYS.clear()
+            date = _DAYS[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
+        h, rem = divmod(rem, 3600)
+        m, sec = divmod(rem, 60)
+        return f"{date}T{h:02d}:{m:02d}:{sec:02d}.{ms:03d}Z"
+    return norm_ts(v)
+
 
 def _msg_ts(m: dict[str, Any]) -> str | None:
     t = m.get("time")
     if isinstance(t, dict) and t.get("created") is not None:
-        return norm_ts(t.get("created"))
-    return norm_ts(m.get("_t"))
+        return _ts(t.get("created"))
+    return _ts(m.get("_t"))
 
 
 def _part_ts(p: dict[str, Any]) -> str | None:
     t = p.get("time")
     if isinstance(t, dict) and t.get("start") is not None:
-        return norm_ts(t["start"])
+        return _ts(t["start"])
     state = p.get("state")
     if isinstance(state, dict) and isinstance(state.get("time"), dict) and state["time"].get("start") is not None:
-        return norm_ts(state["time"]["start"])
-    return norm_ts(p.get("_t"))  # the row's time_created, kept only when trusted (see _row_times)
+        return _ts(state["time"]["start"])
+    return _ts(p.get("_t"))  # the row's time_created, kept only when trusted (see _row_times)
 
 
 def _row_times(m: dict[str, Any], mparts: list[dict[str, Any]]) -> None:

@@ -24,7 +24,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise sqlite3.DatabaseError(f"cannot switch the index to WAL mode (got {mode})")
     db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
     db.execute("PRAGMA foreign_keys = OFF")
-    db.execute("PRAGMA cache_size = -65536")  # 64 MB page cache: a write batch stays in memory until COMMIT
+    db.execute("PRAGMA cache_size = -32000")  # 32 MB page cache
     db.execute("PRAGMA temp_store = MEMORY")
     db.execute("PRAGMA journal_size_limit = 16777216")  # truncate the WAL after checkpoints
     db.row_factory = sqlite3.Row

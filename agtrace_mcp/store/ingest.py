@@ -10,12 +10,12 @@ mid-ingest leaves the previous consistent state for the next one to complete.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import pickle
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +34,7 @@ BATCH_BYTES = 32 << 20
 BATCH_FILES = 256
 
 # Bump when a provider or the builder changes what it produces: every file is then read again.
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 
 
 @dataclass
@@ -104,15 +104,8 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True,
     total = sum(f.size for f in todo)
     done = 0
     i = 0
-    # The parse loops allocate millions of short-lived objects and form no cycles worth chasing: the
-    # cyclic collector would spend its time walking them (about 5-10 % of a cold index).
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
-        _ingest_batches(db, config, todo, report, wait, progress, total)
-    finally:
-        if gc_was_on:
-            gc.enable()
+    # (Switching the cyclic GC off here was measured: 1 % faster on 1.1 GB, 50 MB more peak RSS. Not worth it.)
+    _ingest_batches(db, config, todo, report, wait, progress, total)
     if report.files_ingested:
         link_children(db, wait)
     if progress:
@@ -251,7 +244,7 @@ def ingest_file(db: sqlite3.Connection, f: _Found, *, live_seconds: float = 300)
     offset = 0
     if resume:
         try:
-            pstate, bstate = pickle.loads(row[5])
+            pstate, bstate = pickle.loads(zlib.decompress(row[5]))
             offset = row[4]
         except Exception:  # state from an older build: read the file again
             resume = False
@@ -271,7 +264,8 @@ def ingest_file(db: sqlite3.Connection, f: _Found, *, live_seconds: float = 300)
     end, pstate = prov.parse(src, offset, pstate, builder.feed, stats)
     builder.flush(live=is_live(src.path, live_seconds))
     sink.finalize()
-    state_blob = pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL) \
+    # zlib: a pickled open step compresses 4-6x, and there is one state per file
+    state_blob = zlib.compress(pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL), 1) \
         if prov.incremental else None
     prev = _report(row[10]) if (row is not None and resume) else {}
     report = _merge_report(prev, stats)

@@ -288,6 +288,52 @@ def m005_lazy_secret_scan(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM meta WHERE key = 'secrets_scanned'")
 
 
+# view doc_text as of m004 (recreated unchanged by migrations that rebuild the tables it reads)
+DOC_TEXT_VIEW = """
+        CREATE VIEW doc_text AS SELECT d.id AS id, CASE d.kind
+            WHEN 'prompt' THEN (SELECT t.text FROM turns t WHERE t.session_id = d.session_id AND t.idx = d.turn_idx)
+            WHEN 'message' THEN (SELECT s.message FROM steps s WHERE s.session_id = d.session_id
+                                 AND s.turn_idx = d.turn_idx AND s.idx = d.step_idx)
+            WHEN 'reasoning' THEN (SELECT s.reasoning FROM steps s WHERE s.session_id = d.session_id
+                                   AND s.turn_idx = d.turn_idx AND s.idx = d.step_idx)
+            WHEN 'tool_call' THEN (SELECT x.name || char(10) || coalesce(x.args, '') FROM tools x
+                                   WHERE x.session_id = d.session_id AND x.call_id = d.call_id
+                                   AND x.turn_idx = d.turn_idx AND x.step_idx = d.step_idx)
+            WHEN 'tool_output' THEN (SELECT x.output FROM tools x WHERE x.session_id = d.session_id
+                                     AND x.call_id = d.call_id AND x.turn_idx = d.turn_idx AND x.step_idx = d.step_idx)
+            END AS text FROM docs d;
+"""
+
+
+@migration
+def m006_turns_rowid(db: sqlite3.Connection) -> None:
+    # turns hold prompts up to 16 KB: as a WITHOUT ROWID table half of its pages were overflow waste
+    run_script(
+        db,
+        """
+        DROP VIEW doc_text;
+        CREATE TABLE turns_new (
+            session_id TEXT NOT NULL, idx INTEGER NOT NULL, started_at TEXT, ended_at TEXT,
+            text TEXT NOT NULL DEFAULT '', text_len INTEGER NOT NULL DEFAULT 0, origin TEXT NOT NULL DEFAULT 'user',
+            slash TEXT, interrupted INTEGER NOT NULL DEFAULT 0, off INTEGER NOT NULL DEFAULT -1,
+            steps INTEGER NOT NULL DEFAULT 0, tool_calls INTEGER NOT NULL DEFAULT 0,
+            failed_tools INTEGER NOT NULL DEFAULT 0, input INTEGER NOT NULL DEFAULT 0,
+            cache_read INTEGER NOT NULL DEFAULT 0, cache_write INTEGER NOT NULL DEFAULT 0,
+            output INTEGER NOT NULL DEFAULT 0, reasoning INTEGER NOT NULL DEFAULT 0,
+            peak_context INTEGER NOT NULL DEFAULT 0, final_message TEXT
+        );
+        INSERT INTO turns_new SELECT session_id, idx, started_at, ended_at, text, text_len, origin, slash, interrupted,
+            off, steps, tool_calls, failed_tools, input, cache_read, cache_write, output, reasoning, peak_context,
+            final_message FROM turns ORDER BY session_id, idx;
+        DROP TABLE turns;
+        ALTER TABLE turns_new RENAME TO turns;
+        CREATE UNIQUE INDEX turns_key ON turns(session_id, idx);
+        """ + DOC_TEXT_VIEW,
+    )
+    # the resume state is now zlib-compressed: read every file again (rows are replaced, history kept)
+    db.execute("UPDATE files SET parser_version = -1")
+
+
 def migrate(db: sqlite3.Connection) -> int:
     """Apply every migration not yet applied; returns how many ran."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")

@@ -21,7 +21,7 @@ import orjson
 from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
 
-OUT_HEAD, OUT_TAIL = 1000, 400  # tool output preview kept in the index (and searched)
+OUT_HEAD, OUT_TAIL = 900, 300  # tool output preview kept in the index (and searched)
 TEXT_CAP = 16_000  # prompt / message / reasoning kept in the index
 ARG_STR_CAP = 1000  # long strings inside tool arguments
 BATCH = 4000  # search docs buffered before a write
@@ -282,7 +282,7 @@ class StoreSink:
         if not self._ok(sid):
             return
         self.db.execute("INSERT OR REPLACE INTO compactions VALUES (?,?,?,?,?)",
-                        (sid, c.turn_index, c.at, c.trigger, c.pre_tokens))
+                        (sid, c.turn_index, c.at or "", c.trigger, c.pre_tokens))  # time unknown: ""
 
     # -- search docs ----------------------------------------------------------------------------
 
