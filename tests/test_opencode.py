@@ -508,3 +508,22 @@ def test_random_messages_and_parts_never_crash_either_layout(messages, raw, tmp_
     con.close()
     _parse_everything(session, tmp)
     _parse_everything(tmp / "opencode.db", tmp)
+
+
+def test_the_index_sees_a_write_still_in_the_wal(tmp_path: Path):
+    path = build_db(tmp_path / "oc" / "opencode.db", wal=True)
+    cfg = Config.load(env={"HOME": str(tmp_path), "AGTRACE_MCP_OPENCODE_DIR": str(path.parent)},
+                      data_dir=tmp_path / "index")
+    cfg.refresh_interval = 0
+    api = Agtrace(cfg)
+    assert api.get_session(MAIN).session.title != "Renamed while running"
+    writer = sqlite3.connect(path)
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint = 0")  # the .db file itself does not change
+        before = path.stat().st_mtime_ns, path.stat().st_size
+        writer.execute("UPDATE session SET title = 'Renamed while running' WHERE id = ?", (MAIN,))
+        writer.commit()
+        assert (path.stat().st_mtime_ns, path.stat().st_size) == before
+        assert api.get_session(MAIN).session.title == "Renamed while running"
+    finally:
+        writer.close()

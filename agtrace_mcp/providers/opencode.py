@@ -114,6 +114,38 @@ class OpenCodeProvider:
             if not dbs:  # after the 1.4 migration the DB holds everything storage/ held
                 yield from _scan_sessions(root / "storage" / "session")
 
+    def stamp(self, src: SourceFile) -> tuple[int, int, int]:
+        """(size, mtime, inode) that change whenever the session data does: OpenCode's writes land in the
+        database's `-wal` file first, and a JSON session's messages live in other files."""
+        st = os.stat(src.path)
+        size, mtime = st.st_size, st.st_mtime_ns
+        if src.path.endswith(".db"):
+            extra = [src.path + "-wal"]
+        else:  # storage/session/<project>/ses_X.json: its messages (and their parts) change, not it
+            storage = Path(src.path).parents[2]
+            sid = Path(src.path).stem
+            extra = [str(storage / "message" / sid)]
+            try:
+                msgs = sorted(e.name for e in os.scandir(storage / "message" / sid))
+            except OSError:
+                msgs = []
+            extra += [str(storage / "message" / sid / m) for m in msgs]
+            if msgs:  # a running tool's part is rewritten in place: watch the newest message's parts
+                newest = storage / "part" / msgs[-1].removesuffix(".json")
+                extra.append(str(newest))
+                try:
+                    extra += [e.path for e in os.scandir(newest)]
+                except OSError:
+                    pass
+        for x in extra:
+            try:
+                xs = os.stat(x)
+            except OSError:
+                continue
+            size += xs.st_size
+            mtime = max(mtime, xs.st_mtime_ns)
+        return size, mtime, st.st_ino
+
     def describe(self, path: str) -> SourceFile:
         """What a single file's location says (no folder walk)."""
         if path.endswith(".db") or Path(path).name.endswith((".sqlite", ".sqlite3")):

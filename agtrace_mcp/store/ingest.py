@@ -23,7 +23,6 @@ from typing import Any
 import orjson
 
 from ..config import Config
-from ..engine import is_live
 from ..engine.builder import SessionBuilder
 from ..providers import REGISTRY, ParseStats, SourceFile
 from .sink import StoreSink, purge_sessions
@@ -62,12 +61,16 @@ def discover(config: Config, providers: Iterable[str] | None = None) -> list[_Fo
     seen: set[str] = set()
     for name in providers or REGISTRY:
         prov = REGISTRY[name]
+        stamp = getattr(prov, "stamp", None)  # providers whose data also lives in side files (SQLite -wal)
         try:
             for src in prov.discover(config.roots.get(name, [])):
                 if src.path in seen:
                     continue
                 seen.add(src.path)
                 try:
+                    if stamp is not None:
+                        out.append(_Found(src, *stamp(src)))
+                        continue
                     st = os.stat(src.path)
                 except OSError:
                     continue
@@ -262,7 +265,7 @@ def ingest_file(db: sqlite3.Connection, f: _Found, *, live_seconds: float = 300)
     sink = StoreSink(db, file_id, fresh=not resume)
     builder = SessionBuilder(sink, bstate)
     end, pstate = prov.parse(src, offset, pstate, builder.feed, stats)
-    builder.flush(live=is_live(src.path, live_seconds))
+    builder.flush(live=time.time_ns() - f.mtime_ns < live_seconds * 1e9)
     sink.finalize()
     # zlib: a pickled open step compresses 4-6x, and there is one state per file
     state_blob = zlib.compress(pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL), 1) \
