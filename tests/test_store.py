@@ -389,9 +389,9 @@ def test_a_broken_search_index_is_detected_by_the_consistency_check(api: Agtrace
     api.refresh()
     db = sqlite3.connect(api.config.db_path)  # the check above must be able to fail
     try:
-        doc = db.execute("SELECT id FROM docs WHERE kind = 'prompt' LIMIT 1").fetchone()[0]
+        doc = db.execute("SELECT id FROM docs WHERE kind = 0 LIMIT 1").fetchone()[0]  # a prompt
         db.execute("UPDATE turns SET text = 'something else entirely' WHERE (session_id, idx) ="
-                   " (SELECT session_id, turn_idx FROM docs WHERE id = ?)", (doc,))
+                   " (SELECT s.id, d.turn_idx FROM docs d JOIN sessions s ON s.rowid = d.skey WHERE d.id = ?)", (doc,))
         db.commit()
         with pytest.raises(sqlite3.DatabaseError):
             db.execute("INSERT INTO docs_fts(docs_fts, rank) VALUES ('integrity-check', 1)")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import AmbiguousIdError, BadArgumentError, NotFoundError
+from .migrations import DOC_KINDS
 
 MIN_PREFIX = 6
 _HIGH = "\U0010ffff"
@@ -192,20 +193,20 @@ def fts_query(text: str) -> str:
 def search(db: sqlite3.Connection, scope: Scope, text: str, *, session: str | None = None,
            project: str | None = None, provider: str | None = None, kinds: list[str] | None = None,
            since: str | None = None, until: str | None = None, limit: int = 20,
-           offset: int = 0) -> list[sqlite3.Row]:
+           offset: int = 0) -> list[dict[str, Any]]:
     where, params = scope.sql()
     w2, p2 = project_clause(project)
     where += w2
     params += p2
     if session:
-        where += " AND d.session_id = ?"
+        where += " AND s.id = ?"
         params.append(session)
     if provider:
         where += " AND s.provider = ?"
         params.append(provider)
     if kinds:
         where += f" AND d.kind IN ({','.join('?' * len(kinds))})"
-        params += kinds
+        params += [DOC_KINDS.index(k) for k in kinds]
     if since:
         where += " AND s.ended_at >= ?"
         params.append(since)
@@ -214,14 +215,17 @@ def search(db: sqlite3.Connection, scope: Scope, text: str, *, session: str | No
         params.append(until)
     # Newest first: doc ids grow with time (files are indexed oldest first, appends come later), and FTS5
     # walks its matches in id order, so the first page costs the same for a rare word and for "error".
-    return db.execute(
-        "SELECT d.session_id, d.turn_idx, d.step_idx, d.call_id, d.kind,"
+    rows = db.execute(
+        "SELECT s.id AS session_id, d.turn_idx, d.step_idx, d.kind AS kind_no,"
+        " (SELECT x.call_id FROM tools x WHERE x.session_id = s.id AND x.turn_idx = d.turn_idx"
+        "  AND x.step_idx = d.step_idx AND x.seq = d.seq) AS call_id,"
         " (SELECT x.text FROM doc_text x WHERE x.id = d.id) AS text, s.provider, s.project_root, s.title,"
-        " s.ended_at, (SELECT t.started_at FROM turns t WHERE t.session_id = d.session_id AND t.idx = d.turn_idx)"
+        " s.ended_at, (SELECT t.started_at FROM turns t WHERE t.session_id = s.id AND t.idx = d.turn_idx)"
         " AS turn_started_at"
-        " FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid JOIN sessions s ON s.id = d.session_id"
+        " FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid JOIN sessions s ON s.rowid = d.skey"
         f" WHERE docs_fts MATCH ?{where} ORDER BY docs_fts.rowid DESC LIMIT ? OFFSET ?",
         [fts_query(text), *params, limit, offset]).fetchall()
+    return [{**dict(r), "kind": DOC_KINDS[r["kind_no"]]} for r in rows]
 
 
 def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:

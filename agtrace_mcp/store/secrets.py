@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..redact import find_secrets
+from .migrations import DOC_KINDS
 
 CHUNK = 2000
 
@@ -22,15 +23,18 @@ def scan_secrets(db: sqlite3.Connection) -> int:
     scanned = 0
     while True:
         rows = db.execute(
-            "SELECT d.id, d.session_id, d.turn_idx, d.step_idx, d.call_id, d.kind, x.text FROM docs d"
-            " JOIN doc_text x ON x.id = d.id WHERE d.id > ? ORDER BY d.id LIMIT ?", (mark, CHUNK)).fetchall()
+            "SELECT d.id, s.id, d.turn_idx, d.step_idx,"
+            " (SELECT c.call_id FROM tools c WHERE c.session_id = s.id AND c.turn_idx = d.turn_idx"
+            "  AND c.step_idx = d.step_idx AND c.seq = d.seq), d.kind, x.text"
+            " FROM docs d JOIN sessions s ON s.rowid = d.skey JOIN doc_text x ON x.id = d.id"
+            " WHERE d.id > ? ORDER BY d.id LIMIT ?", (mark, CHUNK)).fetchall()
         if not rows:
             return scanned
         found = []
         for doc_id, sid, ti, si, call, kind, text in rows:
             if text:
                 for typ, fp in sorted({(f.type, f.fingerprint) for f in find_secrets(text)}):
-                    found.append((sid, ti, si, call, kind, typ, fp, doc_id))
+                    found.append((sid, ti, si, call, DOC_KINDS[kind], typ, fp, doc_id))
         mark = rows[-1][0]
         db.execute("BEGIN IMMEDIATE")
         try:

@@ -21,10 +21,11 @@ import orjson
 from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
 
-OUT_HEAD, OUT_TAIL = 900, 300  # tool output preview kept in the index (and searched)
+OUT_HEAD, OUT_TAIL = 800, 300  # tool output preview kept in the index (and searched)
 TEXT_CAP = 16_000  # prompt / message / reasoning kept in the index
-ARG_STR_CAP = 1000  # long strings inside tool arguments
+ARG_STR_CAP = 700  # long strings inside tool arguments
 BATCH = 4000  # search docs buffered before a write
+PROMPT, MESSAGE, REASONING, TOOL_CALL, TOOL_OUTPUT = range(5)  # docs.kind (migrations.DOC_KINDS)
 
 
 def cap_text(text: str | None, cap: int) -> str | None:
@@ -95,7 +96,8 @@ class StoreSink:
         self.acc: dict[tuple[str, int], _TurnAcc] = {}  # fresh sessions: turn stats kept here
         self.step_usage: dict[tuple[str, int, int], tuple[int, ...]] = {}  # what each written step counted
         self.turns_written: set[tuple[str, int]] = set()
-        self._docs: list[tuple[int, str, int, int, str | None, str]] = []
+        self._docs: list[tuple[int, int, int, int, int, int]] = []
+        self.skeys: dict[str, int] = {}  # session id -> its row number (docs refer to sessions by it)
         self._fts: list[tuple[int, str]] = []
         self._next_doc = (db.execute("SELECT coalesce(max(id), 0) FROM docs").fetchone()[0] or 0) + 1
 
@@ -105,12 +107,14 @@ class StoreSink:
         ok = self.accepted.get(sid)
         if ok is not None:
             return ok
-        row = self.db.execute("SELECT file_id FROM sessions WHERE id = ?", (sid,)).fetchone()
+        row = self.db.execute("SELECT file_id, rowid FROM sessions WHERE id = ?", (sid,)).fetchone()
         if row is None:
             ok = True
             self.new_sessions.add(sid)
+            self._claim(sid)
         elif row[0] == self.file_id:
             ok = True
+            self.skeys[sid] = row[1]
         else:
             other = self.db.execute("SELECT on_disk FROM files WHERE id = ?", (row[0],)).fetchone()
             if other is not None and other[0]:
@@ -119,9 +123,15 @@ class StoreSink:
                 self.flush()
                 purge_sessions(self.db, [sid])  # its file is gone: this copy takes over
                 self.new_sessions.add(sid)
+                self._claim(sid)
                 ok = True
         self.accepted[sid] = ok
         return ok
+
+    def _claim(self, sid: str) -> None:
+        """The session's row, written now (filled in by `meta`) so that docs can refer to its row number."""
+        self.skeys[sid] = self.db.execute("INSERT INTO sessions (id, provider, file_id) VALUES (?, '', ?)",
+                                          (sid, self.file_id)).lastrowid
 
     def _is_new(self, sid: str) -> bool:
         return self.fresh or sid in self.new_sessions
@@ -169,7 +179,7 @@ class StoreSink:
                 (sid, t.index, t.started_at, t.ended_at, text, len(t.text), t.origin, t.slash, int(t.interrupted),
                  t.off))
             if text:
-                self._doc(sid, t.index, -1, None, "prompt", text)
+                self._doc(sid, t.index, -1, -1, PROMPT, text)
         else:
             self.db.execute("UPDATE turns SET ended_at = ?, interrupted = ? WHERE session_id = ? AND idx = ?",
                             (t.ended_at, int(t.interrupted), sid, t.index))
@@ -209,13 +219,13 @@ class StoreSink:
                 " started_at, ended_at, duration_ms, status, error_kind, exit_code, error_message, output, output_len,"
                 " out_off, child_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", tool_rows)
         if message:
-            self._doc(sid, s.turn_index, s.index, None, "message", message)
+            self._doc(sid, s.turn_index, s.index, -1, MESSAGE, message)
         if reasoning:
-            self._doc(sid, s.turn_index, s.index, None, "reasoning", reasoning)
+            self._doc(sid, s.turn_index, s.index, -1, REASONING, reasoning)
         for row in tool_rows:
-            self._doc(sid, s.turn_index, s.index, row[4], "tool_call", f"{row[5]}\n{row[7] or ''}")
+            self._doc(sid, s.turn_index, s.index, row[3], TOOL_CALL, f"{row[5]}\n{row[7] or ''}")
             if row[16]:
-                self._doc(sid, s.turn_index, s.index, row[4], "tool_output", row[16])
+                self._doc(sid, s.turn_index, s.index, row[3], TOOL_OUTPUT, row[16])
         acc = self.acc.setdefault((sid, s.turn_index), _TurnAcc()) if self._is_new(sid) else None
         if acc is not None:
             key = (sid, s.turn_index, s.index)
@@ -243,7 +253,7 @@ class StoreSink:
         self._touch(sid, turn_index)
         if t.has_result:
             row = self.db.execute(
-                "SELECT started_at, status FROM tools WHERE session_id = ? AND call_id = ? AND turn_idx = ?"
+                "SELECT started_at, status, seq FROM tools WHERE session_id = ? AND call_id = ? AND turn_idx = ?"
                 " AND step_idx = ?", (sid, t.call_id, turn_index, step_index)).fetchone()
             started = row[0] if row else t.started_at
             out = preview(t.output)
@@ -254,7 +264,7 @@ class StoreSink:
                 (t.ended_at, ms_between(started, t.ended_at), t.status, t.error_kind, t.exit_code, t.error_message,
                  out, len(t.output), t.out_off, t.child, sid, t.call_id, turn_index, step_index))
             if out and row is not None:
-                self._doc(sid, turn_index, step_index, t.call_id, "tool_output", out)
+                self._doc(sid, turn_index, step_index, row[2], TOOL_OUTPUT, out)
             acc = self.acc.get((sid, turn_index))
             if acc is not None and row is not None and (row[1] == "error") != (t.status == "error"):
                 acc.failed += 1 if t.status == "error" else -1
@@ -286,30 +296,30 @@ class StoreSink:
 
     # -- search docs ----------------------------------------------------------------------------
 
-    def _doc(self, sid: str, turn_idx: int, step_idx: int, call_id: str | None, kind: str, text: str) -> None:
+    def _doc(self, sid: str, turn_idx: int, step_idx: int, seq: int, kind: int, text: str) -> None:
         """Index `text`, which must be exactly what view `doc_text` reads for this doc."""
         doc_id = self._next_doc
         self._next_doc += 1
-        self._docs.append((doc_id, sid, turn_idx, step_idx, call_id, kind))
+        self._docs.append((doc_id, self.skeys[sid], turn_idx, step_idx, seq, kind))
         self._fts.append((doc_id, text))
         if len(self._docs) >= BATCH or not self.fresh:
             self.flush()
 
     def flush(self) -> None:
         if self._docs:
-            self.db.executemany("INSERT INTO docs (id, session_id, turn_idx, step_idx, call_id, kind) VALUES (?,?,?,?,?,?)",
+            self.db.executemany("INSERT INTO docs (id, skey, turn_idx, step_idx, seq, kind) VALUES (?,?,?,?,?,?)",
                                 self._docs)
             self.db.executemany("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)", self._fts)
             self._docs.clear()
             self._fts.clear()
 
     def _drop_docs(self, sid: str, turn_idx: int, step_idx: int) -> None:
+        skey = self.skeys[sid]
         self.db.execute(
             "INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', id, text FROM doc_text"
-            " WHERE id IN (SELECT id FROM docs WHERE session_id = ? AND turn_idx = ? AND step_idx = ?)"
-            " AND text IS NOT NULL", (sid, turn_idx, step_idx))
-        self.db.execute("DELETE FROM docs WHERE session_id = ? AND turn_idx = ? AND step_idx = ?",
-                        (sid, turn_idx, step_idx))
+            " WHERE id IN (SELECT id FROM docs WHERE skey = ? AND turn_idx = ? AND step_idx = ?)"
+            " AND text IS NOT NULL", (skey, turn_idx, step_idx))
+        self.db.execute("DELETE FROM docs WHERE skey = ? AND turn_idx = ? AND step_idx = ?", (skey, turn_idx, step_idx))
         self.db.execute("DELETE FROM secrets WHERE session_id = ? AND turn_idx = ? AND step_idx = ?",
                         (sid, turn_idx, step_idx))
 
@@ -369,10 +379,13 @@ def recompute_session(db: sqlite3.Connection, sid: str) -> None:
 def purge_sessions(db: sqlite3.Connection, sids: list[str]) -> None:
     """Remove every row of these sessions (before re-reading their file from the start)."""
     for sid in sids:
-        # the FTS entries first: they are dropped by giving back the text the rows still hold
-        db.execute("INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', id, text FROM doc_text"
-                   " WHERE id IN (SELECT id FROM docs WHERE session_id = ?) AND text IS NOT NULL", (sid,))
-        for table, col in (("docs", "session_id"), ("secrets", "session_id"),
+        row = db.execute("SELECT rowid FROM sessions WHERE id = ?", (sid,)).fetchone()
+        if row is not None:
+            # the FTS entries first: they are dropped by giving back the text the rows still hold
+            db.execute("INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', id, text FROM doc_text"
+                       " WHERE id IN (SELECT id FROM docs WHERE skey = ?) AND text IS NOT NULL", (row[0],))
+            db.execute("DELETE FROM docs WHERE skey = ?", (row[0],))
+        for table, col in (("secrets", "session_id"),
                            ("tools", "session_id"), ("steps", "session_id"),
                            ("turns", "session_id"), ("compactions", "session_id"), ("sessions", "id")):
             db.execute(f"DELETE FROM {table} WHERE {col} = ?", (sid,))
