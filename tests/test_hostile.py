@@ -304,8 +304,19 @@ def test_a_read_only_data_dir_is_a_clear_error(home: Path, tmp_path: Path):
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", ""), "AGTRACE_MCP_DATA_DIR": str(data)}
     run = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "agtrace_mcp",
            "sessions"] if os.geteuid() == 0 else [sys.executable, "-m", "agtrace_mcp", "sessions"]
-    r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=60,
-                       cwd=str(ROOT))
+    # root ignores permissions, so the check runs as `nobody`, who must be able to reach the interpreter and
+    # the package (a CI venv may sit in a 0700 temp dir): let others traverse those folders for the test
+    opened = []
+    for d in {*Path(sys.prefix).parents, *Path(ROOT).parents, Path(sys.prefix), ROOT}:
+        mode = d.stat().st_mode
+        if os.geteuid() == 0 and not mode & 0o001:
+            os.chmod(d, mode | 0o001)
+            opened.append((d, mode))
+    try:
+        r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=60, cwd=str(ROOT))
+    finally:
+        for d, mode in opened:
+            os.chmod(d, mode)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "AGTRACE_MCP_DATA_DIR" in r.stderr and "Traceback" not in r.stderr
 
