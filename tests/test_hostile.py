@@ -26,7 +26,7 @@ from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
 from agtrace_mcp.engine.builder import SessionBuilder
 from agtrace_mcp.engine.memory import MemorySink
-from agtrace_mcp.providers import REGISTRY, ParseStats, SourceFile
+from agtrace_mcp.providers import REGISTRY, ParseStats
 from agtrace_mcp.server import build_server
 from agtrace_mcp.store.sink import StoreSink
 from agtrace_mcp.store.db import open_db

@@ -943,7 +943,6 @@ def find_interruptions(ctx: _Ctx) -> list[Finding]:
 
 
 def find_denials(ctx: _Ctx) -> list[Finding]:
-    th = ctx.th
     out = []
     for i, c in enumerate(ctx.calls):
         if c.status != "error" or not _is_denied(c):

@@ -86,7 +86,7 @@ import orjson
 from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
-from .base import Emit, ParseStats, SourceFile, agent_dir
+from .base import Emit, ParseStats, SourceFile, agent_dir, list_dir
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "antigravity"
@@ -624,14 +624,6 @@ def layout(path: str) -> tuple[Path | None, str | None]:
     return None, None
 
 
-def _entries(folder: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(folder) as it:
-            return sorted(it, key=lambda e: e.name)
-    except OSError:
-        return []
-
-
 def _is_file(path: str) -> bool:
     try:
         return os.path.isfile(path)
@@ -680,7 +672,7 @@ class AntigravityProvider:
                 continue
             else:
                 continue
-            for entry in _entries(brains):
+            for entry in list_dir(brains):
                 try:
                     if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
                         continue

@@ -111,6 +111,15 @@ class Provider(Protocol):
         ...
 
 
+def list_dir(folder: Path | str) -> list[os.DirEntry[str]]:
+    """A folder's entries sorted by name; empty when it cannot be read (or vanished)."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError:
+        return []
+
+
 def safe_walk(root: Path, pattern: str) -> Iterator[Path]:
     """Files under `root` whose name matches `pattern`, sorted per folder.
 

@@ -59,7 +59,7 @@ import orjson
 from ..engine import events as ev
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
-from .base import Emit, ParseStats, SourceFile, agent_dir
+from .base import Emit, ParseStats, SourceFile, agent_dir, list_dir
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "copilot_cli"
@@ -171,7 +171,7 @@ class CopilotProvider:
 
     @staticmethod
     def _scan_state(root: Path) -> Iterator[SourceFile]:
-        for entry in _entries(root):
+        for entry in list_dir(root):
             try:
                 if entry.is_dir(follow_symlinks=False):
                     events = os.path.join(entry.path, "events.jsonl")
@@ -184,7 +184,7 @@ class CopilotProvider:
 
     @staticmethod
     def _scan_history(root: Path) -> Iterator[SourceFile]:
-        for entry in _entries(root):
+        for entry in list_dir(root):
             try:
                 if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
                     yield SourceFile(entry.path, NAME, "legacy_json")
@@ -671,14 +671,6 @@ def _str(v: Any) -> str | None:
 
 def _int(v: Any) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) else 0
-
-
-def _entries(folder: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(folder) as it:
-            return sorted(it, key=lambda e: e.name)
-    except OSError:
-        return []
 
 
 # -- the 0.0.x history document -----------------------------------------------------------------------

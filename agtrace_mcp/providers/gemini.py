@@ -47,7 +47,7 @@ from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
-from .base import Emit, ParseStats, SHAPE_ERRORS, SourceFile, agent_dir
+from .base import Emit, ParseStats, SHAPE_ERRORS, SourceFile, agent_dir, list_dir
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "gemini_cli"
@@ -118,7 +118,7 @@ class GeminiProvider:
             elif (root / "chats").is_dir():
                 yield from self._scan_chats(root / "chats")
             else:
-                for entry in _entries(root):
+                for entry in list_dir(root):
                     if entry.is_dir(follow_symlinks=False):
                         chats = Path(entry.path) / "chats"
                         if chats.is_dir():
@@ -128,7 +128,7 @@ class GeminiProvider:
         jsonl: set[str] = set()
         legacy: list[os.DirEntry[str]] = []
         subdirs: list[os.DirEntry[str]] = []
-        for entry in _entries(chats):
+        for entry in list_dir(chats):
             name = entry.name
             if entry.is_dir(follow_symlinks=False):
                 subdirs.append(entry)
@@ -148,7 +148,7 @@ class GeminiProvider:
         parent = folder.name
         jsonl: set[str] = set()
         legacy: list[os.DirEntry[str]] = []
-        for entry in _entries(folder):
+        for entry in list_dir(folder):
             name = entry.name
             if not entry.is_file(follow_symlinks=False):
                 continue
@@ -663,14 +663,6 @@ def _workspace_dirs(text: str) -> Iterator[str]:
                 if not s.startswith("- "):
                     break
                 yield s[2:].strip()
-
-
-def _entries(folder: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(folder) as it:
-            return sorted(it, key=lambda e: e.name)
-    except OSError:
-        return []
 
 
 def _size(path: str) -> int:

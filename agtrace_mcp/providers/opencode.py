@@ -62,7 +62,7 @@ import orjson
 
 from ..engine import events as ev
 from ..engine.timeutil import norm_ts
-from .base import ROOT_VARS, Emit, ParseStats, SourceFile
+from .base import Emit, ParseStats, ROOT_VARS, SourceFile, list_dir
 
 NAME = "opencode"
 TABLES = ("session", "message", "part")  # the only tables ever read
@@ -108,7 +108,7 @@ class OpenCodeProvider:
             if root.name == "storage":
                 yield from _scan_sessions(root / "session")
                 continue
-            dbs = [e for e in _entries(root) if _is_db(e.name) and _is_file(e)]
+            dbs = [e for e in list_dir(root) if _is_db(e.name) and _is_file(e)]
             for e in dbs:
                 yield SourceFile(e.path, NAME, "db")
             if not dbs:  # after the 1.4 migration the DB holds everything storage/ held
@@ -344,14 +344,14 @@ def _read_json(path: Path, stats: ParseStats) -> dict[str, Any] | None:
 
 
 def _json_files(folder: Path) -> list[Path]:
-    return [Path(e.path) for e in _entries(folder) if e.name.endswith(".json") and _is_file(e)]
+    return [Path(e.path) for e in list_dir(folder) if e.name.endswith(".json") and _is_file(e)]
 
 
 def _scan_sessions(folder: Path) -> Iterator[SourceFile]:
-    for proj in _entries(folder):
+    for proj in list_dir(folder):
         if not proj.is_dir(follow_symlinks=False):
             continue
-        for f in _entries(Path(proj.path)):
+        for f in list_dir(Path(proj.path)):
             if f.name.startswith("ses_") and f.name.endswith(".json") and _is_file(f):
                 yield SourceFile(f.path, NAME, "session_json")
 
@@ -681,14 +681,6 @@ def _is_file(e: os.DirEntry[str]) -> bool:
         return e.is_file(follow_symlinks=False)
     except OSError:
         return False
-
-
-def _entries(folder: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(folder) as it:
-            return sorted(it, key=lambda e: e.name)
-    except OSError:
-        return []
 
 
 def _num(v: Any) -> float:

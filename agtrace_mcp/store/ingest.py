@@ -105,8 +105,6 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True,
         report.files_gone = len(gone)
         _mark_gone(db, gone, wait)
     total = sum(f.size for f in todo)
-    done = 0
-    i = 0
     # (Switching the cyclic GC off here was measured: 1 % faster on 1.1 GB, 50 MB more peak RSS. Not worth it.)
     _ingest_batches(db, config, todo, report, wait, progress, total)
     if report.files_ingested:

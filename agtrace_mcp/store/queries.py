@@ -39,6 +39,24 @@ def project_clause(project: str | None, col: str = "s.project_root") -> tuple[st
     return f" AND ({col} = ? OR ({col} >= ? AND {col} < ?))", [p, p + "/", p + "/" + _HIGH]
 
 
+class Where:
+    """The WHERE of a filtered query (`sql` starts with " AND …"): scope and project, then `add` per filter."""
+
+    def __init__(self, scope: Scope, project: str | None = None, col: str = "s.project_root") -> None:
+        self.sql, self.params = scope.sql(col)
+        w, p = project_clause(project, col)
+        self.sql += w
+        self.params += p
+
+    def add(self, clause: str, *values: Any, when: bool | None = None) -> None:
+        """`AND clause`, its `?`s bound to `values`; skipped when the filter is not given (None or "")."""
+        if when is None:
+            when = all(v is not None and v != "" for v in values)
+        if when:
+            self.sql += f" AND {clause}"
+            self.params += values
+
+
 def resolve_session(db: sqlite3.Connection, ref: str, scope: Scope) -> str:
     """A full id or a unique prefix of at least 6 characters → the full id."""
     ref = (ref or "").strip()
@@ -64,31 +82,17 @@ def list_sessions(db: sqlite3.Connection, scope: Scope, *, project: str | None =
                   provider: str | None = None, since: str | None = None, until: str | None = None,
                   query: str | None = None, has_failures: bool | None = None, include_subagents: bool = False,
                   parent: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
-    where, params = scope.sql()
-    w2, p2 = project_clause(project)
-    where += w2
-    params += p2
-    if provider:
-        where += " AND s.provider = ?"
-        params.append(provider)
-    if since:
-        where += " AND s.ended_at >= ?"
-        params.append(since)
-    if until:
-        where += " AND s.started_at <= ?"
-        params.append(until)
+    w = Where(scope, project)
+    w.add("s.provider = ?", provider)
+    w.add("s.ended_at >= ?", since)
+    w.add("s.started_at <= ?", until)
     if query:
-        where += " AND (s.title LIKE ? ESCAPE '\\' OR s.id = ?)"
-        params += ["%" + re.sub(r"([\\%_])", r"\\\1", query) + "%", query]
-    if has_failures is True:
-        where += " AND s.failed_tools > 0"
-    elif has_failures is False:
-        where += " AND s.failed_tools = 0"
-    if parent:
-        where += " AND s.parent_id = ?"
-        params.append(parent)
-    elif not include_subagents:
-        where += " AND s.parent_id IS NULL"
+        w.add("(s.title LIKE ? ESCAPE '\\' OR s.id = ?)", "%" + re.sub(r"([\\%_])", r"\\\1", query) + "%", query)
+    w.add("s.failed_tools > 0", when=has_failures is True)
+    w.add("s.failed_tools = 0", when=has_failures is False)
+    w.add("s.parent_id = ?", parent)
+    w.add("s.parent_id IS NULL", when=not parent and not include_subagents)
+    where, params = w.sql, w.params
     total = db.execute(f"SELECT count(*) FROM sessions s WHERE 1=1{where}", params).fetchone()[0]
     rows = db.execute(
         f"SELECT s.* FROM sessions s WHERE 1=1{where} ORDER BY s.ended_at DESC, s.id LIMIT ? OFFSET ?",
@@ -149,25 +153,13 @@ def compactions(db: sqlite3.Connection, sid: str) -> list[sqlite3.Row]:
 def failed_tools(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
                  provider: str | None = None, tool: str | None = None, kind: str | None = None,
                  since: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
-    where, params = scope.sql()
-    w2, p2 = project_clause(project)
-    where += w2
-    params += p2
-    if session:
-        where += " AND t.session_id = ?"
-        params.append(session)
-    if provider:
-        where += " AND s.provider = ?"
-        params.append(provider)
-    if tool:
-        where += " AND t.name = ?"
-        params.append(tool)
-    if kind:
-        where += " AND t.error_kind = ?"
-        params.append(kind)
-    if since:
-        where += " AND t.started_at >= ?"
-        params.append(since)
+    w = Where(scope, project)
+    w.add("t.session_id = ?", session)
+    w.add("s.provider = ?", provider)
+    w.add("t.name = ?", tool)
+    w.add("t.error_kind = ?", kind)
+    w.add("t.started_at >= ?", since)
+    where, params = w.sql, w.params
     base = f"FROM tools t JOIN sessions s ON s.id = t.session_id WHERE t.status = 'error'{where}"
     total = db.execute(f"SELECT count(*) {base}", params).fetchone()[0]
     rows = db.execute(
@@ -194,25 +186,14 @@ def search(db: sqlite3.Connection, scope: Scope, text: str, *, session: str | No
            project: str | None = None, provider: str | None = None, kinds: list[str] | None = None,
            since: str | None = None, until: str | None = None, limit: int = 20,
            offset: int = 0) -> list[dict[str, Any]]:
-    where, params = scope.sql()
-    w2, p2 = project_clause(project)
-    where += w2
-    params += p2
-    if session:
-        where += " AND s.id = ?"
-        params.append(session)
-    if provider:
-        where += " AND s.provider = ?"
-        params.append(provider)
+    w = Where(scope, project)
+    w.add("s.id = ?", session)
+    w.add("s.provider = ?", provider)
     if kinds:
-        where += f" AND d.kind IN ({','.join('?' * len(kinds))})"
-        params += [DOC_KINDS.index(k) for k in kinds]
-    if since:
-        where += " AND s.ended_at >= ?"
-        params.append(since)
-    if until:
-        where += " AND s.started_at <= ?"
-        params.append(until)
+        w.add(f"d.kind IN ({','.join('?' * len(kinds))})", *[DOC_KINDS.index(k) for k in kinds])
+    w.add("s.ended_at >= ?", since)
+    w.add("s.started_at <= ?", until)
+    where, params = w.sql, w.params
     # Newest first: doc ids grow with time (files are indexed oldest first, appends come later), and FTS5
     # walks its matches in id order, so the first page costs the same for a rare word and for "error".
     rows = db.execute(
@@ -261,13 +242,9 @@ def file_report(db: sqlite3.Connection) -> list[sqlite3.Row]:
 def secret_findings(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
                     limit: int = 50, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
     """Credentials by fingerprint: where each appears (count, sessions, first/last place)."""
-    where, params = scope.sql()
-    w2, p2 = project_clause(project)
-    where += w2
-    params += p2
-    if session:
-        where += " AND x.session_id = ?"
-        params.append(session)
+    w = Where(scope, project)
+    w.add("x.session_id = ?", session)
+    where, params = w.sql, w.params
     base = f"FROM secrets x JOIN sessions s ON s.id = x.session_id WHERE 1=1{where}"
     total = db.execute(f"SELECT count(DISTINCT x.fingerprint) {base}", params).fetchone()[0]
     rows = db.execute(
@@ -280,13 +257,9 @@ def secret_findings(db: sqlite3.Connection, scope: Scope, *, session: str | None
 
 def secret_places(db: sqlite3.Connection, scope: Scope, fingerprint: str, *, session: str | None = None,
                   project: str | None = None, limit: int = 5) -> list[sqlite3.Row]:
-    where, params = scope.sql()
-    w2, p2 = project_clause(project)
-    where += w2
-    params += p2
-    if session:
-        where += " AND x.session_id = ?"
-        params.append(session)
+    w = Where(scope, project)
+    w.add("x.session_id = ?", session)
+    where, params = w.sql, w.params
     return db.execute(
         f"SELECT x.session_id, x.turn_idx, x.step_idx, x.call_id, x.kind, s.project_root FROM secrets x"
         f" JOIN sessions s ON s.id = x.session_id WHERE x.fingerprint = ?{where}"
