@@ -120,8 +120,10 @@ def list_dir(folder: Path | str) -> list[os.DirEntry[str]]:
         return []
 
 
-def safe_walk(root: Path, pattern: str) -> Iterator[Path]:
-    """Files under `root` whose name matches `pattern`, sorted per folder.
+def safe_walk(root: Path, pattern: str) -> Iterator[tuple[str, str]]:
+    """(path, name) of the files under `root` whose name matches `pattern`, in no particular order.
+
+    Plain strings, not Path objects: building a Path per file was most of a no-change refresh.
 
     os.scandir-based (a no-change refresh walks thousands of files, rglob is several times slower);
     survives unreadable folders and files that vanish mid-walk; never follows symlinked folders.
@@ -131,7 +133,7 @@ def safe_walk(root: Path, pattern: str) -> Iterator[Path]:
         d = stack.pop()
         try:
             with os.scandir(d) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = list(it)
         except OSError:
             continue
         subdirs = []
@@ -141,7 +143,7 @@ def safe_walk(root: Path, pattern: str) -> Iterator[Path]:
                     if e.name != ".git":
                         subdirs.append(e.path)
                 elif fnmatch.fnmatchcase(e.name, pattern):
-                    yield Path(e.path)
+                    yield e.path, e.name
             except OSError:
                 continue
-        stack.extend(reversed(subdirs))
+        stack.extend(subdirs)

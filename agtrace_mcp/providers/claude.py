@@ -6,6 +6,7 @@ Layouts of subagents: inline `isSidechain` runs inside the session file (1.x), s
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -95,18 +96,19 @@ class ClaudeProvider:
         for root in roots:
             if not root.is_dir():
                 continue
-            for p in safe_walk(root, "*.jsonl"):
-                rel = p.relative_to(root).parts
+            base = len(str(root)) + 1
+            for path, name in safe_walk(root, "*.jsonl"):
+                rel = path[base:].split(os.sep)
                 if "tool-results" in rel:
                     continue
                 if "subagents" in rel:
                     # <slug>/<session>/subagents/[workflows/...]/agent-<id>.jsonl
-                    session_dir = rel[rel.index("subagents") - 1] if rel.index("subagents") > 0 else None
-                    yield SourceFile(str(p), NAME, "subagent", parent=session_dir)
-                elif p.name.startswith("agent-"):
-                    yield SourceFile(str(p), NAME, "subagent")  # 2.0: parent = the records' sessionId
+                    i = rel.index("subagents")
+                    yield SourceFile(path, NAME, "subagent", parent=rel[i - 1] if i > 0 else None)
+                elif name.startswith("agent-"):
+                    yield SourceFile(path, NAME, "subagent")  # 2.0: parent = the records' sessionId
                 else:
-                    yield SourceFile(str(p), NAME, "session")
+                    yield SourceFile(path, NAME, "session")
 
     def describe(self, path: str) -> SourceFile:
         """What a single file's location says (no folder walk)."""

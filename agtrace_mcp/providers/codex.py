@@ -370,16 +370,16 @@ class CodexProvider:
             if not root.is_dir():
                 continue
             plain: set[str] = set()
-            zst: list[Path] = []
-            for p in safe_walk(root, "rollout-*.jsonl*"):
-                if p.name.endswith(".jsonl"):
-                    plain.add(str(p))
-                    yield SourceFile(str(p), NAME)
-                elif p.name.endswith(".jsonl.zst"):
-                    zst.append(p)
-            for p in zst:  # when both exist the plain file wins
-                if str(p)[: -len(".zst")] not in plain:
-                    yield SourceFile(str(p), NAME)
+            zst: list[str] = []
+            for path, name in safe_walk(root, "rollout-*.jsonl*"):
+                if name.endswith(".jsonl"):
+                    plain.add(path)
+                    yield SourceFile(path, NAME)
+                elif name.endswith(".jsonl.zst"):
+                    zst.append(path)
+            for path in zst:  # when both exist the plain file wins
+                if path[: -len(".zst")] not in plain:
+                    yield SourceFile(path, NAME)
 
     # -- parsing ----------------------------------------------------------------------------------
 
