@@ -7,17 +7,15 @@ methods later.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from ..config import Config
 from ..errors import IndexUnavailableError
-from .db import open_db
+from .db import move_aside, open_db
 from .ingest import RefreshReport, refresh
 from .queries import Scope
 from .secrets import scan_secrets
@@ -57,16 +55,8 @@ class Store:
             self.db.close()
         except sqlite3.Error:
             pass
-        path = self.config.db_path
-        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(str(path) + suffix)
-            if src.exists():
-                try:
-                    os.replace(src, Path(str(aside) + suffix))
-                except OSError:
-                    src.unlink(missing_ok=True)
-        self.db = open_db(path)
+        move_aside(self.config.db_path)
+        self.db = open_db(self.config.db_path)
         self._last_refresh = float("-inf")
 
     def refresh(self, *, force: bool = False, wait: bool = False,

@@ -65,18 +65,24 @@ def open_db(path: Path) -> sqlite3.Connection:
                     "writable folder with free space") from e
             if attempt == 2:
                 raise IndexUnavailableError(f"the index at {path} cannot be rebuilt: {e}") from e
-            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-            log.warning("index %s is unreadable (%s); moving it to %s and rebuilding from the logs", path, e, aside)
+            aside = move_aside(path)
+            log.warning("index %s is unreadable (%s); moved it to %s, rebuilding from the logs", path, e, aside)
             print(f"agtrace-mcp: the index at {path} was unreadable ({e}); rebuilding it from the logs "
                   f"(old file kept as {aside.name})", file=_stderr())
-            for suffix in ("", "-wal", "-shm"):
-                src = Path(str(path) + suffix)
-                if src.exists():
-                    try:
-                        os.replace(src, Path(str(aside) + suffix))
-                    except OSError:
-                        src.unlink(missing_ok=True)
     raise AssertionError("unreachable")
+
+
+def move_aside(path: Path) -> Path:
+    """Move a damaged index (and its -wal/-shm) out of the way, keeping it for a post-mortem."""
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(path) + suffix)
+        if src.exists():
+            try:
+                os.replace(src, Path(str(aside) + suffix))
+            except OSError:
+                src.unlink(missing_ok=True)
+    return aside
 
 
 def _stderr():  # noqa: ANN202 - tiny indirection so tests can capture it
