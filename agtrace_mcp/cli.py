@@ -193,13 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    if args.command == "serve":
-        from .server import serve
-
-        return serve(args, make_api(args))
     try:
-        api = make_api(args)
-        return COMMANDS[args.command](api, args)
+        if args.command == "serve":
+            from .server import serve
+
+            return serve(args, make_api(args))
+        return COMMANDS[args.command](make_api(args), args)
     except AgtraceError as e:
         print(f"agtrace-mcp: {e}", file=sys.stderr)
         return 1
