@@ -110,10 +110,6 @@ class Store:
         self._bg = threading.Thread(target=run, name="agtrace-index", daemon=True)
         self._bg.start()
 
-    def wait_for_background(self, timeout: float | None = None) -> None:
-        if self._bg is not None:
-            self._bg.join(timeout)
-
     def indexing_note(self) -> str | None:
         if not self.indexing:
             return None
