@@ -152,16 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def demo_home() -> Path:
-    """The bundled example logs: the checkout's fixtures/home, or the copy installed with the package."""
-    here = Path(__file__).resolve().parent.parent / "fixtures" / "home"
-    if here.is_dir():
-        return here
-    import sysconfig
-
-    installed = Path(sysconfig.get_path("data")) / "share" / "agtrace-mcp" / "fixtures" / "home"
-    if installed.is_dir():
-        return installed
-    raise AgtraceError("the bundled example logs are not installed; run from a checkout of agtrace-mcp")
+    """The bundled example logs: the checkout's fixtures/home, or the copy the wheel ships (setup.py)."""
+    pkg = Path(__file__).resolve().parent
+    for cand in (pkg.parent / "fixtures" / "home", pkg / "_demo" / "home"):
+        if cand.is_dir():
+            return cand
+    raise AgtraceError("the bundled example logs are missing from this install; reinstall agtrace-mcp "
+                       "(pip install --force-reinstall agtrace-mcp) or run from a checkout")
 
 
 def make_api(args: argparse.Namespace) -> Any:
