@@ -527,3 +527,123 @@ def test_the_index_sees_a_write_still_in_the_wal(tmp_path: Path):
         assert api.get_session(MAIN).session.title == "Renamed while running"
     finally:
         writer.close()
+
+
+# -- partial re-reads of the DB -------------------------------------------------------------------------------
+
+LONG_AGO = 1777100000000  # 2026-04-25: no row of the session was written in the last hour
+
+
+def aged_db(tmp_path: Path) -> Path:
+    """The fixture DB with every row written long ago (build_db stamps parts that lack a time with now)."""
+    path = build_db(tmp_path / "oc" / "opencode.db")
+    con = sqlite3.connect(path)
+    con.execute("UPDATE part SET time_created = ?, time_updated = ?", (LONG_AGO, LONG_AGO))
+    con.commit()
+    con.close()
+    return path
+
+
+def api_over(path: Path, tmp_path: Path) -> Agtrace:
+    cfg = Config.load(env={"HOME": str(tmp_path), "AGTRACE_MCP_OPENCODE_DIR": str(path.parent)},
+                      data_dir=tmp_path / "index")
+    cfg.refresh_interval = 0
+    return Agtrace(cfg)
+
+
+@pytest.fixture
+def emitted(monkeypatch) -> list[str]:
+    """The sessions the provider reads and emits, in order."""
+    seen: list[str] = []
+    real = oc.emit_session
+
+    def spy(sess, *args, **kwargs):
+        seen.append(sess["id"])
+        return real(sess, *args, **kwargs)
+
+    monkeypatch.setattr(oc, "emit_session", spy)
+    return seen
+
+
+def add_prompt(path: Path, sid: str, text: str, at: int) -> None:
+    con = sqlite3.connect(path)
+    mid, pid = f"msg_z{at}", f"prt_z{at}"
+    con.execute("INSERT INTO message VALUES (?,?,?,?,?)",
+                (mid, sid, at, at, json.dumps({"role": "user", "time": {"created": at}, "agent": "explore"})))
+    con.execute("INSERT INTO part VALUES (?,?,?,?,?,?)",
+                (pid, mid, sid, at, at, json.dumps({"type": "text", "text": text})))
+    con.commit()
+    con.close()
+
+
+def test_a_db_change_reads_again_only_the_session_that_changed(tmp_path: Path, emitted: list[str]):
+    path = aged_db(tmp_path)
+    api = api_over(path, tmp_path)
+    main_before = api.get_session(MAIN).model_dump(exclude={"subagents"})  # CHILD is one of them
+    assert set(emitted) == {MAIN, CHILD, EMPTY}
+    child_turns = api.get_session(CHILD).stats.turns
+    emitted.clear()
+    add_prompt(path, CHILD, "Also check the logout redirect", LONG_AGO + 50_000)
+    assert api.get_session(CHILD).stats.turns == child_turns + 1
+    assert emitted == [CHILD]
+    assert api.get_session(MAIN).model_dump(exclude={"subagents"}) == main_before
+    assert api.search_history("logout").hits[0].session_id == CHILD
+    assert api.search_history("undefined").hits  # MAIN's search docs are untouched
+
+
+def test_a_partial_re_read_counts_the_same_records_as_a_full_one(tmp_path: Path):
+    path = aged_db(tmp_path)
+    api = api_over(path, tmp_path)
+    api.list_sessions()
+    add_prompt(path, CHILD, "Also check the logout redirect", LONG_AGO + 50_000)
+    api.list_sessions()
+    fresh = api_over(path, tmp_path / "fresh")
+
+    def health(a: Agtrace) -> tuple[int, int, int, int]:
+        (h,) = [p for p in a.doctor().providers if p.provider == "opencode"]
+        return h.lines, h.records, h.bad_lines, h.sessions
+
+    assert health(api) == health(fresh)
+
+
+def test_a_session_renamed_is_read_again(tmp_path: Path, emitted: list[str]):
+    path = aged_db(tmp_path)
+    api = api_over(path, tmp_path)
+    api.list_sessions()
+    emitted.clear()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE session SET title = 'OAuth callback' WHERE id = ?", (CHILD,))  # time_updated unchanged
+    con.commit()
+    con.close()
+    assert api.get_session(CHILD).session.title == "OAuth callback"
+    assert emitted == [CHILD]
+
+
+def test_a_live_session_is_read_again_even_when_its_row_counts_and_times_did_not_move(tmp_path: Path,
+                                                                                    emitted: list[str]):
+    path = build_db(tmp_path / "oc" / "opencode.db")  # parts stamped now: both sessions are live
+    api = api_over(path, tmp_path)
+    api.list_sessions()
+    emitted.clear()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE part SET data = json_set(data, '$.text', 'Find where the callback URL is built')"
+                " WHERE id = 'prt_b0000000001a'")  # rewritten in place, time_updated untouched
+    con.commit()
+    con.close()
+    assert api.get_turn(CHILD, 0).user.text == "Find where the callback URL is built"
+    assert CHILD in emitted
+
+
+def test_a_session_deleted_from_the_db_keeps_its_history_marked_off_disk(tmp_path: Path):
+    path = aged_db(tmp_path)
+    api = api_over(path, tmp_path)
+    assert api.get_session(CHILD).session.on_disk
+    con = sqlite3.connect(path)
+    for table, col in (("part", "session_id"), ("message", "session_id"), ("session", "id")):
+        con.execute(f"DELETE FROM {table} WHERE {col} = ?", (CHILD,))
+    con.commit()
+    con.close()
+    child = api.get_session(CHILD)
+    assert not child.session.on_disk
+    assert child.stats.turns >= 1
+    assert api.get_session(MAIN).session.on_disk

@@ -3,6 +3,11 @@
 `parse` is resumable: it reads from a byte offset with the state it returned last time and returns the
 offset where it stopped (before a torn last line) with its new state. A provider whose format is not
 append-only (Gemini's rewritten JSON, rewinds) sets `incremental = False` and is always parsed from 0.
+
+A provider whose one file holds many sessions (OpenCode's database) may also set `partial = True`: `parse`
+then gets the state it returned last time even though it reads from 0, emits only the sessions that changed,
+and `present(state)` names every session the file still holds. The index replaces the sessions emitted,
+keeps the others as they are, and marks the ones no longer present as not on disk.
 """
 
 from __future__ import annotations

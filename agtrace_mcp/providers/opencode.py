@@ -15,7 +15,11 @@ Layouts:
   first start of 1.4 and leaves the files, so when a data dir has a DB its `storage/` is not discovered (the same
   session ids would otherwise be indexed twice, the frozen JSON copy shadowing the live DB).
 
-Not incremental: the DB is rewritten in place and a JSON session's data lives in other files.
+Not incremental (the DB is rewritten in place and a JSON session's data lives in other files), but a DB is
+re-read per session (`partial`): each session's signature (its row, and the count and newest times of its
+messages and parts) is kept in the parser state, and only sessions whose signature changed, or that wrote a
+row in the last hour, are read and indexed again. The hour is there because a running tool's part is rewritten
+in place, and nothing upstream promises that such a rewrite moves `time_updated`.
 
 Mapping:
 - **Session**: `id`, `parent_id`/`parentID` → parent, `directory` → project, `version` → cli_version,
@@ -53,6 +57,8 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import time
+import zlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -84,9 +90,13 @@ _KINDS = {"list": "read", "webfetch": "read", "websearch": "search", "codesearch
           "question": "ask", "batch": "other", "invalid": "other"}
 
 
+LIVE_MS = 3_600_000  # a session that wrote a row this recently is read again on every change of the DB
+
+
 class OpenCodeProvider:
     name = NAME
     incremental = False  # the DB is one file rewritten in place; a JSON session spans many files
+    partial = True  # ... but a DB is re-read per session (see the module docstring)
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
         ours = env.get(ROOT_VARS[NAME][0])
@@ -155,14 +165,19 @@ class OpenCodeProvider:
     # -- parsing ------------------------------------------------------------------------------------
 
     def parse(self, src: SourceFile, offset: int, state: Any, emit: Emit, stats: ParseStats) -> tuple[int, Any]:
+        new_state = None
         if src.kind == "db" or src.path.endswith(".db"):
-            _parse_db(src, emit, stats)
+            new_state = _parse_db(src, emit, stats, state if isinstance(state, dict) else None)
         else:
             _parse_json_session(src, emit, stats)
         try:
-            return os.stat(src.path).st_size, None
+            return os.stat(src.path).st_size, new_state
         except OSError:
-            return 0, None
+            return 0, new_state
+
+    def present(self, state: Any) -> set[str]:
+        """The sessions a DB held when it was last read (its state maps each to its signature)."""
+        return set(state) if isinstance(state, dict) else set()
 
     # -- full outputs on demand ---------------------------------------------------------------------
 
@@ -210,39 +225,72 @@ def connect_ro(path: str) -> sqlite3.Connection:
     return con
 
 
-def _parse_db(src: SourceFile, emit: Emit, stats: ParseStats) -> None:
+def _parse_db(src: SourceFile, emit: Emit, stats: ParseStats,
+              prev: dict[str, tuple[Any, ...]] | None) -> dict[str, tuple[Any, ...]] | None:
+    """Emit the sessions of the DB that changed since `prev` (every session when it is None); returns the new
+    state: session id -> (signature, records, bad rows). None when the DB could not be read (read it all next
+    time)."""
     try:
         con = connect_ro(src.path)
     except sqlite3.Error as e:
         stats.bad(0, f"cannot open database: {e}", src.path)
-        return
+        return None
+    out: dict[str, tuple[Any, ...]] = {}
     try:
         have = {r[0] for r in con.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('session', 'message', 'part')")}
         if len(have) < len(TABLES):
             stats.bad(0, "not an OpenCode database (no session/message/part tables)", src.path)
-            return
+            return None
         con.row_factory = sqlite3.Row
         con.execute("BEGIN")  # one snapshot for every query below
         try:
             sessions = [dict(r) for r in con.execute("SELECT * FROM session ORDER BY time_created, id")]
+            marks = _activity(con)
+            now_ms = time.time() * 1000
             for srow in sessions:
                 sid = srow.get("id")
                 if not isinstance(sid, str):
                     stats.bad(0, "session row without id", str(srow)[:120])
                     continue
+                m, p = marks.get(("message", sid), (0, None, None)), marks.get(("part", sid), (0, None, None))
+                sig = (zlib.crc32(repr(tuple(srow.values())).encode()), *m, *p)
+                old = prev.get(sid) if prev else None
+                newest = max((x for x in (*m[1:], *p[1:], srow.get("time_updated")) if isinstance(x, (int, float))),
+                             default=0)
+                if old is not None and old[0] == sig and now_ms - newest > LIVE_MS:
+                    stats.records += old[1]  # unchanged: its rows stay in the index as they are
+                    stats.lines += old[1]
+                    stats.bad_lines += old[2]
+                    out[sid] = old
+                    continue
+                records, bad = stats.records, stats.bad_lines
                 messages = _db_messages(con, sid, stats)
                 parts = _db_parts(con, sid, stats)
                 sess = {"id": sid, "parent": srow.get("parent_id"), "directory": srow.get("directory"),
                         "title": srow.get("title"), "version": srow.get("version"),
                         "created": srow.get("time_created"), "updated": srow.get("time_updated")}
                 emit_session(sess, messages, parts, src.path, emit, stats)
+                out[sid] = (sig, stats.records - records, stats.bad_lines - bad)
         finally:
             con.execute("COMMIT")
     except sqlite3.Error as e:
         stats.bad(0, f"database read failed: {e}", src.path)
+        return None
     finally:
         con.close()
+    return out
+
+
+def _activity(con: sqlite3.Connection) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """(table, session id) -> (rows, newest time_updated, newest time_created) of messages and parts: one pass
+    over the two tables that reads no `data` column."""
+    out: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for table in ("message", "part"):
+        for r in con.execute(f"SELECT session_id, count(*), max(time_updated), max(time_created) FROM {table}"
+                             " GROUP BY session_id"):
+            out[(table, r[0])] = tuple(r[1:])
+    return out
 
 
 def _db_messages(con: sqlite3.Connection, sid: str, stats: ParseStats) -> list[dict[str, Any]]:

@@ -238,6 +238,7 @@ def ingest_file(db: sqlite3.Connection, f: _Found, *, live_seconds: float = 300)
     if row is not None and (row[1], row[2], row[3], row[6]) == (f.size, f.mtime_ns, f.inode, PARSER_VERSION):
         db.execute("UPDATE files SET on_disk = 1 WHERE id = ?", (row[0],))
         return -1  # another process got here first
+    partial = getattr(prov, "partial", False)
     resume = (row is not None and prov.incremental and row[6] == PARSER_VERSION and row[3] == f.inode
               and f.size > row[1] and row[5] is not None and row[4] <= f.size)
     pstate: Any = None
@@ -255,19 +256,29 @@ def ingest_file(db: sqlite3.Connection, f: _Found, *, live_seconds: float = 300)
             (src.path, src.provider, src.kind, src.parent)).lastrowid
     else:
         file_id = row[0]
-        if not resume:
+        if partial:
+            pstate = _partial_state(row[5]) if row[6] == PARSER_VERSION else None
+        elif not resume:
             sids = [r[0] for r in db.execute("SELECT id FROM sessions WHERE file_id = ?", (file_id,))]
             purge_sessions(db, sids)
     stats = ParseStats()
-    # after a purge (or for a new file) nothing this file produces is in the index yet
-    sink = StoreSink(db, file_id, fresh=not resume)
+    # after a purge (or for a new file) nothing this file produces is in the index yet; a partial re-read
+    # purges each session it emits again on first sight
+    sink = StoreSink(db, file_id, fresh=not resume, replace=partial)
     builder = SessionBuilder(sink, bstate)
     end, pstate = prov.parse(src, offset, pstate, builder.feed, stats)
     builder.flush(live=time.time_ns() - f.mtime_ns < live_seconds * 1e9)
     sink.finalize()
-    # zlib: a pickled open step compresses 4-6x, and there is one state per file
-    state_blob = zlib.compress(pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL), 1) \
-        if prov.incremental else None
+    state_blob = None
+    if prov.incremental:  # zlib: a pickled open step compresses 4-6x, and there is one state per file
+        state_blob = zlib.compress(pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL), 1)
+    elif partial and pstate is not None:
+        state_blob = zlib.compress(pickle.dumps((pstate, None), protocol=pickle.HIGHEST_PROTOCOL), 1)
+        present = prov.present(pstate)
+        # sessions deleted from the file keep their history, like the sessions of a deleted log file
+        for (sid,) in db.execute("SELECT id FROM sessions WHERE file_id = ? AND on_disk = 1", (file_id,)).fetchall():
+            if sid not in present:
+                db.execute("UPDATE sessions SET on_disk = 0 WHERE id = ?", (sid,))
     prev = _report(row[10]) if (row is not None and resume) else {}
     report = _merge_report(prev, stats)
     db.execute(
@@ -279,6 +290,16 @@ def ingest_file(db: sqlite3.Connection, f: _Found, *, live_seconds: float = 300)
          (row[9] if resume else 0) + stats.bad_lines, int(stats.torn_tail), orjson.dumps(report).decode(),
          time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), src.provider, src.kind, src.parent, file_id))
     return stats.bytes
+
+
+def _partial_state(blob: bytes | None) -> Any:
+    """The state a partial provider returned last time (None: read every session again)."""
+    if blob is None:
+        return None
+    try:
+        return pickle.loads(zlib.decompress(blob))[0]
+    except Exception:  # state from an older build
+        return None
 
 
 def _report(raw: str | None) -> dict[str, Any]:

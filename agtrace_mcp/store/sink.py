@@ -86,10 +86,13 @@ class _TurnAcc:
 class StoreSink:
     """Writes one file's records inside the caller's transaction."""
 
-    def __init__(self, db: sqlite3.Connection, file_id: int, fresh: bool) -> None:
+    def __init__(self, db: sqlite3.Connection, file_id: int, fresh: bool, replace: bool = False) -> None:
         self.db = db
         self.file_id = file_id
         self.fresh = fresh  # nothing of this file is in the index yet: skip existence checks
+        # a partial re-read (providers with `partial`): a session this file already produced is emitted again
+        # whole, so its old rows go on first sight and the rest of the file's sessions stay
+        self.replace = replace
         self.accepted: dict[str, bool] = {}  # session -> written by this file (False: another file owns it)
         self.new_sessions: set[str] = set()
         self.touched: dict[str, int] = {}  # session -> lowest turn index touched (SQL recompute from there)
@@ -112,6 +115,12 @@ class StoreSink:
             ok = True
             self.new_sessions.add(sid)
             self._claim(sid)
+        elif row[0] == self.file_id and self.replace:
+            self.flush()
+            purge_sessions(self.db, [sid])
+            self.new_sessions.add(sid)
+            self._claim(sid)
+            ok = True
         elif row[0] == self.file_id:
             ok = True
             self.skeys[sid] = row[1]
