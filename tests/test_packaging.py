@@ -8,11 +8,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES_HOME, ROOT
 
 from agtrace_mcp import cli
 from agtrace_mcp.errors import AgtraceError
-
-from conftest import FIXTURES_HOME, ROOT
 
 
 @pytest.fixture(scope="module")

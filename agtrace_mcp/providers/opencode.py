@@ -68,7 +68,7 @@ import orjson
 
 from ..engine import events as ev
 from ..engine.timeutil import norm_ts
-from .base import Emit, ParseStats, ROOT_VARS, SourceFile, list_dir
+from .base import ROOT_VARS, Emit, ParseStats, SourceFile, list_dir
 
 NAME = "opencode"
 TABLES = ("session", "message", "part")  # the only tables ever read
