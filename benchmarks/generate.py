@@ -14,10 +14,12 @@ Layouts and records follow what the agents really write (see /work/shared/resear
 - Gemini CLI: ``OUT_HOME/.gemini/tmp/<slug>/chats/session-<stamp>-<8 hex>.jsonl`` (JSONL ops, gemini messages written
   twice with the same id) plus some legacy pretty-printed ``.json`` sessions, ``OUT_HOME/.gemini/projects.json`` and
   the ``.project_root`` marker of each slug dir.
+- Antigravity CLI, GitHub Copilot CLI and OpenCode (a single SQLite database): ``gen_antigravity.py``,
+  ``gen_copilot.py``, ``gen_opencode.py``.
 
 Sizes: thousands of sessions, log-normal 10 KB-2 MB, a few of 10-50 MB, and exactly one Claude session of
-``--big-session-mb`` MB. About 55 % of the bytes are Claude, 30 % Codex, 15 % Gemini, over ~40 projects and
-~120 days. The same seed gives the same bytes. A manifest (``OUT_HOME/agtrace-bench-manifest.json``, outside every
+``--big-session-mb`` MB. About 45 % of the bytes are Claude, 25 % Codex, 12 % Gemini and 6 % each Antigravity,
+Copilot and OpenCode, over ~40 projects and ~120 days. The same seed gives the same bytes. A manifest (``OUT_HOME/agtrace-bench-manifest.json``, outside every
 agent's log root) tells the runner which words are common or rare and where the big session is.
 """
 
@@ -42,6 +44,9 @@ WINDOW_END = 1785456000.0  # 2026-07-31T00:00:00Z: fixed, so the corpus does not
 WINDOW_DAYS = 120
 N_PROJECTS = 40
 MANIFEST = "agtrace-bench-manifest.json"
+PROVIDERS = ("claude_code", "codex", "gemini_cli", "antigravity", "copilot", "opencode")
+SHARES = {"claude_code": 0.45, "codex": 0.25, "gemini_cli": 0.12, "antigravity": 0.06, "copilot": 0.06,
+          "opencode": 0.06}  # of the corpus bytes
 
 # Search terms for the runner: common words occur everywhere, each rare word in a handful of prompts.
 COMMON_WORDS = ["error", "test", "function", "database"]
@@ -1145,8 +1150,8 @@ class Generator:
         rng = random.Random(f"{seed}-desc")
         self.gemini_desc = {n: self.pools.text(rng, rng.randint(600, 1400)) for n in GEMINI_DISPLAY}
         self.files = 0
-        self.bytes = {"claude_code": 0, "codex": 0, "gemini_cli": 0}
-        self.sessions = {"claude_code": 0, "codex": 0, "gemini_cli": 0}
+        self.bytes = {p: 0 for p in PROVIDERS}
+        self.sessions = {p: 0 for p in PROVIDERS}
         self.big_session: dict[str, Any] = {}
 
     def _project(self, rng: random.Random) -> Project:
@@ -1163,24 +1168,30 @@ class Generator:
 
     def run(self, progress: bool = True, t0: float | None = None) -> dict[str, Any]:
         t0 = time.perf_counter() if t0 is None else t0
-        shares = {"claude_code": 0.55, "codex": 0.30, "gemini_cli": 0.15}
+        # the three provider generators of the later agents live in their own modules
+        from gen_antigravity import AntigravitySession
+        from gen_copilot import CopilotSession
+        from gen_opencode import OpenCodeDB
+
         n_large = int(self.total / (150 * MB))
-        large = {"claude_code": math.ceil(n_large * 0.55), "codex": math.ceil(n_large * 0.30),
-                 "gemini_cli": 1 if n_large >= 3 else 0}
+        large = {"claude_code": math.ceil(n_large * 0.45), "codex": math.ceil(n_large * 0.25)}
+        for prov in ("gemini_cli", "antigravity", "copilot", "opencode"):
+            large[prov] = 1 if n_large >= 3 else 0
         rare_slots: dict[str, list[str]] = {}
         for w in RARE_WORDS:
             for i in range(RARE_PER_WORD):
-                prov = ["claude_code", "codex", "gemini_cli"][i % 3]
+                prov = PROVIDERS[i % len(PROVIDERS)]
                 rare_slots.setdefault(prov, []).append(w)
         last_report = 0.0
-        for prov in ("claude_code", "codex", "gemini_cli"):
+        opencode: OpenCodeDB | None = None
+        for prov in PROVIDERS:
             rng = random.Random(f"{self.seed}-{prov}")
-            budget = int(self.total * shares[prov])
+            budget = int(self.total * SHARES[prov])
             plan: list[int] = []
             if prov == "claude_code":
                 plan.append(-1)  # the big one
             for _ in range(large[prov]):
-                hi = 15 if prov == "gemini_cli" else 50
+                hi = {"claude_code": 50, "codex": 50, "gemini_cli": 15}.get(prov, 20)
                 plan.append(int(log_uniform(rng, 10, hi) * MB))
             rare = rare_slots.get(prov, [])
             i = 0
@@ -1211,18 +1222,29 @@ class Generator:
                         n = ClaudeSession(self, srng, project, start, target, path, sid, rare=words).run()
                 elif prov == "codex":
                     n = CodexSession(self, srng, project, start, target, rare=words).run()
-                else:
+                elif prov == "gemini_cli":
                     legacy = target < 300_000 and srng.random() < 0.15
                     n = GeminiSession(self, srng, project, start, target, legacy, rare=words).run()
+                elif prov == "antigravity":
+                    n = AntigravitySession(self, srng, project, start, target, rare=words).run()
+                elif prov == "copilot":
+                    n = CopilotSession(self, srng, project, start, target, rare=words).run()
+                else:
+                    if opencode is None:
+                        opencode = OpenCodeDB(self)
+                        self.files += 1  # one database holds every OpenCode session
+                    n = opencode.add_session(srng, project, start, target, rare=words)
                 self.bytes[prov] += n
                 self.sessions[prov] += 1
-                self.files += 1
+                self.files += prov != "opencode"
                 now = time.perf_counter()
                 if progress and now - last_report > 5:
                     last_report = now
                     done = sum(self.bytes.values())
                     print(f"  {done / MB:8.0f} MB  {self.files:6d} files  {done / MB / (now - t0):6.1f} MB/s",
                           file=sys.stderr, flush=True)
+        if opencode is not None:
+            opencode.close()
         self._gemini_registry()
         seconds = time.perf_counter() - t0
         total = sum(self.bytes.values())
@@ -1254,7 +1276,7 @@ class Generator:
 def generate(home: str | Path, size_mb: float, big_session_mb: float | None = None, seed: int = 1,
              progress: bool = True) -> dict[str, Any]:
     home = Path(home)
-    for sub in (".claude", ".codex", ".gemini"):
+    for sub in (".claude", ".codex", ".gemini", ".copilot", ".local/share/opencode"):
         if (home / sub).exists() and any((home / sub).iterdir()):
             raise SystemExit(f"{home / sub} is not empty: generate into a new directory")
     home.mkdir(parents=True, exist_ok=True)

@@ -152,6 +152,11 @@ def parse_floor(found: list[Any]) -> dict[str, Any]:
     nbytes = 0
     t0 = time.perf_counter()
     for f in found:
+        if f.src.kind == "db":  # OpenCode: one SQLite file; the floor reads every JSON data column
+            n, b = _db_floor(f.src.path)
+            lines += n
+            nbytes += b
+            continue
         with open(f.src.path, "rb") as fh:
             data = fh.read()
         nbytes += len(data)
@@ -166,6 +171,24 @@ def parse_floor(found: list[Any]) -> dict[str, Any]:
         del data
     sec = time.perf_counter() - t0
     return {"seconds": round(sec, 3), "mb_per_s": round(nbytes / MB / sec, 1), "lines": lines, "bytes": nbytes}
+
+
+def _db_floor(path: str) -> tuple[int, int]:
+    """Read and decode every `data` column of an OpenCode database (its rows are the log's lines)."""
+    import sqlite3
+
+    loads = orjson.loads
+    n = b = 0
+    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        for table in ("message", "part"):
+            for (data,) in con.execute(f"SELECT data FROM {table}"):
+                loads(data)
+                n += 1
+        b = os.path.getsize(path)
+    finally:
+        con.close()
+    return n, b
 
 
 def _vm_hwm_kb() -> int | None:

@@ -397,3 +397,24 @@ def test_a_broken_search_index_is_detected_by_the_consistency_check(api: Agtrace
             db.execute("INSERT INTO docs_fts(docs_fts, rank) VALUES ('integrity-check', 1)")
     finally:
         db.close()
+
+
+def test_a_new_index_uses_16k_pages_in_wal_mode(tmp_path: Path):
+    from agtrace_mcp.store.db import PAGE_SIZE, open_db
+
+    db = open_db(tmp_path / "index.sqlite3")
+    assert db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16_384
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_existing_index_keeps_its_page_size(tmp_path: Path):
+    from agtrace_mcp.store.db import open_db
+
+    path = tmp_path / "index.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("PRAGMA page_size = 4096")
+    old.execute("CREATE TABLE t (x)")
+    old.close()
+    db = open_db(path)  # migrations run on it; its pages stay as they were
+    assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
