@@ -259,12 +259,15 @@ def cmd_sessions(api: Any, args: argparse.Namespace) -> int:
     from rich.table import Table
 
     t = Table(box=None, header_style="bold")
-    for col in ("id", "agent", "last activity", "turns", "tools", "failed", "project", "title"):
-        t.add_column(col, no_wrap=col not in ("title",), overflow="ellipsis")
+    for col in ("id", "agent", "last activity", "turns", "tools", "failed", "title", "project"):
+        # the fixed columns keep their width (and whole headers); project and title take what is left
+        fixed = col not in ("project", "title")
+        t.add_column(col, no_wrap=True, overflow="ellipsis", ratio=None if fixed else 1,
+                     min_width={"id": 13, "agent": 11, "last activity": 16}.get(col, len(col)) if fixed else None)
     for s in res.sessions:
         t.add_row(s.session_id[:13], s.provider, (s.ended_at or "")[:16].replace("T", " "), str(s.turns),
-                  str(s.tool_calls), str(s.failed_tools) if s.failed_tools else "", _short(s.project_root),
-                  (s.title or "")[:80] + ("" if s.on_disk else "  (log gone)"))
+                  str(s.tool_calls), str(s.failed_tools) if s.failed_tools else "",
+                  (s.title or "")[:80] + ("" if s.on_disk else "  (log gone)"), _short(s.project_root))
     c = _console()
     c.print(t)
     more = f"; next page: --cursor {res.next_cursor}" if res.next_cursor else ""
@@ -326,16 +329,27 @@ def cmd_failures(api: Any, args: argparse.Namespace) -> int:
         c.print(f"[dim]{len(res.groups)} of {res.groups_total} groups, {res.total} failures[/dim]")
         return 0
 
-    t = Table(box=None, header_style="bold")
-    for col in ("when", "session", "turn.step", "tool", "kind", "exit", "error"):
-        t.add_column(col, overflow="fold" if col == "error" else "ellipsis", no_wrap=col != "error")
-    for f in res.failures:
-        t.add_row((f.at or "")[:16].replace("T", " "), f.session_id[:13], f"{f.turn_index}.{f.step_index}", f.tool,
-                  f.error_kind or "", "" if f.exit_code is None else str(f.exit_code), f.error[:160])
+    # Two lines per failure, the error on its own indented line: in a table the error column was what a
+    # narrow terminal squeezed into a few characters per line.
+    from rich.markup import escape
+
     c = _console()
-    c.print(t)
-    c.print(f"[dim]{len(res.failures)} of {res.total} failures[/dim]")
+    width = max(40, c.width)
+    tool_w = min(24, max((len(f.tool) for f in res.failures), default=4))
+    for f in res.failures:
+        kind = f.error_kind or ""
+        if f.exit_code is not None:
+            kind += f" {f.exit_code}"
+        c.print(f"{(f.at or 'time unknown')[:16].replace('T', ' '):16}  {f.session_id[:13]:13}  "
+                f"{f'{f.turn_index}.{f.step_index}':>7}  {escape(_cut(f.tool, tool_w)):{tool_w}}  [bold]{kind}[/bold]")
+        c.print("    " + escape(_cut(" ".join(f.error.split()), width - 5)), style="dim")
+    more = f"; next page: --cursor {res.next_cursor}" if res.next_cursor else ""
+    c.print(f"[dim]{len(res.failures)} of {res.total} failures{more}[/dim]")
     return 0
+
+
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: max(0, n - 1)] + "…"
 
 
 def cmd_search(api: Any, args: argparse.Namespace) -> int:

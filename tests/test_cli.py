@@ -1,0 +1,39 @@
+"""The human CLI's text output: readable in a standard 80-column terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES_HOME
+
+from agtrace_mcp.cli import main as cli_main
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def run(*args: str) -> list[str]:
+        assert cli_main([*args, "--home", str(FIXTURES_HOME), "--data-dir", str(tmp_path / "d")]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    return run
+
+
+def test_failures_put_each_error_on_its_own_line_within_80_columns(run):
+    lines = run("failures", "--limit", "50")
+    assert all(len(line) <= 80 for line in lines)
+    assert lines.pop() == f"{len(lines) // 2} of 30 failures"
+    errors = [line for line in lines if line.startswith("    ")]
+    records = [line for line in lines if not line.startswith("    ")]
+    assert [line.startswith("    ") for line in lines] == [False, True] * len(records)
+    assert records and len(errors) == len(records)
+    assert any("exit_code 7" in line for line in records)
+    assert any("make: *** [all] Error 7" in line for line in errors)
+
+
+def test_sessions_keep_whole_headers_and_the_title_within_80_columns(run):
+    lines = run("sessions", "--limit", "5")
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[0].split() == ["id", "agent", "last", "activity", "turns", "tools", "failed", "title"]
