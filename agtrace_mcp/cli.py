@@ -7,6 +7,7 @@ Every command has `--json` (the same data the MCP tools return). Errors go to st
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -171,7 +172,9 @@ def make_api(args: argparse.Namespace) -> Any:
     if getattr(args, "demo", False):
         home = str(demo_home())
         base = Config.load(home=None).data_dir if not data_dir else Path(data_dir)
-        data_dir = str(base / "demo")
+        # one demo index per copy of the demo logs (a checkout, an installed wheel): sharing one would mix
+        # them, each copy's sessions taking over from the other's as "no longer on disk"
+        data_dir = str(base / "demo" / hashlib.sha256(home.encode()).hexdigest()[:12])
         os.environ.pop("CLAUDE_CONFIG_DIR", None)
         os.environ.pop("CODEX_HOME", None)
         os.environ.pop("COPILOT_HOME", None)

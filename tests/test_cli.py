@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,25 @@ def test_sessions_keep_whole_headers_and_the_title_within_80_columns(run):
     lines = run("sessions", "--limit", "5")
     assert all(len(line) <= 80 for line in lines)
     assert lines[0].split() == ["id", "agent", "last", "activity", "turns", "tools", "failed", "title"]
+
+
+def test_each_copy_of_the_demo_logs_gets_its_own_demo_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from agtrace_mcp import cli
+
+    copy = tmp_path / "site-packages" / "agtrace_mcp" / "_demo" / "home"
+    copy.parent.mkdir(parents=True)
+    shutil.copytree(FIXTURES_HOME, copy)
+    dirs = []
+    files = None
+    for home in (FIXTURES_HOME, copy):
+        monkeypatch.setattr(cli, "demo_home", lambda home=home: home)
+        args = cli.build_parser().parse_args(["sessions", "--demo", "--data-dir", str(tmp_path / "d")])
+        api = cli.make_api(args)
+        dirs.append(api.config.data_dir)
+        if files is None:
+            files = {p.provider: p.files for p in api.doctor().providers}
+        assert api.list_sessions(limit=50).total == 34
+        # this copy's files only: the other copy's are not in this index
+        assert {p.provider: p.files for p in api.doctor().providers} == files
+        api.close()
+    assert dirs[0] != dirs[1]
