@@ -184,6 +184,20 @@ def test_a_live_file_shows_a_waiting_call_as_in_progress(home: Path, tmp_path: P
     assert step.tools[0].status == "in_progress" and step.status == "in_progress"
 
 
+def test_a_step_shown_in_progress_is_done_once_its_result_arrives_in_a_later_read(home: Path, tmp_path: Path):
+    path = home / MAIN_REL
+    lines = path.read_bytes().splitlines(keepends=True)
+    cut = next(i for i, ln in enumerate(lines) if b'"toolu_pytest"' in ln and b"tool_result" in ln)
+    path.write_bytes(b"".join(lines[:cut]))
+    live = Agtrace(make_config(home, tmp_path / "live", live_seconds=300))
+    assert live.get_turn(MAIN_ID, 0).steps[0].status == "in_progress"
+    with open(path, "ab") as f:
+        f.write(b"".join(lines[cut:]))
+    whole = Agtrace(make_config(home, tmp_path / "whole", live_seconds=300))
+    assert live.get_turn(MAIN_ID, 0).model_dump() == whole.get_turn(MAIN_ID, 0).model_dump()
+    assert live.get_turn(MAIN_ID, 0).steps[0].status == "done"
+
+
 def test_a_rewritten_file_is_read_again_without_duplicates(api: Agtrace, home: Path, tmp_path: Path):
     api.refresh()
     counts = table_counts(api.config.db_path)

@@ -101,6 +101,7 @@ class SessionBuilder:
                     t.status = "in_progress" if live else "missing"
                 st.step.in_progress = live and bool(waiting)
                 self.sink.step(sid, st.step)
+                st.step.in_progress = False  # that was a snapshot: when the step closes later, it is done
 
     def finish(self, live: bool = False) -> None:
         """End of input: close everything. With `live`, calls still waiting in the newest step are in progress."""
