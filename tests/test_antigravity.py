@@ -32,10 +32,13 @@ from pathlib import Path
 
 import pytest
 
+from agtrace_mcp.api import Agtrace
+from agtrace_mcp.config import Config
 from agtrace_mcp.engine import load_file, load_file_source, load_session, source_for
 from agtrace_mcp.providers import REGISTRY, ParseStats, SourceFile, detect_provider
 from agtrace_mcp.providers.antigravity import (
     AntigravityProvider,
+    NeedsFullRead,
     norm_path,
     pb_fields,
     replay,
@@ -791,3 +794,97 @@ def test_corpus_in_the_real_layout(corpus: Path, tmp_path: Path):
     assert d580.project_root == "C:\\Users\\NETCOM"
     assert load_file(brain_log(tmp_path, "antigravity-cli", "d580aa81-0e52-43cd-b1e3-5e02cfa04729",
                                "transcript.jsonl"))[0].stats.tool_calls == 50
+
+
+# -- appended steps: a continuation, not a new read -------------------------------------------------------------
+
+
+def index_rows(data_dir: Path) -> dict[str, list[tuple]]:
+    """Every row the index holds about the sessions, without the row numbers of this particular index."""
+    con = sqlite3.connect(data_dir / "index.sqlite3")
+    try:
+        cur = con.execute("SELECT * FROM sessions ORDER BY id")
+        keep = [i for i, d in enumerate(cur.description) if d[0] not in ("file_id",)]
+        out = {"sessions": [tuple(r[i] for i in keep) for r in cur.fetchall()]}
+        for table, order in (("turns", "session_id, idx"), ("steps", "session_id, turn_idx, idx"),
+                             ("tools", "session_id, turn_idx, step_idx, seq"),
+                             ("compactions", "session_id, turn_idx, at")):
+            out[table] = con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+        out["docs"] = sorted(con.execute(
+            "SELECT s.id, d.turn_idx, d.step_idx, d.seq, d.kind, x.text FROM docs d"
+            " JOIN sessions s ON s.rowid = d.skey JOIN doc_text x ON x.id = d.id").fetchall())
+        return out
+    finally:
+        con.close()
+
+
+def grow(logs: dict[Path, list[bytes]], start: int, chunk: int, api: Agtrace) -> None:
+    """Write every transcript's first `start` lines, then `chunk` more at a time, refreshing after each write."""
+    for p, lines in logs.items():
+        p.write_bytes(b"".join(lines[:start]))
+    api.refresh()
+    n = start
+    while any(n < len(lines) for lines in logs.values()):
+        for p, lines in logs.items():
+            if n < len(lines):
+                with open(p, "ab") as f:
+                    f.write(b"".join(lines[n:n + chunk]))
+        n += chunk
+        api.refresh()
+
+
+def agy_api(home: Path, data: Path, live: bool) -> Agtrace:
+    cfg = Config.load(env={"HOME": str(home)}, data_dir=data)
+    cfg.refresh_interval = 0
+    cfg.live_seconds = 1e9 if live else 0
+    return Agtrace(cfg)
+
+
+@pytest.fixture
+def continuations(monkeypatch) -> list[bool]:
+    """One entry per read from an offset: True when it continued, False when it asked for a whole read."""
+    seen: list[bool] = []
+    real = AntigravityProvider._continue
+
+    def spy(self, *args, **kwargs):
+        try:
+            out = real(self, *args, **kwargs)
+        except NeedsFullRead:
+            seen.append(False)
+            raise
+        seen.append(True)
+        return out
+
+    monkeypatch.setattr(AntigravityProvider, "_continue", spy)
+    return seen
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["closed", "live"])
+@pytest.mark.parametrize("chunk", [1, 2, 5])
+def test_appending_steps_gives_the_same_index_as_reading_each_transcript_whole(
+        tmp_path: Path, fixtures_home: Path, continuations: list[bool], live: bool, chunk: int):
+    home = tmp_path / "home"
+    shutil.copytree(fixtures_home / ".gemini", home / ".gemini")
+    logs = {p: p.read_bytes().splitlines(keepends=True)
+            for p in sorted((home / ".gemini").glob("antigravity*/brain/*/.system_generated/logs/transcript*.jsonl"))}
+    piecewise = agy_api(home, tmp_path / "piecewise", live)
+    grow(logs, 1, chunk, piecewise)
+    whole = agy_api(home, tmp_path / "whole", live)
+    whole.refresh()
+    assert index_rows(tmp_path / "piecewise") == index_rows(tmp_path / "whole")
+    assert continuations.count(True) > 10  # most appends were read as continuations...
+    assert False in continuations  # ...and the rewinds and out-of-order lines of the fixtures were read whole
+
+
+def test_an_appended_step_is_read_from_the_offset(tmp_path: Path, fixtures_home: Path):
+    home = tmp_path / "home"
+    shutil.copytree(fixtures_home / ".gemini", home / ".gemini")
+    log = brain_log(home, "antigravity-cli", A)
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:-3]))
+    api = agy_api(home, tmp_path / "d", live=False)
+    api.refresh()
+    with open(log, "ab") as f:
+        f.write(b"".join(lines[-3:]))
+    report = api.refresh()
+    assert report.bytes_read == len(b"".join(lines[-3:]))

@@ -86,7 +86,7 @@ import orjson
 from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
-from .base import Emit, ParseStats, SourceFile, agent_dir, list_dir
+from .base import Emit, NeedsFullRead, ParseStats, SourceFile, agent_dir, list_dir
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "antigravity"
@@ -647,7 +647,7 @@ def _transcript_of(brain: str) -> SourceFile | None:
 
 class AntigravityProvider:
     name = NAME
-    incremental = False  # out-of-order lines and rewinds: always replay the whole file
+    incremental = True  # appended steps continue the last read; anything else reads the whole file (_Tail)
 
     def __init__(self) -> None:
         self._side = _SideFiles()
@@ -688,10 +688,48 @@ class AntigravityProvider:
     # -- parsing ------------------------------------------------------------------------------------------
 
     def parse(self, src: SourceFile, offset: int, state: Any, emit: Emit, stats: ParseStats) -> tuple[int, Any]:
+        if offset and isinstance(state, _Tail):
+            return self._continue(src, offset, state, emit, stats)
         recs, end = replay(src.path, stats)
-        if recs:
-            _Session(self, src, recs, emit, stats).run()
-        return end, None
+        if not recs:
+            return end, None
+        sess = _Session(self, src, recs, emit, stats)
+        sess.run()
+        return end, sess.tail_state()
+
+    def _continue(self, src: SourceFile, offset: int, st: _Tail, emit: Emit,
+                  stats: ParseStats) -> tuple[int, Any]:
+        """Steps appended after the last read, when they can only be a continuation: every new step index above
+        every one read before (a lower one is a rewind or an out-of-order line, which the whole file decides),
+        no batch rejected by an error still waiting for slots, tokens from the transcript (or none at all,
+        rather than from the conversation DB), and no first model switch when the DB named the model.
+        Otherwise NeedsFullRead, raised before anything is emitted."""
+        if not st.resumable or (not st.has_tokens and st.db_present):
+            raise NeedsFullRead
+        reader = JsonlReader(src.path, offset, stats)
+        recs: list[_Rec] = []
+        last = st.max_idx
+        for off, o in reader:
+            if not isinstance(o, dict) or not isinstance(o.get("step_index"), int) or isinstance(o["step_index"], bool):
+                stats.bad(off, "not a transcript step", repr(o)[:120])
+                continue
+            if o["step_index"] <= last:
+                raise NeedsFullRead
+            last = o["step_index"]
+            recs.append(_Rec(last, off, o))
+        if not recs:
+            return reader.end, st
+        if not st.has_switch and st.db_present and any(
+                r.type == _USER and _MODEL_SWITCH.search(_str(r.o.get("content"))) for r in recs):
+            raise NeedsFullRead  # the first model then comes from the transcript, not from the DB
+        if st.running and any(int(t.group(2)) in st.running for r in recs if r.type == _SYSMSG
+                              for m in _MESSAGE.finditer(_str(r.o.get("content")))
+                              if (t := _TASK_SENDER.match(m.group(2)))):
+            raise NeedsFullRead  # a background task an earlier read saw start has finished: its call's result
+            # becomes the completion, which only a whole read places (the notice was emitted as the result)
+        sess = _Session(self, src, recs, emit, stats)
+        sess.run_tail(st)
+        return reader.end, sess.tail_state(st)
 
     def read_output(self, src: SourceFile, offset: int, call_id: str) -> str | None:
         if offset < 0:
@@ -714,6 +752,36 @@ class _Claim:
     name: str
     planner: int
     extra: list[str] = field(default_factory=list)  # later calls of a batch an ERROR_MESSAGE rejected
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A planner whose later call slots were not written yet when a read ended."""
+
+    planner: int
+    calls: list[tuple[int, str, str]]  # (k, call id, tool name) of every call
+    next_k: int  # the first call whose slot (planner + 1 + k) is beyond what was read
+
+
+@dataclass(slots=True)
+class _Tail:
+    """The parser state: what a later read needs to continue the transcript where this one stopped."""
+
+    sid: str
+    max_idx: int
+    has_tokens: bool
+    has_switch: bool
+    db_present: bool
+    started: bool
+    orphan_step: int
+    pending: list[_Pending]
+    running: set[int]  # RUNNING results not completed yet (a completion in a later read needs a whole read)
+    cwds: Counter[str]
+    cwd_order: dict[str, int]
+    project: str | None
+    project_from_db: bool
+    title: str | None
+    resumable: bool  # False: an error-rejected batch still waits for slots, read the whole file next time
 
 
 class _Session:
@@ -742,6 +810,13 @@ class _Session:
         self.db: DbInfo | None = None
         self.db_loaded = False
         self._ts: dict[Any, str | None] = {}
+        self.started = False  # has a turn or a step been opened yet
+        self.orphan_step = -2  # index of the last result put in a synthetic step (results whose calls are lost)
+        self.pending: list[_Pending] = []
+        self.resumable = True
+        self.project: str | None = None
+        self.project_from_db = False
+        self.title: str | None = None
 
     def ts(self, value: Any) -> str | None:
         """`norm_ts` memoised: steps of one model call share their second-precision `created_at`."""
@@ -773,7 +848,10 @@ class _Session:
                 return m.group(1)
         return None
 
-    def _pair(self) -> None:
+    def _pair(self, earlier: list[_Pending] = ()) -> None:  # type: ignore[assignment]
+        last = self.recs[-1].idx
+        for p in earlier:  # planners of an earlier read whose later slots may be in this one
+            self._claim_slots(p.planner, p.calls, p.next_k, last)
         for r in self.recs:
             o = r.o
             if r.type == _USER and _MODEL_SWITCH.search(_str(o.get("content"))):
@@ -786,8 +864,7 @@ class _Session:
             if not isinstance(tcs, list) or not tcs:
                 continue
             calls: list[tuple[str, str, Any]] = []
-            error_claim: _Claim | None = None
-            open_slots = True
+            slots: list[tuple[int, str, str]] = []
             for k, tc in enumerate(tcs):
                 if not isinstance(tc, dict):
                     continue
@@ -797,36 +874,50 @@ class _Session:
                     args = _decode_args(args)
                 cid = f"s{r.idx}.{k}"
                 calls.append((cid, name, args))
+                slots.append((k, cid, name))
                 if name in _SHELL_TOOLS and isinstance(args, dict) and isinstance(args.get("Cwd"), str):
                     p = norm_path(args["Cwd"])
                     if p:
                         self.cwds[p] += 1
                         self.cwd_order.setdefault(p, len(self.cwd_order))
-                if not open_slots:
-                    continue
-                slot = self.by_idx.get(r.idx + 1 + k)
-                if slot is None:
-                    if error_claim is not None:
-                        error_claim.extra.append(cid)
-                    continue  # a hole: this call has no result step
-                if slot.type in (_PLANNER, _USER):
-                    open_slots = False
-                    if error_claim is not None:
-                        error_claim.extra.append(cid)
-                    continue
-                if self._is_result(slot):
-                    claim = _Claim(cid, name, r.idx)
-                    self.claims[slot.idx] = claim
-                    if slot.type == _ERROR:
-                        error_claim = claim
-                elif error_claim is not None:
-                    error_claim.extra.append(cid)
+            self._claim_slots(r.idx, slots, 0, last)
             self.calls[r.idx] = calls
         # Results no call claimed: their planner line is lost (or precedes the file). They become synthetic calls.
         for r in self.recs:
             if r.idx not in self.claims and r.type != _ERROR and self._is_result(r):
                 name = _RESULT_NAMES.get(r.type, r.type.lower() or "unknown_tool")
                 self.claims[r.idx] = _Claim(f"r{r.idx}", name, -1)
+
+    def _claim_slots(self, planner: int, calls: list[tuple[int, str, str]], start: int, last: int) -> None:
+        """Call k of the planner is answered by step planner + 1 + k; a planner or a prompt in a slot ends the
+        pairing, a hole leaves the call without a result. Slots beyond `last` (not written yet) are kept as
+        pending for the next read."""
+        error_claim: _Claim | None = None
+        for n, (k, cid, name) in enumerate(calls):
+            if k < start:
+                continue
+            if planner + 1 + k > last:  # this slot and the next ones are not written yet
+                self.pending.append(_Pending(planner, calls[n:], k))
+                if error_claim is not None:  # they may still be claimed by the error: the next read decides
+                    self.resumable = False
+                    error_claim.extra.extend(c for _, c, _ in calls[n:])
+                return
+            slot = self.by_idx.get(planner + 1 + k)
+            if slot is None:
+                if error_claim is not None:
+                    error_claim.extra.append(cid)
+                continue  # a hole: this call has no result step
+            if slot.type in (_PLANNER, _USER):  # the pairing ends (the later calls get nothing, not even the error)
+                if error_claim is not None:
+                    error_claim.extra.append(cid)
+                return
+            if self._is_result(slot):
+                claim = _Claim(cid, name, planner)
+                self.claims[slot.idx] = claim
+                if slot.type == _ERROR:
+                    error_claim = claim
+            elif error_claim is not None:
+                error_claim.extra.append(cid)
 
     @staticmethod
     def _is_result(r: _Rec) -> bool:
@@ -857,13 +948,19 @@ class _Session:
                 self.completed.add(n)
                 self.deferred.setdefault(r.idx, []).append((n, m))
 
+    def _db_path(self) -> Path | None:
+        if self.root is not None:
+            db = self.root / "conversations" / f"{self.sid}.db"
+            if db.is_file():
+                return db
+        return None
+
     def _load_db(self) -> DbInfo | None:
         if not self.db_loaded:
             self.db_loaded = True
-            if self.root is not None:
-                db = self.root / "conversations" / f"{self.sid}.db"
-                if db.is_file():
-                    self.db = read_db(db, self.sid, self.stats)
+            db = self._db_path()
+            if db is not None:
+                self.db = read_db(db, self.sid, self.stats)
         return self.db
 
     def _project(self) -> str | None:
@@ -874,12 +971,14 @@ class _Session:
                 return norm_path(ws)
             db = self._load_db()
             if db is not None:
+                self.project_from_db = True
                 if db.workspaces:
                     return db.workspaces[0]
                 for pid in db.project_ids:
                     uri = self.prov._side.project_folder(root.parent, pid) or self.prov._side.projects(root).get(pid)
                     if uri:
                         return norm_path(uri)
+                self.project_from_db = False
         if not self.cwds:
             return None
         ranked = sorted(self.cwds, key=lambda p: (_in_agent_dir(p), -self.cwds[p], self.cwd_order[p]))
@@ -894,16 +993,57 @@ class _Session:
         first_ts = next((t for t in (self.ts(r.o.get("created_at")) for r in self.recs) if t), None)
         surface = self._surface()
         version = ((surface or "") + SHORT_MARK).strip() if self.short else surface
-        title = self.prov._side.title(self.root, sid) if self.root is not None else None
-        emit(ev.Meta(sid, provider=NAME, ts=first_ts, cwd=self._project(), cli_version=version or None,
-                     title=title, source_file=self.src.path))
+        self.title = self.prov._side.title(self.root, sid) if self.root is not None else None
+        self.project = self._project()
+        emit(ev.Meta(sid, provider=NAME, ts=first_ts, cwd=self.project, cli_version=version or None,
+                     title=self.title, source_file=self.src.path))
         db = self._load_db() if (not self.has_tokens or not self.has_switch) else None
         db_usage = db.usage if (db is not None and db.usage_ok and not self.has_tokens) else {}
         if db is not None and db.models and not self.has_switch:
             emit(ev.Meta(sid, model=db.models[0]))
+        self._steps(db_usage)
 
-        started = False  # has a turn or a step been opened yet
-        orphan_step = -2  # index of the last result put in a synthetic step (results whose calls are lost)
+    def run_tail(self, st: _Tail) -> None:
+        """Continue after the steps an earlier read saw (`st`); `recs` are only the new steps."""
+        self.sid = st.sid
+        self.has_tokens, self.has_switch = st.has_tokens, st.has_switch
+        self.cwds, self.cwd_order = st.cwds, st.cwd_order
+        self.started, self.orphan_step = st.started, st.orphan_step
+        self.project, self.project_from_db, self.title = st.project, st.project_from_db, st.title
+        self._pair(st.pending)
+        self._background()
+        title = self.prov._side.title(self.root, self.sid) if self.root is not None else None
+        project = self._tail_project()
+        if (project, title) != (st.project, st.title):
+            self.project, self.title = project, title
+            self.emit(ev.Meta(self.sid, cwd=project, title=title))
+        self._steps({})
+
+    def _tail_project(self) -> str | None:
+        """`_project` for a continuation: the side files, else what the DB said last time, else the shell cwds."""
+        if self.root is not None:
+            ws = self.prov._side.history(self.root).get(self.sid) \
+                or self.prov._side.last_conversations(self.root).get(self.sid)
+            if ws:
+                return norm_path(ws)
+        if self.project_from_db:
+            return self.project
+        if not self.cwds:
+            return None
+        return sorted(self.cwds, key=lambda p: (_in_agent_dir(p), -self.cwds[p], self.cwd_order[p]))[0]
+
+    def tail_state(self, earlier: _Tail | None = None) -> _Tail:
+        running = set(earlier.running) if earlier is not None else set()
+        running.update(n for n in self.claims if n not in self.completed
+                       and self.by_idx.get(n) is not None and self.by_idx[n].o.get("status") == "RUNNING")
+        return _Tail(self.sid, self.recs[-1].idx, self.has_tokens, self.has_switch, self._db_path() is not None,
+                     self.started, self.orphan_step, self.pending, running, self.cwds, self.cwd_order, self.project,
+                     self.project_from_db, self.title, self.resumable)
+
+    def _steps(self, db_usage: dict[int, tuple[int, int, int, int, int]]) -> None:
+        """Events of the steps, in step order."""
+        sid, emit = self.sid, self.emit
+        started, orphan_step = self.started, self.orphan_step
         for r in self.recs:
             o, t, i = r.o, r.type, r.idx
             ts = self.ts(o.get("created_at"))
@@ -960,6 +1100,7 @@ class _Session:
             elif o.get("source") == "USER_EXPLICIT":
                 self.stats.skipped["user_action"] += 1  # the user's own file view/edit in the IDE
             # anything else is an unknown system step, already counted
+        self.started, self.orphan_step = started, orphan_step
 
     def _planner(self, r: _Rec, ts: str | None, db_usage: dict[int, tuple[int, int, int, int, int]]) -> None:
         sid, emit, o = self.sid, self.emit, r.o

@@ -97,6 +97,12 @@ class ParseStats:
         self.skipped.update(other.skipped)
 
 
+class NeedsFullRead(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by `parse` resuming from an offset, before it emits anything, when what was appended cannot be
+    read as a continuation (a rewind into steps already read, say): the index then reads the file again from
+    the start."""
+
+
 class Provider(Protocol):
     name: str
     incremental: bool

@@ -25,6 +25,7 @@ import orjson
 from ..config import Config
 from ..engine.builder import SessionBuilder
 from ..providers import REGISTRY, ParseStats, SourceFile
+from ..providers.base import NeedsFullRead
 from .sink import StoreSink, purge_sessions
 
 log = logging.getLogger("agtrace_mcp.store")
@@ -266,7 +267,15 @@ def ingest_file(db: sqlite3.Connection, f: _Found, *, live_seconds: float = 300)
     # purges each session it emits again on first sight
     sink = StoreSink(db, file_id, fresh=not resume, replace=partial)
     builder = SessionBuilder(sink, bstate)
-    end, pstate = prov.parse(src, offset, pstate, builder.feed, stats)
+    try:
+        end, pstate = prov.parse(src, offset, pstate, builder.feed, stats)
+    except NeedsFullRead:  # raised before anything was emitted: forget the file's rows and read it whole
+        resume = False
+        purge_sessions(db, [r[0] for r in db.execute("SELECT id FROM sessions WHERE file_id = ?", (file_id,))])
+        stats = ParseStats()
+        sink = StoreSink(db, file_id, fresh=True)
+        builder = SessionBuilder(sink, None)
+        end, pstate = prov.parse(src, 0, None, builder.feed, stats)
     builder.flush(live=time.time_ns() - f.mtime_ns < live_seconds * 1e9)
     sink.finalize()
     state_blob = None
