@@ -23,8 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from indexcheck import grow, index_rows
+
+from agtrace_mcp.api import Agtrace
+from agtrace_mcp.config import Config
 from agtrace_mcp.engine import load_file, load_session
 from agtrace_mcp.providers import ParseStats, SourceFile
+from agtrace_mcp.providers.base import NeedsFullRead
 from agtrace_mcp.providers.gemini import GeminiProvider, shell_exit_code
 
 GEMINI = "gemini_cli"
@@ -205,15 +210,19 @@ def test_a_json_document_that_is_not_a_session_is_reported(tmp_path: Path) -> No
 # -- JSONL replay ---------------------------------------------------------------------------------------
 
 
-def test_parse_is_not_incremental_and_stops_before_the_torn_line(jsonl_file: Path) -> None:
+def test_parse_stops_before_the_torn_line_with_a_state_to_continue_from(jsonl_file: Path) -> None:
     p = GeminiProvider()
-    assert p.incremental is False
     stats = ParseStats()
     end, state = p.parse(SourceFile(str(jsonl_file), GEMINI), 0, None, lambda e: None, stats)
     data = jsonl_file.read_bytes()
-    assert state is None
+    assert state is not None and state.n == 12  # the messages that survive the replay
     assert end == data.rindex(b"\n") + 1
     assert stats.torn_tail is True and stats.bad_lines == 0
+
+
+def test_a_legacy_document_is_never_continued_from_an_offset(legacy_file: Path) -> None:
+    end, state = GeminiProvider().parse(SourceFile(str(legacy_file), GEMINI), 0, None, lambda e: None, ParseStats())
+    assert state is None and end > legacy_file.stat().st_size  # the index's resume check then always fails
 
 
 def test_repeated_message_id_is_one_step_carrying_the_last_copys_tool_calls(jsonl_file: Path) -> None:
@@ -581,3 +590,111 @@ def test_corpus_warning_only_file_is_a_session_without_turns(corpus: Path) -> No
     s = load_session(path, provider=GEMINI)
     assert s.session_id == "29eb990e-c773-4302-a4e7-317f0af0001f"
     assert s.turns == [] and s.stats.steps == 0
+
+
+# -- appended lines: a continuation, not a new read ----------------------------------------------------------
+
+
+def generated_session(home: Path) -> Path:
+    """A realistic session of the benchmark generator: responses written twice (then with their tool calls)."""
+    import random
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from generate import Generator, GeminiSession
+
+    g = Generator(home, size_mb=1, big_session_mb=0.1, seed=3)
+    s = GeminiSession(g, random.Random(5), g.projects[0], 1780000000.0, 60_000, legacy=False)
+    s.run(fail_rate=0.2)
+    return s.path
+
+
+@pytest.fixture
+def continuations(monkeypatch) -> list[bool]:
+    """One entry per read from an offset: True when it continued, False when it asked for a whole read."""
+    seen: list[bool] = []
+    real = GeminiProvider._continue
+
+    def spy(self, *args, **kwargs):
+        try:
+            out = real(self, *args, **kwargs)
+        except NeedsFullRead:
+            seen.append(False)
+            raise
+        seen.append(True)
+        return out
+
+    monkeypatch.setattr(GeminiProvider, "_continue", spy)
+    return seen
+
+
+def gemini_api(home: Path, data: Path, live: bool) -> Agtrace:
+    cfg = Config.load(env={"HOME": str(home)}, data_dir=data)
+    cfg.refresh_interval = 0
+    cfg.live_seconds = 1e9 if live else 0
+    return Agtrace(cfg)
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["closed", "live"])
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_appending_to_jsonl_logs_gives_the_same_index_as_reading_them_whole(
+        tmp_path: Path, fixtures_home: Path, continuations: list[bool], live: bool, chunk: int):
+    home = tmp_path / "home"
+    shutil.copytree(fixtures_home / ".gemini" / "tmp", home / ".gemini" / "tmp")
+    shutil.copy(fixtures_home / ".gemini" / "projects.json", home / ".gemini" / "projects.json")
+    generated_session(home)
+    logs = {p: p.read_bytes().splitlines(keepends=True) for p in sorted((home / ".gemini").rglob("*.jsonl"))}
+    assert len(logs) >= 3
+    piecewise = gemini_api(home, tmp_path / "piecewise", live)
+    grow(logs, 1, chunk, piecewise)
+    whole = gemini_api(home, tmp_path / "whole", live)
+    whole.refresh()
+    assert index_rows(tmp_path / "piecewise") == index_rows(tmp_path / "whole")
+    assert continuations.count(True) > 20  # most appends continued the last read...
+    assert False in continuations  # ...and the rewind of the fixture was read whole
+
+
+def test_a_new_copy_of_an_earlier_message_is_read_whole(tmp_path: Path, fixtures_home: Path,
+                                                         continuations: list[bool]):
+    home = tmp_path / "home"
+    path = generated_session(home)
+    lines = path.read_bytes().splitlines(keepends=True)
+    api = gemini_api(home, tmp_path / "d", live=False)
+    api.refresh()
+    first = next(json.loads(ln) for ln in lines if b'"type":"user"' in ln)
+    first["content"] = [{"text": "the first prompt, edited"}]
+    with open(path, "ab") as f:
+        f.write(json.dumps(first).encode() + b"\n")
+    api.refresh()
+    assert continuations == [False]
+    sid = json.loads(lines[0])["sessionId"]
+    assert api.get_turn(sid, 0).user.text == "the first prompt, edited"
+
+
+def test_a_call_that_was_running_gets_its_result_from_the_next_copy(tmp_path: Path, continuations: list[bool]):
+    sid = "0c0c0c0c-1111-4222-8333-444455556666"
+    path = tmp_path / "home" / ".gemini" / "tmp" / "shop" / "chats" / "session-2026-07-01T10-00-0c0c0c0c.jsonl"
+    path.parent.mkdir(parents=True)
+    call = {"id": "run-1", "name": "run_shell_command", "args": {"command": "make"}, "status": "executing",
+            "timestamp": "2026-07-01T10:00:03.000Z"}
+    response = {"id": "g1", "timestamp": "2026-07-01T10:00:02.000Z", "type": "gemini", "content": "Building.",
+                "thoughts": [], "model": "gemini-3-flash-preview", "toolCalls": [call],
+                "tokens": {"input": 900, "output": 20, "cached": 0, "thoughts": 0, "tool": 0, "total": 920}}
+    done = {**call, "status": "success", "timestamp": "2026-07-01T10:00:09.000Z",
+            "result": [{"functionResponse": {"id": "run-1", "name": "run_shell_command",
+                                             "response": {"output": "make: *** [all] Error 2\nExit Code: 2"}}}]}
+    lines = [{"sessionId": sid, "projectHash": "0" * 64, "startTime": "2026-07-01T10:00:00.000Z", "kind": "main"},
+             {"id": "u1", "timestamp": "2026-07-01T10:00:01.000Z", "type": "user", "content": [{"text": "build it"}]},
+             response,
+             {**response, "toolCalls": [done], "tokens": {**response["tokens"], "output": 35, "total": 935}}]
+    text = [json.dumps(x) + "\n" for x in lines]
+    path.write_text("".join(text[:3]))
+    api = gemini_api(tmp_path / "home", tmp_path / "piecewise", live=True)
+    assert api.get_turn(sid, 0).steps[0].tools[0].status == "in_progress"
+    with open(path, "a") as f:
+        f.write(text[3])
+    tool = api.get_turn(sid, 0).steps[0].tools[0]
+    assert continuations == [True]
+    assert (tool.status, tool.error.exit_code if tool.error else None) == ("error", 2)
+    gemini_api(tmp_path / "home", tmp_path / "whole", live=True).refresh()
+    assert index_rows(tmp_path / "piecewise") == index_rows(tmp_path / "whole")

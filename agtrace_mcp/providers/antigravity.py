@@ -688,7 +688,9 @@ class AntigravityProvider:
     # -- parsing ------------------------------------------------------------------------------------------
 
     def parse(self, src: SourceFile, offset: int, state: Any, emit: Emit, stats: ParseStats) -> tuple[int, Any]:
-        if offset and isinstance(state, _Tail):
+        if offset:
+            if not isinstance(state, _Tail):
+                raise NeedsFullRead  # nothing to continue from (the last read found no step)
             return self._continue(src, offset, state, emit, stats)
         recs, end = replay(src.path, stats)
         if not recs:

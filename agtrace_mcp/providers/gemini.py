@@ -8,9 +8,14 @@ Layout. `<project>` is a 64-hex sha256 of the project root (≤ 0.28) or a name 
 `chats/<parentSessionId>/<sessionId>.jsonl`. A resumed legacy `x.json` is migrated to `x.jsonl` and the old
 file stays: the `.jsonl` wins.
 
-Not incremental: the legacy `.json` is rewritten whole, and the JSONL log replaces messages by id and rewinds,
-so every parse reads the file from the start, replays it into the final message list, then emits events for
-that list in order.
+Reading. The legacy `.json` is rewritten whole: every change reads it again. The JSONL log replaces messages by
+id and rewinds, so the first read replays it from the start into the final message list and emits events for
+that list in order; a later read continues from where the last one stopped (`_Tail`) when what was appended
+can only extend that list: new messages, or a new copy of the last message that only adds tool calls, results
+of calls that were still running, or newer tokens (Gemini writes a response first, then again with its tool
+calls). A rewind, a `$set` of the messages or of the header keys used here, a restarted process's header, a
+new copy of an earlier message, or a project root that the new messages would change make the index read the
+whole file again (`NeedsFullRead`).
 
 Decisions taken from the real files and the upstream source (chatRecordingService.ts):
 - Tool timestamps. A `toolCalls[]` entry carries one `timestamp`, set by `recordCompletedToolCalls` when the
@@ -37,7 +42,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +53,7 @@ from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
-from .base import Emit, ParseStats, SHAPE_ERRORS, SourceFile, agent_dir, list_dir
+from .base import SHAPE_ERRORS, Emit, NeedsFullRead, ParseStats, SourceFile, agent_dir, list_dir
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "gemini_cli"
@@ -69,6 +75,24 @@ _REQUEST_FAILED = re.compile(
     r"stream ended|Failed to generate content",
     re.IGNORECASE)
 _WORKDIR = re.compile(r"I'm currently working in the directory: (.+)")
+
+
+_NO_RESUME = 1 << 62  # the offset stored for a legacy document: the index never resumes it
+_HEADER_KEYS = frozenset({"sessionId", "startTime", "projectHash", "directories"})  # the ones read here
+
+
+@dataclass(slots=True)
+class _Tail:
+    """The parser state of a JSONL log: what a later read needs to continue the message list."""
+
+    sid: str
+    header: dict[str, Any]
+    ids: set[str]  # every message id read so far
+    last: dict[str, Any] | None  # the last message as last read (a new copy of it may extend it)
+    n: int  # messages so far
+    in_turn: bool
+    cwd: str | None
+    msg_dirs: list[str]  # workspace directories the messages named (project root candidates)
 
 
 class _Registry:
@@ -94,7 +118,7 @@ def _sha(path: str) -> str:
 
 class GeminiProvider:
     name = NAME
-    incremental = False  # messages are rewritten by id and rewound: always re-read from the start
+    incremental = True  # JSONL logs that only grew continue from the last read (see the module docstring)
 
     def __init__(self) -> None:
         self._registries: dict[str, _Registry | None] = {}
@@ -174,16 +198,22 @@ class GeminiProvider:
         path = src.path
         if path.endswith(".json"):
             loaded = _load_legacy(path, stats)
-        else:
-            loaded = _replay_jsonl(path, stats)
+            if loaded is not None:
+                header, messages, offsets, _ = loaded
+                self._emit_session(src, header, messages, offsets, emit, stats)
+            return _NO_RESUME, None
+        if offset:
+            if not isinstance(state, _Tail):
+                raise NeedsFullRead  # the last read found nothing to continue
+            return self._continue(src, offset, state, emit, stats)
+        loaded = _replay_jsonl(path, stats)
         if loaded is None:
             return _size(path), None
         header, messages, offsets, end = loaded
-        self._emit_session(src, header, messages, offsets, emit, stats)
-        return end, None
+        return end, self._emit_session(src, header, messages, offsets, emit, stats)
 
     def _emit_session(self, src: SourceFile, header: dict[str, Any], messages: list[dict[str, Any]],
-                      offsets: dict[str, int], emit: Emit, stats: ParseStats) -> None:
+                      offsets: dict[str, int], emit: Emit, stats: ParseStats) -> _Tail:
         p = Path(src.path)
         sid = header.get("sessionId")
         if not isinstance(sid, str) or not sid:
@@ -192,47 +222,119 @@ class GeminiProvider:
         parent = src.parent or layout_parent
         if parent == sid:
             parent = None
-        cwd = self._project_root(chats.parent if chats is not None else None, header, messages)
+        msg_dirs = list(_message_dirs(messages))
+        cwd = self._project_root(chats.parent if chats is not None else None, header, msg_dirs)
         emit(ev.Meta(sid, provider=NAME, ts=norm_ts(header.get("startTime")), cwd=cwd, parent=parent,
                      source_file=src.path))
-
         in_turn = False
         for i, m in enumerate(messages):
-            try:
-                t = m.get("type")
-                mid = m.get("id")
-                key = mid if isinstance(mid, str) and mid else f"#{i}"
-                ts = norm_ts(m.get("timestamp"))
-                off = offsets.get(key, -1)
-                if t == "gemini":
-                    self._gemini(sid, key, m, ts, off, emit)
-                    in_turn = True  # the builder opens a turn for a response that came before any prompt
-                elif t == "user":
-                    prompt = _user_prompt(m)
-                    if prompt is None:
-                        stats.skipped["injected_user_message"] += 1
-                        continue
-                    text, origin, slash = prompt
-                    if origin == "compaction":
-                        emit(ev.Compact(sid, ts))
-                    emit(ev.Prompt(sid, ts, text, origin, slash, off))
-                    in_turn = True
-                elif t in ("info", "error", "warning"):
-                    text = _parts_text(m.get("content"))
-                    if t == "info" and _CANCELLED.match(text):
-                        if in_turn:
-                            emit(ev.Interrupt(sid, ts))
-                        else:
-                            stats.skipped["cancel_notice_outside_turn"] += 1
-                    elif t != "warning" and in_turn and _REQUEST_FAILED.search(text):
-                        emit(ev.StepBegin(sid, key, ts, None))
-                        emit(ev.StepFailed(sid, ts, text.strip()))
+            mid = m.get("id")
+            in_turn = self._message(sid, i, m, offsets.get(mid if isinstance(mid, str) and mid else f"#{i}", -1),
+                                    in_turn, emit, stats)
+        return _Tail(sid, {k: header[k] for k in _HEADER_KEYS if k in header}, set(offsets),
+                     messages[-1] if messages else None, len(messages), in_turn, cwd, msg_dirs)
+
+    def _message(self, sid: str, i: int, m: dict[str, Any], off: int, in_turn: bool, emit: Emit,
+                 stats: ParseStats) -> bool:
+        """Events of message `i`; returns whether a turn is open after it."""
+        try:
+            t = m.get("type")
+            mid = m.get("id")
+            key = mid if isinstance(mid, str) and mid else f"#{i}"
+            ts = norm_ts(m.get("timestamp"))
+            if t == "gemini":
+                self._gemini(sid, key, m, ts, off, emit)
+                return True  # the builder opens a turn for a response that came before any prompt
+            if t == "user":
+                prompt = _user_prompt(m)
+                if prompt is None:
+                    stats.skipped["injected_user_message"] += 1
+                    return in_turn
+                text, origin, slash = prompt
+                if origin == "compaction":
+                    emit(ev.Compact(sid, ts))
+                emit(ev.Prompt(sid, ts, text, origin, slash, off))
+                return True
+            if t in ("info", "error", "warning"):
+                text = _parts_text(m.get("content"))
+                if t == "info" and _CANCELLED.match(text):
+                    if in_turn:
+                        emit(ev.Interrupt(sid, ts))
                     else:
-                        stats.skipped[f"{t}_message"] += 1
+                        stats.skipped["cancel_notice_outside_turn"] += 1
+                elif t != "warning" and in_turn and _REQUEST_FAILED.search(text):
+                    emit(ev.StepBegin(sid, key, ts, None))
+                    emit(ev.StepFailed(sid, ts, text.strip()))
                 else:
-                    stats.unknown[f"message:{t}"] += 1
-            except SHAPE_ERRORS as e:
-                stats.shape(offsets.get(m.get("id") if isinstance(m, dict) and isinstance(m.get("id"), str) else "", -1) if isinstance(m, dict) else -1, e, m)
+                    stats.skipped[f"{t}_message"] += 1
+                return in_turn
+            stats.unknown[f"message:{t}"] += 1
+        except SHAPE_ERRORS as e:
+            stats.shape(off, e, m)
+        return in_turn
+
+    def _continue(self, src: SourceFile, offset: int, st: _Tail, emit: Emit,
+                  stats: ParseStats) -> tuple[int, Any]:
+        """What was appended since the last read, when it only extends the message list (checked whole
+        before anything is emitted; otherwise NeedsFullRead)."""
+        reader = JsonlReader(src.path, offset, stats)
+        plan: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []  # (offset, message, copy it extends)
+        last = st.last
+        for off, o in reader:
+            if not isinstance(o, dict):
+                stats.bad(off, "not a JSON object", str(o))
+                continue
+            mid = o.get("id")
+            if isinstance(mid, str):
+                if mid not in st.ids:
+                    st.ids.add(mid)
+                    plan.append((off, o, None))
+                elif last is not None and mid == last.get("id") and _extends(last, o):
+                    plan.append((off, o, last))
+                else:
+                    raise NeedsFullRead  # an earlier message rewritten: only a whole read places it
+                last = o
+                continue
+            s = o.get("$set")
+            if isinstance(s, dict):
+                if "messages" in s or not _HEADER_KEYS.isdisjoint(s):
+                    raise NeedsFullRead
+                continue
+            if isinstance(o.get("$rewindTo"), str) or ("sessionId" in o and "projectHash" in o):
+                raise NeedsFullRead
+            op = next((k for k in o if isinstance(k, str) and k.startswith("$")), None)
+            stats.unknown[op or "record"] += 1
+        msg_dirs = st.msg_dirs + list(_message_dirs(o for _, o, old in plan if old is None))
+        chats, _ = _chats_dir(Path(src.path))
+        if self._project_root(chats.parent if chats is not None else None, st.header, msg_dirs) != st.cwd:
+            raise NeedsFullRead  # the builder keeps the first project root it was told
+        for off, o, old in plan:
+            if old is None:
+                st.in_turn = self._message(st.sid, st.n, o, off, st.in_turn, emit, stats)
+                st.n += 1
+            else:
+                self._extend(st.sid, old, o, off, emit)
+        st.last, st.msg_dirs = last, msg_dirs
+        return reader.end, st
+
+    def _extend(self, sid: str, old: dict[str, Any], new: dict[str, Any], off: int, emit: Emit) -> None:
+        """A new copy of the last (still open) response: its added calls, the results of calls that were still
+        running (every result again, dated by this copy's line as a whole read would), newer tokens."""
+        key = new["id"]
+        ts = norm_ts(new.get("timestamp"))
+        model = new.get("model")
+        emit(ev.StepBegin(sid, key, ts, model if isinstance(model, str) and model else None))
+        before = old.get("toolCalls") if isinstance(old.get("toolCalls"), list) else []
+        calls = new.get("toolCalls") if isinstance(new.get("toolCalls"), list) else []
+        for j, tc in enumerate(calls):
+            if isinstance(tc, dict):
+                if j < len(before):
+                    self._tool_result(sid, key, j, tc, ts, off, emit)
+                else:
+                    self._tool_call(sid, key, j, tc, ts, off, emit)
+        usage = _step_usage(new)
+        if usage is not None and usage != _step_usage(old):
+            emit(ev.StepUsage(sid, key, *usage))
 
     def _gemini(self, sid: str, key: str, m: dict[str, Any], ts: str | None, off: int, emit: Emit) -> None:
         model = m.get("model")
@@ -265,33 +367,37 @@ class GeminiProvider:
             for j, tc in enumerate(calls):
                 if isinstance(tc, dict):
                     self._tool_call(sid, key, j, tc, ts, off, emit)
-        tokens = m.get("tokens")
-        if isinstance(tokens, dict):
-            inp, cached = _int(tokens.get("input")), _int(tokens.get("cached"))
-            out, thoughts_n, tool = _int(tokens.get("output")), _int(tokens.get("thoughts")), _int(tokens.get("tool"))
-            if inp or cached or out or thoughts_n or tool:  # an all-zero record says nothing: usage unknown
-                emit(ev.StepUsage(sid, key, max(inp - cached, 0) + tool, cached, 0, out + thoughts_n, thoughts_n))
+        usage = _step_usage(m)
+        if usage is not None:
+            emit(ev.StepUsage(sid, key, *usage))
+
+    @classmethod
+    def _tool_call(cls, sid: str, key: str, j: int, tc: dict[str, Any], msg_ts: str | None, off: int,
+                   emit: Emit) -> None:
+        call_id = tc.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            call_id = f"{key}:tool{j}"
+        name = tc.get("name") if isinstance(tc.get("name"), str) else ""
+        start = msg_ts or norm_ts(tc.get("timestamp"))
+        kind = None
+        display = tc.get("displayName")
+        if isinstance(display, str) and "MCP Server" in display and tool_kind(name) == "other":
+            kind = "mcp"  # older builds named MCP tools without a prefix: "list_tables (postgres MCP Server)"
+        emit(ev.Call(sid, call_id, name, tc.get("args"), start, kind))
+        cls._tool_result(sid, key, j, tc, msg_ts, off, emit)
 
     @staticmethod
-    def _tool_call(sid: str, key: str, j: int, tc: dict[str, Any], msg_ts: str | None, off: int,
-                   emit: Emit) -> None:
+    def _tool_result(sid: str, key: str, j: int, tc: dict[str, Any], msg_ts: str | None, off: int,
+                     emit: Emit) -> None:
+        if not _finished(tc):
+            return  # never finished: the builder reports the call as missing (or in progress while live)
         call_id = tc.get("id")
         if not isinstance(call_id, str) or not call_id:
             call_id = f"{key}:tool{j}"
         name = tc.get("name") if isinstance(tc.get("name"), str) else ""
         tool_ts = norm_ts(tc.get("timestamp"))
         start = msg_ts or tool_ts
-        kind = None
-        display = tc.get("displayName")
-        if isinstance(display, str) and "MCP Server" in display and tool_kind(name) == "other":
-            kind = "mcp"  # older builds named MCP tools without a prefix: "list_tables (postgres MCP Server)"
-        emit(ev.Call(sid, call_id, name, tc.get("args"), start, kind))
         status = tc.get("status")
-        if status in _PENDING_STATUSES:
-            return  # never finished: the builder reports the call as missing (or in progress while live)
-        result = tc.get("result")
-        if status not in _FINAL_STATUSES and result is None:
-            return
         output, has_error_key = tool_output(tc)
         if status == "error" or status == "cancelled":
             is_error: bool | None = True
@@ -308,8 +414,7 @@ class GeminiProvider:
 
     # -- project root ---------------------------------------------------------------------------------
 
-    def _project_root(self, project_dir: Path | None, header: dict[str, Any],
-                      messages: list[dict[str, Any]]) -> str | None:
+    def _project_root(self, project_dir: Path | None, header: dict[str, Any], msg_dirs: list[str]) -> str | None:
         """The project root, never guessed from the folder name: a path whose sha256 is the file's
         `projectHash` (from projects.json, the slug dir's marker, `directories`, the workspace directories
         the harness wrote into the conversation), else the slug dir's registration."""
@@ -323,7 +428,7 @@ class GeminiProvider:
         if h:
             if registry is not None and h in registry.by_hash:
                 return registry.by_hash[h]
-            for cand in _iter_candidates(marker, slug_paths, header, messages):
+            for cand in _iter_candidates(marker, slug_paths, header, msg_dirs):
                 if _sha(cand) == h:
                     return cand
         if is_slug:
@@ -633,21 +738,72 @@ def _chats_dir(p: Path) -> tuple[Path | None, str | None]:
 
 
 def _iter_candidates(marker: str | None, slug_paths: list[str], header: dict[str, Any],
-                     messages: list[dict[str, Any]]) -> Iterator[str]:
+                     msg_dirs: list[str]) -> Iterator[str]:
     if marker:
         yield marker
     yield from slug_paths
     dirs = header.get("directories")
     if isinstance(dirs, list):
         yield from (d for d in dirs if isinstance(d, str) and d)
+    yield from msg_dirs
+
+
+def _message_dirs(messages: Iterable[Any]) -> Iterator[str]:
+    """Workspace directories named by the harness's bootstrap context and `/directory` notices, in order."""
     for m in messages:
+        if not isinstance(m, dict):
+            continue
         t = m.get("type")
         if t not in ("user", "info"):
             continue
-        text = _parts_text(m.get("content"))
+        try:
+            text = _parts_text(m.get("content"))
+        except SHAPE_ERRORS:
+            continue
         if t == "user" and not text.startswith("<session_context>"):
             continue
         yield from _workspace_dirs(text[:20000])
+
+
+def _finished(tc: dict[str, Any]) -> bool:
+    """Does this tool call carry its result (else it is still running, or never finished)?"""
+    status = tc.get("status")
+    if status in _PENDING_STATUSES:
+        return False
+    return status in _FINAL_STATUSES or tc.get("result") is not None
+
+
+def _step_usage(m: dict[str, Any]) -> tuple[int, int, int, int, int] | None:
+    """(input, cache read, cache write, output, reasoning) of a response; None for no (or all-zero) tokens."""
+    tokens = m.get("tokens")
+    if not isinstance(tokens, dict):
+        return None
+    inp, cached = _int(tokens.get("input")), _int(tokens.get("cached"))
+    out, thoughts_n, tool = _int(tokens.get("output")), _int(tokens.get("thoughts")), _int(tokens.get("tool"))
+    if not (inp or cached or out or thoughts_n or tool):  # an all-zero record says nothing: usage unknown
+        return None
+    return max(inp - cached, 0) + tool, cached, 0, out + thoughts_n, thoughts_n
+
+
+def _extends(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Is `new` a copy of the response `old` that only adds to it (calls, results of running calls, tokens)?"""
+    if old.get("type") != "gemini" or new.get("type") != "gemini":
+        return False
+    if any(old.get(k) != new.get(k) for k in old.keys() | new.keys() if k not in ("toolCalls", "tokens")):
+        return False
+    before, after = old.get("toolCalls") or [], new.get("toolCalls") or []
+    if not isinstance(before, list) or not isinstance(after, list) or len(after) < len(before):
+        return False
+    for a, b in zip(before, after):
+        if a == b:
+            continue
+        if not isinstance(a, dict) or not isinstance(b, dict) or _finished(a):
+            return False  # a result once emitted stays
+        if any(a.get(k) != b.get(k) for k in ("id", "name", "args", "displayName")):
+            return False
+        if not isinstance(a.get("id"), str) or norm_ts(old.get("timestamp")) is None:
+            return False  # the call's id or start would come from this copy
+    return _step_usage(old) is None or _step_usage(new) is not None  # a usage once emitted stays
 
 
 def _workspace_dirs(text: str) -> Iterator[str]:

@@ -1,0 +1,41 @@
+"""Test helpers: the index's rows, comparable between two indexes, and a log grown a few lines at a time."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+
+def index_rows(data_dir: Path) -> dict[str, list[tuple]]:
+    """Every row the index holds about the sessions, without the row numbers of this particular index."""
+    con = sqlite3.connect(data_dir / "index.sqlite3")
+    try:
+        cur = con.execute("SELECT * FROM sessions ORDER BY id")
+        keep = [i for i, d in enumerate(cur.description) if d[0] not in ("file_id",)]
+        out = {"sessions": [tuple(r[i] for i in keep) for r in cur.fetchall()]}
+        for table, order in (("turns", "session_id, idx"), ("steps", "session_id, turn_idx, idx"),
+                             ("tools", "session_id, turn_idx, step_idx, seq"),
+                             ("compactions", "session_id, turn_idx, at")):
+            out[table] = con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+        out["docs"] = sorted(con.execute(
+            "SELECT s.id, d.turn_idx, d.step_idx, d.seq, d.kind, x.text FROM docs d"
+            " JOIN sessions s ON s.rowid = d.skey JOIN doc_text x ON x.id = d.id").fetchall())
+        return out
+    finally:
+        con.close()
+
+
+def grow(logs: dict[Path, list[bytes]], start: int, chunk: int, api: Any) -> None:
+    """Write every transcript's first `start` lines, then `chunk` more at a time, refreshing after each write."""
+    for p, lines in logs.items():
+        p.write_bytes(b"".join(lines[:start]))
+    api.refresh()
+    n = start
+    while any(n < len(lines) for lines in logs.values()):
+        for p, lines in logs.items():
+            if n < len(lines):
+                with open(p, "ab") as f:
+                    f.write(b"".join(lines[n:n + chunk]))
+        n += chunk
+        api.refresh()
