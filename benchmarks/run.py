@@ -402,25 +402,64 @@ def query_latency(home: Path, data_dir: Path, big_sid: str | None, words: dict[s
 # -- 5. append-one-line latency -----------------------------------------------------------------------------------------
 
 
-def _template(path: Path) -> dict[str, Any]:
-    """The envelope of the file's last conversation record (sessionId, cwd, version, ... and its uuid)."""
+def _tail_lines(path: Path, nbytes: int = 4 << 20) -> list[bytes]:
     size = path.stat().st_size
     with open(path, "rb") as f:
-        f.seek(max(0, size - (4 << 20)))
-        tail = f.read()
-    for line in reversed(tail.split(b"\n")):
-        if b'"sessionId"' not in line:
-            continue
-        try:
-            o = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if o.get("type") in ("user", "assistant", "system") and o.get("uuid"):
-            return o
-    raise SystemExit(f"no conversation record near the end of {path}")
+        f.seek(max(0, size - nbytes))
+        return f.read().split(b"\n")
 
 
-def append_latency(home: Path, data_dir: Path, path: Path, n: int = 10, timeout: float = 30.0) -> dict[str, Any]:
+class _Prompts:
+    """Real-looking user-prompt lines to append to one session log, in its agent's own format."""
+
+    def __init__(self, provider: str, path: Path) -> None:
+        self.provider = provider
+        if provider == "claude_code":
+            tpl = self._last(path, lambda o: o.get("type") in ("user", "assistant", "system") and o.get("uuid"))
+            self.sid, self.tpl, self.parent = tpl["sessionId"], tpl, tpl["uuid"]
+        elif provider == "gemini_cli":
+            with open(path, "rb") as f:
+                self.sid = orjson.loads(f.readline())["sessionId"]
+        elif provider == "antigravity":
+            self.sid = path.parents[2].name  # brain/<conversation id>/.system_generated/logs/
+            self.step = self._last(path, lambda o: isinstance(o.get("step_index"), int))["step_index"]
+        else:
+            raise ValueError(provider)
+
+    @staticmethod
+    def _last(path: Path, ok: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+        for line in reversed(_tail_lines(path)):
+            try:
+                o = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(o, dict) and ok(o):
+                return o
+        raise SystemExit(f"no record to continue near the end of {path}")
+
+    def line(self, text: str) -> bytes:
+        import uuid as uuidlib
+
+        now = iso_now()
+        if self.provider == "claude_code":
+            u = str(uuidlib.uuid4())
+            rec = {"parentUuid": self.parent, "isSidechain": False, "userType": "external", "cwd": self.tpl.get("cwd"),
+                   "sessionId": self.sid, "version": self.tpl.get("version"),
+                   "gitBranch": self.tpl.get("gitBranch", ""), "type": "user",
+                   "message": {"role": "user", "content": text}, "uuid": u, "timestamp": now}
+            self.parent = u
+            return orjson.dumps(rec) + b"\n"
+        if self.provider == "gemini_cli":
+            rec = {"id": str(uuidlib.uuid4()), "timestamp": now, "type": "user", "content": [{"text": text}]}
+            return orjson.dumps(rec) + b"\n" + orjson.dumps({"$set": {"lastUpdated": now}}) + b"\n"
+        self.step += 1
+        rec = {"step_index": self.step, "source": "USER_EXPLICIT", "type": "USER_INPUT", "status": "DONE",
+               "created_at": now[:19] + "Z", "content": f"<USER_REQUEST>\n{text}\n</USER_REQUEST>"}
+        return orjson.dumps(rec) + b"\n"
+
+
+def append_latency(home: Path, data_dir: Path, path: Path, provider: str = "claude_code", n: int = 10,
+                   timeout: float = 30.0) -> dict[str, Any]:
     """Append a user prompt line; time until get_turn(session, -1) (freshness check on) returns it."""
     import uuid as uuidlib
 
@@ -428,24 +467,16 @@ def append_latency(home: Path, data_dir: Path, path: Path, n: int = 10, timeout:
 
     st = path.stat()
     orig_size, orig_times = st.st_size, (st.st_atime_ns, st.st_mtime_ns)
-    tpl = _template(path)
-    sid = tpl["sessionId"]
+    prompts = _Prompts(provider, path)
+    sid = prompts.sid
     at = Agtrace(make_config(home, data_dir, 0))
     times, calls_needed = [], []
-    parent = tpl["uuid"]
     try:
         before = at.get_turn(sid, -1)  # warm-up: opens the index, brings the file up to date
         turns_before = before.turns_total
         for i in range(n):
             marker = f"benchmark-append-{i}-{uuidlib.uuid4().hex[:8]}"
-            u = str(uuidlib.uuid4())
-            rec = {"parentUuid": parent, "isSidechain": False, "userType": "external", "cwd": tpl.get("cwd"),
-                   "sessionId": sid, "version": tpl.get("version"), "gitBranch": tpl.get("gitBranch", ""),
-                   "type": "user",
-                   "message": {"role": "user", "content": f"Please re-run the failing test ({marker})"},
-                   "uuid": u, "timestamp": iso_now()}
-            parent = u
-            line = orjson.dumps(rec) + b"\n"
+            line = prompts.line(f"Please re-run the failing test ({marker})")
             t0 = time.perf_counter()
             with open(path, "ab") as f:
                 f.write(line)
@@ -460,7 +491,7 @@ def append_latency(home: Path, data_dir: Path, path: Path, n: int = 10, timeout:
             times.append(time.perf_counter() - t0)
             calls_needed.append(k)
             time.sleep(0.05)
-        return {"file": str(path), "file_mb": round(orig_size / MB, 1), "session_id": sid,
+        return {"file": str(path), "provider": provider, "file_mb": round(orig_size / MB, 1), "session_id": sid,
                 "turns_before": turns_before, "median_ms": round(statistics.median(times) * 1000, 1),
                 "min_ms": round(min(times) * 1000, 1), "max_ms": round(max(times) * 1000, 1),
                 "get_turn_calls_needed": calls_needed, "runs": n}
@@ -468,6 +499,12 @@ def append_latency(home: Path, data_dir: Path, path: Path, n: int = 10, timeout:
         at.close()
         os.truncate(path, orig_size)  # give the corpus back its original bytes and mtime
         os.utime(path, ns=orig_times)
+
+
+def largest(found: list[Any], provider: str, suffix: str) -> Path | None:
+    """The largest log of one agent (its live session is where a re-read would hurt most)."""
+    cands = [f for f in found if f.src.provider == provider and f.src.path.endswith(suffix)]
+    return Path(max(cands, key=lambda f: f.size).src.path) if cands else None
 
 
 def pick_mid_session(found: list[Any], exclude: str | None) -> Path:
@@ -612,6 +649,11 @@ def run(home: Path, data_dir: Path, queries_n: int, out_path: Path, quick: bool)
     r["append_latency"]["mid-size session"] = append_latency(home, data_dir, mid)
     if big.get("path"):
         r["append_latency"]["big session"] = append_latency(home, data_dir, Path(big["path"]))
+    for label, provider, suffix in (("largest Gemini CLI session", "gemini_cli", ".jsonl"),
+                                    ("largest Antigravity session", "antigravity", "transcript_full.jsonl")):
+        path = largest(found, provider, suffix)
+        if path is not None:
+            r["append_latency"][label] = append_latency(home, data_dir, path, provider)
     r["machine"]["loadavg_at_end"] = os.getloadavg()
     r["checks"] = checks(r)
     out_path.parent.mkdir(parents=True, exist_ok=True)
