@@ -9,10 +9,14 @@ session = one `brain/<conversation-uuid>/` folder; its id is the folder name. Th
 tool argument JSON-encoded a second time) is read only when the full one is absent. `logs/chunks/` (byte-identical
 copies) and the brain's `.git/` are never read.
 
-Not incremental: lines can be written out of order, and a rewind writes reused step numbers after the old ones,
-so every parse reads the whole file, replays it (a `step_index` seen again drops every earlier-written step with
+Reading. Lines can be written out of order, and a rewind writes reused step numbers after the old ones, so the
+first read of a file reads it whole, replays it (a `step_index` seen again drops every earlier-written step with
 an index ≥ it, unless the record is an identical copy; survivors are ordered by `step_index`) and then emits
-events in step order.
+events in step order. A later read continues from the byte offset where the last one stopped (`_Tail`: the
+calls still waiting for their result slots, running background tasks, the cwd votes) when every appended step
+has a higher index than all before it; a lower index (rewind, out-of-order line), the completion of a
+background task started before, or tokens that come from the conversation DB make the index read the whole
+file again (`NeedsFullRead`).
 
 Decisions (where the research left a choice):
 - Surface and shortened transcripts. The session's `cli_version` (agy records no version anywhere) carries the
@@ -75,7 +79,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -850,7 +854,7 @@ class _Session:
                 return m.group(1)
         return None
 
-    def _pair(self, earlier: list[_Pending] = ()) -> None:  # type: ignore[assignment]
+    def _pair(self, earlier: Sequence[_Pending] = ()) -> None:
         last = self.recs[-1].idx
         for p in earlier:  # planners of an earlier read whose later slots may be in this one
             self._claim_slots(p.planner, p.calls, p.next_k, last)

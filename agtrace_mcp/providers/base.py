@@ -2,7 +2,9 @@
 
 `parse` is resumable: it reads from a byte offset with the state it returned last time and returns the
 offset where it stopped (before a torn last line) with its new state. A provider whose format is not
-append-only (Gemini's rewritten JSON, rewinds) sets `incremental = False` and is always parsed from 0.
+append-only sets `incremental = False` and is always parsed from 0; one whose format is append-only most of
+the time (Gemini's and Antigravity's logs, which rewind or rewrite now and then) resumes, and raises
+`NeedsFullRead` when what was appended is not a plain continuation.
 
 A provider whose one file holds many sessions (OpenCode's database) may also set `partial = True`: `parse`
 then gets the state it returned last time even though it reads from 0, emits only the sessions that changed,
