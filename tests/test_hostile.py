@@ -369,3 +369,43 @@ def test_a_client_that_disconnects_mid_call_leaves_a_working_server(home: Path, 
     db = sqlite3.connect(api.config.db_path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
+
+
+# -- a read that continues from an offset equals a read of the whole file ------------------------------------
+
+
+def _rows_of(home: Path, data: Path) -> dict:
+    from indexcheck import index_rows
+
+    cfg = Config.load(env={"HOME": str(home)}, data_dir=data)
+    cfg.refresh_interval = 0
+    cfg.live_seconds = 0
+    api = Agtrace(cfg)
+    api.refresh()
+    api.close()
+    return index_rows(data)
+
+
+@pytest.mark.parametrize("provider", sorted(p for p in PATHS if p in REGISTRY))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(content=lines, cut=st.integers(0, 25))
+def test_random_appends_read_as_a_continuation_equal_a_whole_read(provider: str, content, cut: int,
+                                                                    tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cont")
+    whole = _write(tmp / "home", provider, content).read_bytes()
+    lines_ = whole.splitlines(keepends=True)
+    path = tmp / "home" / PATHS[provider]
+    path.write_bytes(b"".join(lines_[:cut]))
+    cfg = Config.load(env={"HOME": str(tmp / "home")}, data_dir=tmp / "piecewise")
+    cfg.refresh_interval = 0
+    cfg.live_seconds = 0
+    api = Agtrace(cfg)
+    api.refresh()
+    with open(path, "ab") as f:
+        f.write(b"".join(lines_[cut:]))
+    api.refresh()
+    api.close()
+    from indexcheck import index_rows
+
+    assert index_rows(tmp / "piecewise") == _rows_of(tmp / "home", tmp / "whole")
