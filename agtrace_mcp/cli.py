@@ -363,13 +363,20 @@ def cmd_search(api: Any, args: argparse.Namespace) -> int:
         return 0
     c = _console()
     from rich.markup import escape
+    from rich.text import Text
 
     for h in res.hits:
         where = f"{h.session_id[:13]} turn {h.turn_index}" + (f" step {h.step_index}" if h.step_index is not None else "")
         c.print(f"[bold]{escape(where)}[/bold] [dim]{h.kind} · {h.provider} · {escape(_short(h.project_root))}[/dim]")
-        c.print("  " + escape(h.snippet.replace("\n", " ")).replace("«", "[reverse]").replace("»", "[/reverse]"))
+        snippet = Text.from_markup(escape(" ".join(h.snippet.split())).replace("«", "[reverse]").replace("»", "[/reverse]"))
+        for line in snippet.wrap(c, max(20, c.width - 2)):  # wrapped lines keep the indent, no trailing blanks
+            line.rstrip()
+            c.print(Text("  ") + line)
     if not res.hits:
         c.print("[dim]no hits[/dim]")
+    more = f"; next page: --cursor {res.next_cursor}" if res.next_cursor else ""
+    if res.hits:
+        c.print(f"[dim]{len(res.hits)} hits{more}[/dim]")
     return 0
 
 

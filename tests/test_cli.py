@@ -60,3 +60,11 @@ def test_each_copy_of_the_demo_logs_gets_its_own_demo_index(tmp_path: Path, monk
         assert {p.provider: p.files for p in api.doctor().providers} == files
         api.close()
     assert dirs[0] != dirs[1]
+
+
+def test_search_hits_wrap_under_their_indent_within_80_columns(run):
+    lines = run("search", "error", "--limit", "5")
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[-1].startswith("5 hits; next page: --cursor ")
+    body = [line for line in lines[:-1] if not line[:1].isalnum()]  # everything but the hit headers
+    assert body and all(line.startswith("  ") and not line.endswith(" ") for line in body)
