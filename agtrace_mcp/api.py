@@ -167,8 +167,9 @@ class Agtrace:
                 c = q.tool_counts(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
                 last = _outline(t[0], c.get(t[0]["idx"], [])) if t else None
         return self._out(CurrentSession(session=_summary(row), latest_turn=last,
-                                        note="the session with the most recent activity in this project; "
-                                             "call get_turn(session_id, -1) for its latest turn"))
+                                        note=_join("the session with the most recent activity in this project; "
+                                                   "call get_turn(session_id, -1) for its latest turn",
+                                                   self.store.indexing_note())))
 
     # -- turns ----------------------------------------------------------------------------------
 

@@ -432,3 +432,49 @@ def test_an_existing_index_keeps_its_page_size(tmp_path: Path):
     db = open_db(path)  # migrations run on it; its pages stay as they were
     assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
     assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+
+
+# -- a long refresh reads what agents are writing right now first ---------------------------------------------
+
+
+def _age_all_but(home: Path, keep: Path) -> None:
+    month_ago = time.time() - 30 * 86400
+    for p in home.rglob("*"):  # folders too: some agents' freshness stamps include their folders' times
+        if p != keep:
+            os.utime(p, (month_ago, month_ago))
+    os.utime(keep, None)  # written just now
+
+
+def test_a_long_refresh_reads_the_files_written_in_the_last_hour_first(home: Path, tmp_path: Path, monkeypatch):
+    from agtrace_mcp.store import ingest
+
+    monkeypatch.setattr(ingest, "PRIORITY_MIN_BYTES", 0)  # the fixtures are small: treat this refresh as long
+    recent = home / MAIN_REL
+    _age_all_but(home, recent)
+    order: list[str] = []
+    store = Store(make_config(home, tmp_path / "d"))
+    store.refresh(force=True, wait=True, progress=lambda done, total, path: path and order.append(path))
+    assert order[0] == str(recent) and len(order) > 10
+
+
+def test_after_a_prioritised_refresh_search_still_lists_the_newest_first(home: Path, tmp_path: Path, monkeypatch):
+    from indexcheck import index_rows
+
+    from agtrace_mcp.store import ingest
+
+    recent = home / MAIN_REL
+    _age_all_but(home, recent)
+    plain = Agtrace(make_config(home, tmp_path / "plain"))
+    plain.refresh()
+    monkeypatch.setattr(ingest, "PRIORITY_MIN_BYTES", 0)
+    first = Agtrace(make_config(home, tmp_path / "prioritised"))
+    assert first.secret_findings().total == plain.secret_findings().total > 0  # scanned during the refresh...
+    first.refresh(rebuild=True)  # ...and again after a prioritised rebuild moved the recent docs
+    assert index_rows(tmp_path / "prioritised") == index_rows(tmp_path / "plain")  # nothing lost or doubled
+    _fts_consistent(first)
+    with first.store.read() as db:
+        newest = db.execute("SELECT s.id FROM docs d JOIN sessions s ON s.rowid = d.skey ORDER BY d.id DESC"
+                            " LIMIT 1").fetchone()[0]
+    assert newest == MAIN_ID
+    assert first.search_history("the").hits[0].session_id == plain.search_history("the").hits[0].session_id
+    assert first.secret_findings().total == plain.secret_findings().total

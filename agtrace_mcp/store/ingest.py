@@ -32,6 +32,10 @@ log = logging.getLogger("agtrace_mcp.store")
 
 BATCH_BYTES = 32 << 20
 BATCH_FILES = 256
+# A refresh with more than this to read (a first index, say) reads the files written in the last hour first,
+# so that the sessions agents are in right now answer within seconds, not after gigabytes of history.
+PRIORITY_MIN_BYTES = 64 << 20
+PRIORITY_NS = 3600 * 10**9
 
 # Bump when a provider or the builder changes what it produces: every file is then read again.
 PARSER_VERSION = 4
@@ -107,7 +111,15 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True,
         _mark_gone(db, gone, wait)
     total = sum(f.size for f in todo)
     # (Switching the cyclic GC off here was measured: 1 % faster on 1.1 GB, 50 MB more peak RSS. Not worth it.)
-    _ingest_batches(db, config, todo, report, wait, progress, total)
+    recent_since = time.time_ns() - PRIORITY_NS
+    recent = [f for f in todo if f.mtime_ns >= recent_since] if total > PRIORITY_MIN_BYTES else []
+    if recent and len(recent) < len(todo):
+        _ingest_batches(db, config, recent, report, wait, progress, total, 0)
+        _ingest_batches(db, config, [f for f in todo if f.mtime_ns < recent_since], report, wait, progress, total,
+                        sum(f.size for f in recent))
+        _renumber_docs(db, [f.src.path for f in recent], wait)
+    else:
+        _ingest_batches(db, config, todo, report, wait, progress, total, 0)
     if report.files_ingested:
         link_children(db, wait)
     if progress:
@@ -117,8 +129,7 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True,
 
 
 def _ingest_batches(db: sqlite3.Connection, config: Config, todo: list[_Found], report: RefreshReport, wait: bool,
-                    progress: Callable[[int, int, str], None] | None, total: int) -> None:
-    done = 0
+                    progress: Callable[[int, int, str], None] | None, total: int, done: int) -> None:
     i = 0
     while i < len(todo):
         # Several files per write transaction (one commit per ~32 MB or 256 files): commits dominate
@@ -181,6 +192,40 @@ def _ingest_batches(db: sqlite3.Connection, config: Config, todo: list[_Found], 
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+
+
+def _renumber_docs(db: sqlite3.Connection, paths: list[str], wait: bool) -> None:
+    """Give the search docs of the recent files read first ids above every other doc: search lists hits
+    newest first by doc id, and the history read after them is older. Their FTS entries move with them;
+    secret findings from the lowest moved id on are dropped and the scan watermark is put back, so they are
+    found again with the new ids."""
+    try:
+        _begin(db, wait)
+    except sqlite3.OperationalError:
+        return  # another process is writing: the order of these few docs stays as it is
+    try:
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS recent_files (path TEXT PRIMARY KEY)")
+        db.execute("DELETE FROM recent_files")
+        db.executemany("INSERT OR IGNORE INTO recent_files VALUES (?)", [(p,) for p in paths])
+        moved = ("SELECT s.rowid FROM sessions s JOIN files f ON f.id = s.file_id"
+                 " JOIN recent_files r ON r.path = f.path")
+        lo, hi = db.execute(f"SELECT min(id), max(id) FROM docs WHERE skey IN ({moved})").fetchone()
+        top = db.execute("SELECT max(id) FROM docs").fetchone()[0]
+        if lo is not None and top > hi:
+            delta = top - lo + 1
+            db.execute("INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', x.id, x.text FROM doc_text x"
+                       f" JOIN docs d ON d.id = x.id WHERE d.skey IN ({moved}) AND x.text IS NOT NULL")
+            db.execute(f"UPDATE docs SET id = id + ? WHERE skey IN ({moved})", (delta,))
+            db.execute("INSERT INTO docs_fts (rowid, text) SELECT id, text FROM doc_text"
+                       " WHERE id > ? AND text IS NOT NULL", (top,))
+            db.execute("DELETE FROM secrets WHERE doc_id >= ?", (lo,))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'secrets_scanned' AND CAST(value AS INTEGER) >= ?",
+                       (str(lo - 1), lo))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def link_children(db: sqlite3.Connection, wait: bool) -> None:
