@@ -614,3 +614,40 @@ def test_corpus_parsing_in_pieces_gives_the_same_sessions(corpus, tmp_path):
         line_ends = [i + 1 for i, b in enumerate(path.read_bytes()) if b == ord("\n")]
         for cut in line_ends[1:40:3]:  # the copied block of the forked child and the first turn
             assert dump(parse_pieces(path, [cut], tmp_path / f"{path.stem}-{cut}")) == whole, (path.name, cut)
+
+
+# -- review sub-agents: linked to the /review that started them -----------------------------------------------
+
+
+def _rollout(home: Path, tid: str, started: str, cwd: str, lines: list[dict], source: object = "cli") -> None:
+    day = started[:10].replace("-", "/")
+    path = home / ".codex" / "sessions" / day / f"rollout-{started[:19].replace(':', '-')}-{tid}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"timestamp": started, "type": "session_meta",
+            "payload": {"id": tid, "timestamp": started, "cwd": cwd, "originator": "codex_cli_rs",
+                        "cli_version": "0.66.0", "source": source, "model_provider": "openai"}}
+    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in [meta, *lines]))
+
+
+def _said(ts: str, text: str) -> dict:
+    return {"timestamp": ts, "type": "event_msg", "payload": {"type": "user_message", "message": text, "images": []}}
+
+
+def test_a_review_sub_agent_is_linked_to_the_review_turn_that_started_it(tmp_path: Path):
+    from agtrace_mcp.api import Agtrace
+    from agtrace_mcp.config import Config
+
+    parent, child, stray = ("019e0000-0000-7000-8000-0000000000a1", "019e0000-0000-7000-8000-0000000000a2",
+                            "019e0000-0000-7000-8000-0000000000a3")
+    _rollout(tmp_path, parent, "2026-05-02T10:00:00.000Z", "/home/dev/shop",
+             [_said("2026-05-02T10:00:01.000Z", "fix the cart total"),
+              {"timestamp": "2026-05-02T10:05:00.000Z", "type": "event_msg",
+               "payload": {"type": "entered_review_mode", "user_facing_hint": "current changes"}}])
+    _rollout(tmp_path, child, "2026-05-02T10:05:02.000Z", "/home/dev/shop",
+             [_said("2026-05-02T10:05:02.500Z", "Review the current code changes")], source={"subagent": "review"})
+    _rollout(tmp_path, stray, "2026-05-02T10:05:03.000Z", "/home/dev/other",  # another project: not its child
+             [_said("2026-05-02T10:05:03.500Z", "Review the current code changes")], source={"subagent": "review"})
+    api = Agtrace(Config.load(env={"HOME": str(tmp_path)}, data_dir=tmp_path / "index"))
+    assert api.get_session(child).session.parent_session_id == parent
+    assert [s.session_id for s in api.get_session(parent).subagents] == [child]
+    assert api.get_session(stray).session.parent_session_id is None

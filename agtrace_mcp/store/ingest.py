@@ -228,9 +228,14 @@ def _renumber_docs(db: sqlite3.Connection, paths: list[str], wait: bool) -> None
         raise
 
 
+REVIEW_WINDOW_S = 600  # a Codex review sub-agent starts within seconds of its parent's `/review`
+
+
 def link_children(db: sqlite3.Connection, wait: bool) -> None:
     """Give a parent to every subagent whose parent's spawning call names it but whose own log does not
-    (Antigravity children, 2.0 Claude agent files without a parent in their records)."""
+    (Antigravity children, 2.0 Claude agent files without a parent in their records), and to Codex review
+    sub-agents, whose logs name no parent: the session in the same project whose `/review` turn started
+    last before them, within REVIEW_WINDOW_S."""
     try:
         _begin(db, wait)
     except sqlite3.OperationalError:
@@ -240,6 +245,14 @@ def link_children(db: sqlite3.Connection, wait: bool) -> None:
             "UPDATE sessions SET parent_id = (SELECT t.session_id FROM tools t WHERE t.child_id = sessions.id"
             " AND t.session_id != sessions.id LIMIT 1)"
             " WHERE parent_id IS NULL AND id IN (SELECT child_id FROM tools WHERE child_id IS NOT NULL)")
+        db.execute(
+            "UPDATE sessions SET parent_id = (SELECT t.session_id FROM turns t JOIN sessions p ON p.id = t.session_id"
+            "  WHERE t.slash = '/review' AND p.provider = 'codex' AND p.id != sessions.id"
+            "  AND p.project_root IS sessions.project_root AND t.started_at <= sessions.started_at"
+            "  AND t.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', sessions.started_at, ?)"
+            "  ORDER BY t.started_at DESC LIMIT 1)"
+            " WHERE provider = 'codex' AND agent_name = 'review' AND parent_id IS NULL AND started_at IS NOT NULL",
+            (f"-{REVIEW_WINDOW_S} seconds",))
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

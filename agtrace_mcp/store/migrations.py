@@ -378,6 +378,12 @@ def m007_compact_docs(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m008_turns_slash_index(db: sqlite3.Connection) -> None:
+    # Codex review sub-agents are linked to the `/review` turn that started them (ingest.link_children)
+    db.execute("CREATE INDEX turns_slash ON turns(slash, started_at) WHERE slash IS NOT NULL")
+
+
 def migrate(db: sqlite3.Connection) -> int:
     """Apply every migration not yet applied; returns how many ran."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
