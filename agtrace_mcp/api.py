@@ -12,9 +12,6 @@ Expected failures raise typed errors (`errors.py`) whose message says what to ca
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,33 +20,52 @@ from pydantic import BaseModel
 
 from . import model as m
 from . import redact
+from . import rowviews as rv
+from .arguments import check_limit, check_provider, check_time, cursor_for, cursor_offset
 from .config import Config
+from .engine.analysis import KINDS as ANALYSIS_KINDS
+from .engine.analysis import Thresholds, analyze, normalize_error
 from .engine.failures import error_excerpt
 from .engine.text import cut_middle, snippet
-from .engine.timeutil import parse_user_time
+from .engine.usage import StepPoint
 from .errors import BadArgumentError, NotFoundError
-from .model import ERROR_KINDS, PROVIDERS
+from .model import ERROR_KINDS
 from .providers import REGISTRY, SourceFile
 from .store import Store
 from .store import queries as q
 from .store.secrets import scan_secrets
 from .views import (
-    Compaction, CurrentSession, DoctorReport, FailedTool, FailureList, ProjectInfo, ProjectList, ProviderHealth,
-    SearchHit, SearchResults, SecretFinding, SecretFindings, SecretPlace, SessionDetail, SessionList, SessionSummary, StepDetail, ToolDetail, ToolErrorView,
-    ToolOutput, ToolUse, TurnDetail, TurnOutline, UserView,
-)
-from .engine.analysis import KINDS as ANALYSIS_KINDS
-from .engine.analysis import Finding as _AnalysisFinding
-from .engine.analysis import Thresholds, analyze, normalize_error
-from .engine.context_windows import resolve_window
-from .engine.usage import StepPoint, cache_hit_rate, compaction_bounds, pct
-from .views import (
-    AnalysisThresholds, CompactionUsage, ContextUse, FailureExample, FailureGroup, Finding, ModelUsage,
-    OutputInContext, SessionAnalysis, SessionUsage, StepUsage, TokenTotals, TurnUsage, UsageReport,
+    AnalysisThresholds,
+    Compaction,
+    CurrentSession,
+    DoctorReport,
+    FailedTool,
+    FailureExample,
+    FailureGroup,
+    FailureList,
+    Finding,
+    ProjectInfo,
+    ProjectList,
+    ProviderHealth,
+    SearchHit,
+    SearchResults,
+    SecretFinding,
+    SecretFindings,
+    SecretPlace,
+    SessionAnalysis,
+    SessionDetail,
+    SessionList,
+    SessionUsage,
+    StepDetail,
+    StepUsage,
+    ToolOutput,
+    TurnDetail,
+    TurnUsage,
+    UsageReport,
+    UserView,
 )
 
 V = TypeVar("V", bound=BaseModel)
-MAX_LIMIT = 200
 FAILURE_GROUPS = ("tool", "error_kind", "error", "project")
 MAX_CALL_IDS = 10
 SEARCH_KINDS = ("prompt", "message", "reasoning", "tool_call", "tool_output")
@@ -100,33 +116,33 @@ class Agtrace:
                       until: str | None = None, query: str | None = None, has_failures: bool | None = None,
                       include_subagents: bool = False, limit: int = 20, cursor: str | None = None) -> SessionList:
         """Sessions, newest activity first."""
-        limit = _limit(limit)
-        provider = _provider(provider)
-        since_c, until_c = _time(since, "since"), _time(until, "until")
+        limit = check_limit(limit)
+        provider = check_provider(provider)
+        since_c, until_c = check_time(since, "since"), check_time(until, "until")
         filters = ("sessions", project, provider, since_c, until_c, query, has_failures, include_subagents)
-        offset = _uncursor(cursor, filters)
+        offset = cursor_offset(cursor, filters)
         self._fresh()
         with self.store.read() as db:
             rows, total = q.list_sessions(db, self.store.scope, project=project, provider=provider,  # type: ignore[arg-type]
                                           since=since_c, until=until_c, query=query, has_failures=has_failures,
                                           include_subagents=include_subagents, limit=limit, offset=offset)
-        items = [_summary(r) for r in rows]
+        items = [rv.summary(r) for r in rows]
 
         def build(k: int) -> SessionList:
             more = offset + k < total
             return SessionList(sessions=items[:k], total=total,
-                               next_cursor=_cursor(filters, offset + k) if more else None,
+                               next_cursor=cursor_for(filters, offset + k) if more else None,
                                truncated=k < len(items),
-                               note=_join(None if k == len(items) else f"cut to {k} sessions to fit the output budget",
+                               note=rv.join_notes(None if k == len(items) else f"cut to {k} sessions to fit the output budget",
                                           self.store.indexing_note()))
         return self._out(self._fit(build, len(items)))
 
     def get_session(self, session_id: str, *, cursor: str | None = None, turn_limit: int = 50) -> SessionDetail:
         """Metadata, stats, subagents and an outline of the turns (paged)."""
-        turn_limit = _limit(turn_limit)
+        turn_limit = check_limit(turn_limit)
         sid = self.resolve(session_id)
         filters = ("turns", sid)
-        offset = _uncursor(cursor, filters)
+        offset = cursor_offset(cursor, filters)
         with self.store.read() as db:
             row = q.session_row(db, sid)  # type: ignore[arg-type]
             kids = q.children(db, sid)  # type: ignore[arg-type]
@@ -134,16 +150,16 @@ class Agtrace:
             counts = q.tool_counts(db, sid, offset, offset + turn_limit)  # type: ignore[arg-type]
             comps = q.compactions(db, sid)  # type: ignore[arg-type]
         total = row["turns"]
-        outline = [_outline(t, counts.get(t["idx"], [])) for t in trows]
+        outline = [rv.outline(t, counts.get(t["idx"], [])) for t in trows]
 
         def build(k: int) -> SessionDetail:
             more = offset + k < total
             return SessionDetail(
-                session=_summary(row), cli_version=row["cli_version"], stats=_stats(row),
-                context_window=row["context_window"], subagents=[_summary(k_) for k_ in kids[:50]],
+                session=rv.summary(row), cli_version=row["cli_version"], stats=rv.stats(row),
+                context_window=row["context_window"], subagents=[rv.summary(k_) for k_ in kids[:50]],
                 compactions=[Compaction(turn_index=c["turn_idx"], at=c["at"], trigger=c["trigger"],
                                         pre_tokens=c["pre_tokens"]) for c in comps],
-                turns=outline[:k], turns_total=total, next_cursor=_cursor(filters, offset + k) if more else None,
+                turns=outline[:k], turns_total=total, next_cursor=cursor_for(filters, offset + k) if more else None,
                 truncated=k < len(outline),
                 note=(f"{len(kids)} subagents; " if len(kids) > 50 else "") +
                      ("call get_turn(session_id, turn_index) for a turn in full" if outline else "no turns recorded"))
@@ -151,7 +167,7 @@ class Agtrace:
 
     def current_session(self, project: str, provider: str | None = None) -> CurrentSession:
         """The newest top-level session of a project directory: "which session am I?"."""
-        provider = _provider(provider)
+        provider = check_provider(provider)
         if not project:
             raise BadArgumentError("project is empty; pass your working directory (an absolute path)")
         self._fresh()
@@ -165,9 +181,9 @@ class Agtrace:
             if row["turns"]:
                 t = q.turns(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
                 c = q.tool_counts(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
-                last = _outline(t[0], c.get(t[0]["idx"], [])) if t else None
-        return self._out(CurrentSession(session=_summary(row), latest_turn=last,
-                                        note=_join("the session with the most recent activity in this project; "
+                last = rv.outline(t[0], c.get(t[0]["idx"], [])) if t else None
+        return self._out(CurrentSession(session=rv.summary(row), latest_turn=last,
+                                        note=rv.join_notes("the session with the most recent activity in this project; "
                                                    "call get_turn(session_id, -1) for its latest turn",
                                                    self.store.indexing_note())))
 
@@ -190,12 +206,12 @@ class Agtrace:
             tool_rows = q.tools_of_turn(db, sid, idx)  # type: ignore[arg-type]
         assert trow is not None
         filters = ("turn", sid, idx)
-        first = _uncursor(cursor, filters)
+        first = cursor_offset(cursor, filters)
         by_step: dict[int, list[Any]] = {}
         for t in tool_rows:
             by_step.setdefault(t["step_idx"], []).append(t)
         srows = [s for s in srows if s["idx"] >= first]
-        stats = _turn_stats(trow)
+        stats = rv.turn_stats(trow)
 
         def view(steps: list[StepDetail], cap: int, more_at: int | None, tools_cut: bool = False) -> TurnDetail:
             notes = []
@@ -212,14 +228,14 @@ class Agtrace:
                 session_id=sid, index=idx, turns_total=n, started_at=trow["started_at"], ended_at=trow["ended_at"],
                 user=UserView(text=cut_middle(trow["text"], cap * 2), origin=trow["origin"], slash_command=trow["slash"]),
                 interrupted=bool(trow["interrupted"]), steps=steps, stats=stats,
-                next_cursor=_cursor(filters, more_at) if more_at is not None else None,
+                next_cursor=cursor_for(filters, more_at) if more_at is not None else None,
                 truncated=more_at is not None or tools_cut or any(t.output_truncated for st_ in steps for t in st_.tools),
                 note="; ".join(notes) or None)
 
         budget = self.config.budget_chars - 600  # room for the notes and the cursor
         # Shrink the per-field cap first; then keep the steps that fit (the rest stay reachable by cursor).
         for cap in (4000, 2000, 1000, 500, 240):
-            steps = [_step(st_, by_step.get(st_["idx"], []), cap) for st_ in srows]
+            steps = [rv.step(st_, by_step.get(st_["idx"], []), cap) for st_ in srows]
             sizes = [len(x.model_dump_json()) + 1 for x in steps]
             base = self._size(view([], cap, None))
             if base + sum(sizes) <= budget:
@@ -255,7 +271,7 @@ class Agtrace:
             row = q.tool_row(db, sid, call_id)  # type: ignore[arg-type]
         if row is None:
             raise NotFoundError(f"no tool call {call_id!r} in session {sid}; call get_turn to see its call ids")
-        text, source = _full_tool_text(row, field)
+        text, source = rv.full_tool_text(row, field)
         if offset > len(text):
             raise BadArgumentError(f"offset {offset} is past the end ({len(text)} chars)")
         chunk = text[offset: offset + limit]
@@ -274,18 +290,18 @@ class Agtrace:
 
         With `group_by` (tool, error_kind, error, project): groups of failures with counts, first/last seen
         and the newest examples — "what usually fails here?"."""
-        limit = _limit(limit)
-        provider = _provider(provider)
+        limit = check_limit(limit)
+        provider = check_provider(provider)
         if kind is not None and kind not in ERROR_KINDS:
             raise BadArgumentError(f"unknown error kind {kind!r}; use one of {', '.join(ERROR_KINDS)}")
         if group_by is not None and group_by not in FAILURE_GROUPS:
             raise BadArgumentError(f"unknown group_by {group_by!r}; use one of {', '.join(FAILURE_GROUPS)}")
         sid = self.resolve(session_id) if session_id else None
-        since_c = _time(since, "since")
+        since_c = check_time(since, "since")
         filters = ("failures", sid, project, provider, tool, kind, since_c)
         if group_by is not None:
             return self._failure_groups(group_by, filters, limit, cursor)
-        offset = _uncursor(cursor, filters)
+        offset = cursor_offset(cursor, filters)
         self._fresh()
         with self.store.read() as db:
             rows, total = q.failed_tools(db, self.store.scope, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
@@ -300,9 +316,9 @@ class Agtrace:
         def build(k: int) -> FailureList:
             more = offset + k < total
             return FailureList(failures=items[:k], total=total,
-                               next_cursor=_cursor(filters, offset + k) if more else None,
+                               next_cursor=cursor_for(filters, offset + k) if more else None,
                                truncated=k < len(items),
-                               note=_join(None if k == len(items) else f"cut to {k} failures to fit the output budget",
+                               note=rv.join_notes(None if k == len(items) else f"cut to {k} failures to fit the output budget",
                                           self.store.indexing_note()))
         return self._out(self._fit(build, len(items)))
 
@@ -310,16 +326,16 @@ class Agtrace:
                        provider: str | None = None, kind: str | list[str] | None = None, since: str | None = None,
                        until: str | None = None, limit: int = 20, cursor: str | None = None) -> SearchResults:
         """Full-text search over prompts, messages, reasoning, tool calls and outputs."""
-        limit = _limit(limit)
-        provider = _provider(provider)
+        limit = check_limit(limit)
+        provider = check_provider(provider)
         kinds = [kind] if isinstance(kind, str) else (list(kind) if kind else None)
         for k in kinds or []:
             if k not in SEARCH_KINDS:
                 raise BadArgumentError(f"unknown kind {k!r}; use one of {', '.join(SEARCH_KINDS)}")
         sid = self.resolve(session_id) if session_id else None
-        since_c, until_c = _time(since, "since"), _time(until, "until")
+        since_c, until_c = check_time(since, "since"), check_time(until, "until")
         filters = ("search", query, sid, project, provider, tuple(kinds or ()), since_c, until_c)
-        offset = _uncursor(cursor, filters)
+        offset = cursor_offset(cursor, filters)
         q.fts_query(query)  # validates
         self._fresh()
         with self.store.read() as db:
@@ -335,18 +351,18 @@ class Agtrace:
 
         def build(k: int) -> SearchResults:
             more = k < len(items) or more_rows
-            return SearchResults(hits=items[:k], next_cursor=_cursor(filters, offset + k) if more else None,
+            return SearchResults(hits=items[:k], next_cursor=cursor_for(filters, offset + k) if more else None,
                                  truncated=k < len(items),
-                                 note=_join("call get_turn(session_id, turn_index) to read a hit in context" if items
+                                 note=rv.join_notes("call get_turn(session_id, turn_index) to read a hit in context" if items
                                             else "no hits; try fewer or different words, or a word prefix like 'pars*'",
                                             self.store.indexing_note()))
         return self._out(self._fit(build, len(items)))
 
     def list_projects(self, *, limit: int = 50, cursor: str | None = None) -> ProjectList:
         """Project roots with session counts and last activity."""
-        limit = _limit(limit)
+        limit = check_limit(limit)
         filters = ("projects",)
-        offset = _uncursor(cursor, filters)
+        offset = cursor_offset(cursor, filters)
         self._fresh()
         with self.store.read() as db:
             rows, total = q.projects(db, self.store.scope, limit, offset)  # type: ignore[arg-type]
@@ -357,7 +373,7 @@ class Agtrace:
 
         def build(k: int) -> ProjectList:
             more = offset + k < total
-            return ProjectList(projects=items[:k], total=total, next_cursor=_cursor(filters, offset + k) if more else None,
+            return ProjectList(projects=items[:k], total=total, next_cursor=cursor_for(filters, offset + k) if more else None,
                                truncated=k < len(items))
         return self._out(self._fit(build, len(items)))
 
@@ -368,10 +384,10 @@ class Agtrace:
         Never returns a value. Scans what the index keeps of every text (whole prompts, messages and
         arguments up to 16 KB; the first 1 KB and last 400 chars of each tool output).
         """
-        limit = _limit(limit)
+        limit = check_limit(limit)
         sid = self.resolve(session_id) if session_id else None
         filters = ("secrets", sid, project)
-        offset = _uncursor(cursor, filters)
+        offset = cursor_offset(cursor, filters)
         self._fresh()
         with self.store.read() as db:
             scan_secrets(db)  # type: ignore[arg-type]
@@ -390,7 +406,7 @@ class Agtrace:
         def build(k: int) -> SecretFindings:
             more = offset + k < total
             return SecretFindings(findings=items[:k], total=total,
-                                  next_cursor=_cursor(filters, offset + k) if more else None, truncated=k < len(items),
+                                  next_cursor=cursor_for(filters, offset + k) if more else None, truncated=k < len(items),
                                   note="rotate these credentials; values are never returned" if items else
                                   "no credentials found in the indexed history")
         # fingerprints are not secrets: no masking pass (it would not change them anyway)
@@ -418,7 +434,7 @@ class Agtrace:
         for f in found:
             counts[f.kind] += 1
             if counts[f.kind] <= th.max_per_kind:
-                shown.append(_finding(f))
+                shown.append(rv.finding(f))
         capped = [k for k, n in counts.items() if n > th.max_per_kind]
 
         def build(k: int) -> SessionAnalysis:
@@ -443,8 +459,8 @@ class Agtrace:
         """Tokens and context use: of one session (with per-turn rows), of one turn (with per-step rows), or
         of every session matching project/provider/since/until (with per-session rows). Subagents are rolled
         up into their parent."""
-        limit = _limit(limit)
-        provider = _provider(provider)
+        limit = check_limit(limit)
+        provider = check_provider(provider)
         if session_id:
             if project or provider or since or until:
                 raise BadArgumentError("project/provider/since/until choose sessions for a range; with session_id "
@@ -455,12 +471,12 @@ class Agtrace:
             return self._session_usage(sid, limit, cursor)
         if turn is not None:
             raise BadArgumentError("turn needs session_id; call get_usage(session_id=…, turn=…)")
-        since_c, until_c = _time(since, "since"), _time(until, "until")
+        since_c, until_c = check_time(since, "since"), check_time(until, "until")
         return self._range_usage(project, provider, since_c, until_c, limit, cursor)
 
     def _session_usage(self, sid: str, limit: int, cursor: str | None) -> UsageReport:
         filters = ("usage", sid)
-        offset = _uncursor(cursor, filters)
+        offset = cursor_offset(cursor, filters)
         with self.store.read() as db:
             row = q.session_row(db, sid)  # type: ignore[arg-type]
             steps = q.step_usage(db, sid)  # type: ignore[arg-type]
@@ -468,13 +484,13 @@ class Agtrace:
             subs = q.sum_sessions(db, q.subagents_sql("?"), [sid])  # type: ignore[arg-type]
             models = q.model_usage(db, q.family_sql("?"), [sid])  # type: ignore[arg-type]
             points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"]) for s in steps if s["has_usage"]]
-            comp_views, after = _compactions(comps, points)
+            comp_views, after = rv.compactions(comps, points)
             outs = q.largest_outputs(db, sid, after=after)  # type: ignore[arg-type]
             trows = q.turns(db, sid, offset, offset + limit)  # type: ignore[arg-type]
-        own = _tokens(row["input"], row["cache_read"], row["cache_write"], row["output"], row["reasoning"])
-        context = _context_use(row["context_window"], steps, points)
+        own = rv.tokens(row["input"], row["cache_read"], row["cache_write"], row["output"], row["reasoning"])
+        context = rv.context_use(row["context_window"], steps, points)
         turn_views = [TurnUsage(index=t["idx"], started_at=t["started_at"], prompt=snippet(t["text"], 80),
-                                tokens=_tokens(t["input"], t["cache_read"], t["cache_write"], t["output"],
+                                tokens=rv.tokens(t["input"], t["cache_read"], t["cache_write"], t["output"],
                                                t["reasoning"]), peak_context_tokens=t["peak_context"])
                       for t in trows]
         total = row["turns"]
@@ -482,11 +498,11 @@ class Agtrace:
         def build(k: int) -> UsageReport:
             more = offset + k < total
             return UsageReport(
-                scope="session", session_id=sid, tokens=own, **_subagent_fields(own, subs),
-                by_model=_models(models), context=context, compactions=comp_views,
-                largest_outputs_in_context=_outputs(outs), turns=turn_views[:k],
-                next_cursor=_cursor(filters, offset + k) if more else None, truncated=k < len(turn_views),
-                note=_join(f"per-turn rows {offset}..{offset + k - 1} of {total}; pass next_cursor for more"
+                scope="session", session_id=sid, tokens=own, **rv.subagent_fields(own, subs),
+                by_model=rv.models(models), context=context, compactions=comp_views,
+                largest_outputs_in_context=rv.outputs(outs), turns=turn_views[:k],
+                next_cursor=cursor_for(filters, offset + k) if more else None, truncated=k < len(turn_views),
+                note=rv.join_notes(f"per-turn rows {offset}..{offset + k - 1} of {total}; pass next_cursor for more"
                            if more else None,
                            "largest_outputs_in_context counts outputs since the last compaction" if comp_views else None,
                            "call get_usage(session_id, turn=N) for one turn's steps"))
@@ -511,19 +527,19 @@ class Agtrace:
             outs = q.largest_outputs(db, sid, turn=idx)  # type: ignore[arg-type]
         assert trow is not None
         points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"]) for s in steps if s["has_usage"]]
-        own = _tokens(trow["input"], trow["cache_read"], trow["cache_write"], trow["output"], trow["reasoning"])
-        comp_views, _ = _compactions(comps, all_points)
+        own = rv.tokens(trow["input"], trow["cache_read"], trow["cache_write"], trow["output"], trow["reasoning"])
+        comp_views, _ = rv.compactions(comps, all_points)
         step_views = [StepUsage(index=s["idx"], model=s["model"], input=s["input"], cache_read=s["cache_read"],
                                 cache_write=s["cache_write"], output=s["output"], reasoning=s["reasoning_tokens"],
                                 context_tokens=s["context"]) for s in steps if s["has_usage"]]
 
         def build(k: int) -> UsageReport:
             return UsageReport(
-                scope="turn", session_id=sid, turn_index=idx, tokens=own, **_subagent_fields(own, subs),
-                by_model=_models(models), context=_context_use(row["context_window"], steps, points),
-                compactions=comp_views, largest_outputs_in_context=_outputs(outs), steps=step_views[:k],
+                scope="turn", session_id=sid, turn_index=idx, tokens=own, **rv.subagent_fields(own, subs),
+                by_model=rv.models(models), context=rv.context_use(row["context_window"], steps, points),
+                compactions=comp_views, largest_outputs_in_context=rv.outputs(outs), steps=step_views[:k],
                 truncated=k < len(step_views),
-                note=_join(f"cut to {k} of {len(step_views)} steps to fit the output budget"
+                note=rv.join_notes(f"cut to {k} of {len(step_views)} steps to fit the output budget"
                            if k < len(step_views) else None,
                            "subagents: sessions spawned by this turn's tool calls"))
         return self._out(self._fit(build, len(step_views)))
@@ -531,7 +547,7 @@ class Agtrace:
     def _range_usage(self, project: str | None, provider: str | None, since: str | None, until: str | None,
                      limit: int, cursor: str | None) -> UsageReport:
         filters = ("usage-range", project, provider, since, until)
-        offset = _uncursor(cursor, filters)
+        offset = cursor_offset(cursor, filters)
         self._fresh()
         where, params = q.usage_where(self.store.scope, project=project, provider=provider, since=since,  # type: ignore[arg-type]
                                       until=until)
@@ -543,26 +559,26 @@ class Agtrace:
             page = rows[offset: offset + limit]
             kids = q.descendant_totals(db, ",".join("?" * len(page)) or "NULL", [r["id"] for r in page])  # type: ignore[arg-type]
         sums = [sum(r[c] for r in rows) for c in ("input", "cache_read", "cache_write", "output", "reasoning")]
-        own = _tokens(*sums)
+        own = rv.tokens(*sums)
         items = []
         for r in page:
             kid = kids.get(r["id"])
             items.append(SessionUsage(
                 session_id=r["id"], provider=r["provider"], project_root=r["project_root"],
                 title=snippet(r["title"] or "", 80), ended_at=r["ended_at"],
-                tokens=_tokens(r["input"], r["cache_read"], r["cache_write"], r["output"], r["reasoning"]),
+                tokens=rv.tokens(r["input"], r["cache_read"], r["cache_write"], r["output"], r["reasoning"]),
                 peak_context_tokens=r["peak_context"], subagents=kid["n"] if kid else 0,
-                subagent_tokens=_tokens(kid["input"], kid["cache_read"], kid["cache_write"], kid["output"],
+                subagent_tokens=rv.tokens(kid["input"], kid["cache_read"], kid["cache_write"], kid["output"],
                                         kid["reasoning"]) if kid else None))
         total = len(rows)
 
         def build(k: int) -> UsageReport:
             more = offset + k < total
             return UsageReport(
-                scope="range", tokens=own, **_subagent_fields(own, subs), by_model=_models(models),
+                scope="range", tokens=own, **rv.subagent_fields(own, subs), by_model=rv.models(models),
                 sessions=items[:k], sessions_total=total,
-                next_cursor=_cursor(filters, offset + k) if more else None, truncated=k < len(items),
-                note=_join("top-level sessions only; each one's subagents are rolled up into it",
+                next_cursor=cursor_for(filters, offset + k) if more else None, truncated=k < len(items),
+                note=rv.join_notes("top-level sessions only; each one's subagents are rolled up into it",
                            None if total else "no sessions match; call list_sessions or list_projects",
                            self.store.indexing_note()))
         return self._out(self._fit(build, len(items)))
@@ -570,7 +586,7 @@ class Agtrace:
     def _failure_groups(self, group_by: str, filters: tuple[Any, ...], limit: int, cursor: str | None) -> FailureList:
         _, sid, project, provider, tool, kind, since_c = filters
         gfilters = (*filters, "group", group_by)
-        offset = _uncursor(cursor, gfilters)
+        offset = cursor_offset(cursor, gfilters)
         self._fresh()
         with self.store.read() as db:
             rows = q.failure_rows(db, self.store.scope, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
@@ -581,7 +597,7 @@ class Agtrace:
             key = {"tool": r["name"], "error_kind": r["error_kind"], "project": r["project_root"],
                    "error": normalize_error(msg) or f"({r['error_kind'] or 'error'}, no message)"}[group_by]
             groups.setdefault(key, []).append((r, msg))
-        ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), -_ts_key(kv[1][0][0]["started_at"])))
+        ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), -rv.ts_key(kv[1][0][0]["started_at"])))
         page = ordered[offset: offset + limit]
         items = []
         for key, members in page:
@@ -601,9 +617,9 @@ class Agtrace:
         def build(k: int) -> FailureList:
             more = offset + k < total
             return FailureList(failures=[], total=len(rows), group_by=group_by, groups=items[:k],  # type: ignore[arg-type]
-                               groups_total=total, next_cursor=_cursor(gfilters, offset + k) if more else None,
+                               groups_total=total, next_cursor=cursor_for(gfilters, offset + k) if more else None,
                                truncated=k < len(items),
-                               note=_join(None if k == len(items) else f"cut to {k} groups to fit the output budget",
+                               note=rv.join_notes(None if k == len(items) else f"cut to {k} groups to fit the output budget",
                                           "call find_failed_tools without group_by (and tool=/kind=) for the "
                                           "individual failures" if items else None,
                                           self.store.indexing_note()))
@@ -671,7 +687,7 @@ class Agtrace:
         """
         if self.config.redact:
             text = redact.mask(text)
-        return highlight(text, query)
+        return rv.highlight(text, query)
 
     # -- budget ---------------------------------------------------------------------------------
 
@@ -693,246 +709,3 @@ class Agtrace:
             else:
                 hi = mid - 1
         return build(lo)
-
-
-# -- helpers --------------------------------------------------------------------------------------
-
-
-def highlight(text: str, query: str, width: int = 240) -> str:
-    terms = [t.rstrip("*").strip('"').lower() for t in query.split() if t.rstrip("*").strip('"')]
-    low = text.lower()
-    hits = [(low.find(t), t) for t in terms if low.find(t) >= 0]
-    start = min(hits)[0] if hits else 0
-    a = max(0, start - width // 3)
-    b = min(len(text), a + width)
-    window = " ".join(text[a:b].split())
-    for t in sorted({t for _, t in hits}, key=len, reverse=True):
-        window = re.sub(re.escape(t), lambda m: f"«{m.group(0)}»", window, flags=re.IGNORECASE)
-    return ("…" if a > 0 else "") + window + ("…" if b < len(text) else "")
-
-
-def _join(*notes: str | None) -> str | None:
-    return "; ".join(n for n in notes if n) or None
-
-
-def _limit(limit: int) -> int:
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise BadArgumentError(f"limit must be a positive integer (1..{MAX_LIMIT}), not {limit!r}")
-    return min(limit, MAX_LIMIT)
-
-
-def _provider(p: str | None) -> str | None:
-    if p in (None, ""):
-        return None
-    aliases = {"claude": "claude_code", "gemini": "gemini_cli", "copilot": "copilot_cli", "agy": "antigravity"}
-    p = aliases.get(p, p)  # type: ignore[arg-type]
-    if p not in PROVIDERS:
-        raise BadArgumentError(f"unknown provider {p!r}; use one of {', '.join(PROVIDERS)}")
-    return p
-
-
-def _time(value: str | None, name: str) -> str | None:
-    if value in (None, ""):
-        return None
-    try:
-        return parse_user_time(value)  # type: ignore[arg-type]
-    except ValueError as e:
-        raise BadArgumentError(f"{name}: {e}") from None
-
-
-def _fkey(filters: tuple[Any, ...]) -> str:
-    return hashlib.blake2s(orjson.dumps(list(filters), default=str), digest_size=6).hexdigest()
-
-
-def _cursor(filters: tuple[Any, ...], offset: int) -> str:
-    raw = orjson.dumps({"o": offset, "f": _fkey(filters)})
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _uncursor(cursor: str | None, filters: tuple[Any, ...]) -> int:
-    if not cursor:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        d = orjson.loads(raw)
-        offset = d["o"]
-        ok = isinstance(offset, int) and offset >= 0 and d["f"] == _fkey(filters)
-    except Exception:
-        ok = False
-    if not ok:
-        raise BadArgumentError("bad cursor: pass the next_cursor from the previous call, with the same other "
-                               "arguments (or omit cursor to start from the first page)")
-    return offset
-
-
-def _summary(r: Any) -> SessionSummary:
-    return SessionSummary(
-        session_id=r["id"], provider=r["provider"], project_root=r["project_root"], title=r["title"] or "",
-        started_at=r["started_at"], ended_at=r["ended_at"], turns=r["turns"], tool_calls=r["tool_calls"],
-        failed_tools=r["failed_tools"], models=orjson.loads(r["models"] or "[]"), git_branch=r["git_branch"],
-        parent_session_id=r["parent_id"], agent_name=r["agent_name"], on_disk=bool(r["on_disk"]))
-
-
-def _stats(r: Any) -> m.Stats:
-    from .engine.timeutil import ms_between
-    return m.Stats(turns=r["turns"], steps=r["steps"], tool_calls=r["tool_calls"], failed_tools=r["failed_tools"],
-                   input=r["input"], cache_read=r["cache_read"], cache_write=r["cache_write"], output=r["output"],
-                   reasoning=r["reasoning"], peak_context_tokens=r["peak_context"],
-                   duration_ms=ms_between(r["started_at"], r["ended_at"]))
-
-
-def _turn_stats(t: Any) -> m.Stats:
-    from .engine.timeutil import ms_between
-    return m.Stats(turns=1, steps=t["steps"], tool_calls=t["tool_calls"], failed_tools=t["failed_tools"],
-                   input=t["input"], cache_read=t["cache_read"], cache_write=t["cache_write"], output=t["output"],
-                   reasoning=t["reasoning"], peak_context_tokens=t["peak_context"],
-                   duration_ms=ms_between(t["started_at"], t["ended_at"]))
-
-
-def _outline(t: Any, counts: list[tuple[str, int, int]]) -> TurnOutline:
-    return TurnOutline(index=t["idx"], started_at=t["started_at"], ended_at=t["ended_at"], origin=t["origin"],
-                       prompt=snippet(t["text"], 300), steps=t["steps"],
-                       tools=[ToolUse(name=n, ok=ok, failed=f) for n, ok, f in counts[:20]],
-                       failed_tools=t["failed_tools"], interrupted=bool(t["interrupted"]),
-                       final_answer=snippet(t["final_message"], 300) or None)
-
-
-def _step(s: Any, tools: list[Any], cap: int) -> StepDetail:
-    usage = None
-    if s["has_usage"]:
-        usage = m.Usage(input=s["input"], cache_read=s["cache_read"], cache_write=s["cache_write"],
-                        output=s["output"], reasoning=s["reasoning_tokens"])
-    return StepDetail(index=s["idx"], started_at=s["started_at"], model=s["model"], status=s["status"],
-                      reasoning=cut_middle(s["reasoning"], cap, "; the index keeps 16 KB") if s["reasoning"] else None,
-                      message=cut_middle(s["message"], cap * 2, "; the index keeps 16 KB") if s["message"] else None,
-                      tools=[_tool(t, cap) for t in tools], usage=usage)
-
-
-def _tool(t: Any, cap: int) -> ToolDetail:
-    args: Any = orjson.loads(t["args"]) if t["args"] else None
-    if args is not None and not isinstance(args, (dict, str)):
-        args = orjson.dumps(args).decode()
-    args_cut = t["args_len"] > len(t["args"] or "")
-    if args is not None and len(t["args"]) > cap:
-        args = _cap_json(args, max(80, cap // 4))
-        args_cut = True
-    out = t["output"] or ""
-    shown = cut_middle(out, cap, "; call get_tool_output for the full text") if len(out) > cap else out
-    err = None
-    if t["status"] == "error":
-        err = ToolErrorView(kind=t["error_kind"] or "tool_error", exit_code=t["exit_code"],
-                            message=snippet(t["error_message"] or "", 400))
-    return ToolDetail(call_id=t["call_id"], name=t["name"], kind=t["kind"], args=args, args_truncated=args_cut,
-                      status=t["status"], error=err, output=shown, output_chars=t["output_len"],
-                      output_truncated=t["output_len"] > len(shown) or shown is not out,
-                      started_at=t["started_at"], duration_ms=t["duration_ms"], child_session_id=t["child_id"])
-
-
-def _cap_json(v: Any, cap: int) -> Any:
-    from .store.sink import cap_strings
-    return cap_strings(v, cap)
-
-
-def _full_tool_text(row: Any, field: str) -> tuple[str, str]:
-    """The full output (or arguments) of one tool call, from its log; the index preview if the log is gone."""
-    src = SourceFile(row["file_path"], row["provider"], row["file_kind"], row["file_parent"])
-    prov = REGISTRY[row["provider"]]
-    try:
-        if field == "output" and row["out_off"] >= 0:
-            text = prov.read_output(src, row["out_off"], row["call_id"])
-            if text is not None:
-                return text, "log"
-        from .engine import load_file_source
-        for s in load_file_source(src):
-            if s.session_id != row["session_id"]:
-                continue
-            for turn in s.turns:
-                for step in turn.steps:
-                    for t in step.tools:
-                        if t.call_id == row["call_id"]:
-                            if field == "output":
-                                return t.output, "log"
-                            return (t.args if isinstance(t.args, str) else
-                                    orjson.dumps(t.args, option=orjson.OPT_INDENT_2).decode()), "log"
-    except OSError:
-        pass
-    if field == "output":
-        return row["output"] or "", "index"
-    return row["args"] or "", "index"
-
-
-
-# -- analysis and usage helpers -------------------------------------------------------------------
-
-
-def _finding(f: _AnalysisFinding) -> Finding:
-    return Finding(kind=f.kind, severity=f.severity, start_turn=f.start[0], start_step=f.start[1],  # type: ignore[arg-type]
-                   end_turn=f.end[0], end_step=f.end[1], tool=f.tool, target=snippet(f.target or "", 200) or None,
-                   count=f.count, resolved=f.resolved, call_ids=f.call_ids[:MAX_CALL_IDS],
-                   calls_total=len(f.call_ids), explanation=f.explanation)
-
-
-def _tokens(input_: int, cache_read: int, cache_write: int, output: int, reasoning: int) -> TokenTotals:
-    input_, cache_read, cache_write, output, reasoning = (int(x or 0) for x in
-                                                          (input_, cache_read, cache_write, output, reasoning))
-    return TokenTotals(input=input_, cache_read=cache_read, cache_write=cache_write, output=output,
-                       reasoning=reasoning, total=input_ + cache_read + cache_write + output,
-                       cache_hit_rate=cache_hit_rate(input_, cache_read, cache_write))
-
-
-def _subagent_fields(own: TokenTotals, subs: Any) -> dict[str, Any]:
-    if not subs or not subs["n"]:
-        return {"subagents": 0, "subagent_tokens": None, "tokens_with_subagents": None}
-    sub = _tokens(subs["input"], subs["cache_read"], subs["cache_write"], subs["output"], subs["reasoning"])
-    both = _tokens(own.input + sub.input, own.cache_read + sub.cache_read, own.cache_write + sub.cache_write,
-                   own.output + sub.output, own.reasoning + sub.reasoning)
-    return {"subagents": subs["n"], "subagent_tokens": sub, "tokens_with_subagents": both}
-
-
-def _models(rows: list[Any]) -> list[ModelUsage]:
-    return [ModelUsage(model=r["model"] or "(unknown)", steps=r["steps"],
-                       tokens=_tokens(r["input"], r["cache_read"], r["cache_write"], r["output"], r["reasoning"]))
-            for r in rows[:20]]
-
-
-def _context_use(recorded: int | None, steps: list[Any], points: list[StepPoint]) -> ContextUse:
-    with_usage = [s for s in steps if s["has_usage"]]
-    if not with_usage:
-        return ContextUse(context_window=recorded, window_source="recorded" if recorded else None)
-    peak = max(with_usage, key=lambda s: s["context"])
-    last = with_usage[-1]
-    model = next((s["model"] for s in reversed(with_usage) if s["model"] and s["model"] != "<synthetic>"), None)
-    window, source = resolve_window(recorded, model, peak["context"])
-    return ContextUse(model=model, context_window=window, window_source=source,  # type: ignore[arg-type]
-                      peak_context_tokens=peak["context"], peak_turn=peak["turn_idx"], peak_step=peak["idx"],
-                      peak_pct=pct(peak["context"], window), last_context_tokens=last["context"],
-                      last_pct=pct(last["context"], window))
-
-
-def _compactions(comps: list[Any], points: list[StepPoint]) -> tuple[list[CompactionUsage], tuple[int, int] | None]:
-    """Each compaction with its tokens before/after; and where the context of the last one starts."""
-    out, after_at = [], None
-    for c in comps:
-        before, after, first = compaction_bounds(points, c["turn_idx"], c["at"], c["pre_tokens"])
-        # a compaction in the middle of a turn (Codex) is recorded against the next turn: name the turn it hit
-        turn = min(c["turn_idx"], first.turn) if first is not None else c["turn_idx"]
-        out.append(CompactionUsage(turn_index=turn, at=c["at"], trigger=c["trigger"], tokens_before=before,
-                                   tokens_after=after))
-        after_at = (first.turn, first.step) if first is not None else (c["turn_idx"], 0)
-    return out, after_at
-
-
-def _outputs(rows: list[Any]) -> list[OutputInContext]:
-    return [OutputInContext(call_id=r["call_id"], tool=r["name"], turn_index=r["turn_idx"], step_index=r["step_idx"],
-                            output_chars=r["output_len"]) for r in rows]
-
-
-def _ts_key(ts: str | None) -> float:
-    """A sortable number for an ISO timestamp (newer = larger); 0 when missing."""
-    if not ts:
-        return 0.0
-    from datetime import datetime
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0

@@ -317,8 +317,6 @@ def cmd_failures(api: Any, args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(res.model_dump(mode="json"))
         return 0
-    from rich.table import Table
-
     if res.groups is not None:
         from rich.markup import escape
 
