@@ -478,3 +478,15 @@ def test_after_a_prioritised_refresh_search_still_lists_the_newest_first(home: P
     assert newest == MAIN_ID
     assert first.search_history("the").hits[0].session_id == plain.search_history("the").hits[0].session_id
     assert first.secret_findings().total == plain.secret_findings().total
+
+
+def test_logs_that_all_look_new_are_read_in_one_pass(home: Path, tmp_path: Path, monkeypatch):
+    from agtrace_mcp.store import ingest
+
+    monkeypatch.setattr(ingest, "PRIORITY_MIN_BYTES", 0)
+    for p in home.rglob("*"):
+        os.utime(p, None)  # copied without their times: every file written "just now"
+    moved: list[object] = []
+    monkeypatch.setattr(ingest, "_renumber_docs", lambda *a: moved.append(a))
+    Store(make_config(home, tmp_path / "d")).refresh(force=True, wait=True)
+    assert moved == []
