@@ -224,6 +224,10 @@ def _renumber_docs(db: sqlite3.Connection, paths: list[str], wait: bool) -> None
             db.execute("UPDATE meta SET value = ? WHERE key = 'secrets_scanned' AND CAST(value AS INTEGER) >= ?",
                        (str(lo - 1), lo))
         db.execute("COMMIT")
+    except sqlite3.OperationalError as e:  # a full disk, say: every row is in; only their order stays as it is
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        log.warning("could not move the recent search docs after the older ones: %s", e)
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
