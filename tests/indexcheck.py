@@ -1,10 +1,43 @@
-"""Test helpers: the index's rows, comparable between two indexes, and a log grown a few lines at a time."""
+"""Test helpers for reads that continue from an offset: an API over a HOME, the index's rows (comparable
+between two indexes), a log grown a few lines at a time, and a spy on a provider's continuations."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from agtrace_mcp.api import Agtrace
+from agtrace_mcp.config import Config
+from agtrace_mcp.providers.base import NeedsFullRead
+
+
+def api_over(home: Path, data: Path, *, live: bool = False, env: dict[str, str] | None = None) -> Agtrace:
+    """An API over the logs under `home` that checks them on every call; `live`: recent files are live."""
+    cfg = Config.load(env={"HOME": str(home), **(env or {})}, data_dir=data)
+    cfg.refresh_interval = 0
+    cfg.live_seconds = 1e9 if live else 0
+    return Agtrace(cfg)
+
+
+def spy_continuations(monkeypatch: pytest.MonkeyPatch, provider: type) -> list[bool]:
+    """One entry per read from an offset: True when it continued, False when it asked for a whole read."""
+    seen: list[bool] = []
+    real = provider._continue
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            out = real(self, *args, **kwargs)
+        except NeedsFullRead:
+            seen.append(False)
+            raise
+        seen.append(True)
+        return out
+
+    monkeypatch.setattr(provider, "_continue", spy)
+    return seen
 
 
 def index_rows(data_dir: Path) -> dict[str, list[tuple]]:

@@ -31,8 +31,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from indexcheck import grow, index_rows
+from indexcheck import api_over, grow, index_rows, spy_continuations
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
@@ -40,7 +39,6 @@ from agtrace_mcp.engine import load_file, load_file_source, load_session, source
 from agtrace_mcp.providers import REGISTRY, ParseStats, SourceFile, detect_provider
 from agtrace_mcp.providers.antigravity import (
     AntigravityProvider,
-    NeedsFullRead,
     norm_path,
     pb_fields,
     replay,
@@ -643,8 +641,6 @@ def test_cli_show_json(fixtures_home: Path, tmp_path: Path):
 
 
 def test_index_holds_the_parent_child_pair(tmp_path: Path, fixtures_home: Path):
-    from agtrace_mcp.api import Agtrace
-    from agtrace_mcp.config import Config
 
     home = tmp_path / "home"
     shutil.copytree(fixtures_home / ".gemini", home / ".gemini")
@@ -801,30 +797,9 @@ def test_corpus_in_the_real_layout(corpus: Path, tmp_path: Path):
 # -- appended steps: a continuation, not a new read -------------------------------------------------------------
 
 
-def agy_api(home: Path, data: Path, live: bool) -> Agtrace:
-    cfg = Config.load(env={"HOME": str(home)}, data_dir=data)
-    cfg.refresh_interval = 0
-    cfg.live_seconds = 1e9 if live else 0
-    return Agtrace(cfg)
-
-
 @pytest.fixture
 def continuations(monkeypatch) -> list[bool]:
-    """One entry per read from an offset: True when it continued, False when it asked for a whole read."""
-    seen: list[bool] = []
-    real = AntigravityProvider._continue
-
-    def spy(self, *args, **kwargs):
-        try:
-            out = real(self, *args, **kwargs)
-        except NeedsFullRead:
-            seen.append(False)
-            raise
-        seen.append(True)
-        return out
-
-    monkeypatch.setattr(AntigravityProvider, "_continue", spy)
-    return seen
+    return spy_continuations(monkeypatch, AntigravityProvider)
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["closed", "live"])
@@ -835,9 +810,9 @@ def test_appending_steps_gives_the_same_index_as_reading_each_transcript_whole(
     shutil.copytree(fixtures_home / ".gemini", home / ".gemini")
     logs = {p: p.read_bytes().splitlines(keepends=True)
             for p in sorted((home / ".gemini").glob("antigravity*/brain/*/.system_generated/logs/transcript*.jsonl"))}
-    piecewise = agy_api(home, tmp_path / "piecewise", live)
+    piecewise = api_over(home, tmp_path / "piecewise", live=live)
     grow(logs, 1, chunk, piecewise)
-    whole = agy_api(home, tmp_path / "whole", live)
+    whole = api_over(home, tmp_path / "whole", live=live)
     whole.refresh()
     assert index_rows(tmp_path / "piecewise") == index_rows(tmp_path / "whole")
     assert continuations.count(True) > 10  # most appends were read as continuations...
@@ -850,7 +825,7 @@ def test_an_appended_step_is_read_from_the_offset(tmp_path: Path, fixtures_home:
     log = brain_log(home, "antigravity-cli", A)
     lines = log.read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(lines[:-3]))
-    api = agy_api(home, tmp_path / "d", live=False)
+    api = api_over(home, tmp_path / "d", live=False)
     api.refresh()
     with open(log, "ab") as f:
         f.write(b"".join(lines[-3:]))

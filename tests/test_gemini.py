@@ -22,14 +22,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from indexcheck import api_over, grow, index_rows, spy_continuations
 
-from indexcheck import grow, index_rows
-
-from agtrace_mcp.api import Agtrace
-from agtrace_mcp.config import Config
 from agtrace_mcp.engine import load_file, load_session
 from agtrace_mcp.providers import ParseStats, SourceFile
-from agtrace_mcp.providers.base import NeedsFullRead
 from agtrace_mcp.providers.gemini import GeminiProvider, shell_exit_code
 
 GEMINI = "gemini_cli"
@@ -601,7 +597,7 @@ def generated_session(home: Path) -> Path:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    from generate import Generator, GeminiSession
+    from generate import GeminiSession, Generator
 
     g = Generator(home, size_mb=1, big_session_mb=0.1, seed=3)
     s = GeminiSession(g, random.Random(5), g.projects[0], 1780000000.0, 60_000, legacy=False)
@@ -611,28 +607,7 @@ def generated_session(home: Path) -> Path:
 
 @pytest.fixture
 def continuations(monkeypatch) -> list[bool]:
-    """One entry per read from an offset: True when it continued, False when it asked for a whole read."""
-    seen: list[bool] = []
-    real = GeminiProvider._continue
-
-    def spy(self, *args, **kwargs):
-        try:
-            out = real(self, *args, **kwargs)
-        except NeedsFullRead:
-            seen.append(False)
-            raise
-        seen.append(True)
-        return out
-
-    monkeypatch.setattr(GeminiProvider, "_continue", spy)
-    return seen
-
-
-def gemini_api(home: Path, data: Path, live: bool) -> Agtrace:
-    cfg = Config.load(env={"HOME": str(home)}, data_dir=data)
-    cfg.refresh_interval = 0
-    cfg.live_seconds = 1e9 if live else 0
-    return Agtrace(cfg)
+    return spy_continuations(monkeypatch, GeminiProvider)
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["closed", "live"])
@@ -645,9 +620,9 @@ def test_appending_to_jsonl_logs_gives_the_same_index_as_reading_them_whole(
     generated_session(home)
     logs = {p: p.read_bytes().splitlines(keepends=True) for p in sorted((home / ".gemini").rglob("*.jsonl"))}
     assert len(logs) >= 3
-    piecewise = gemini_api(home, tmp_path / "piecewise", live)
+    piecewise = api_over(home, tmp_path / "piecewise", live=live)
     grow(logs, 1, chunk, piecewise)
-    whole = gemini_api(home, tmp_path / "whole", live)
+    whole = api_over(home, tmp_path / "whole", live=live)
     whole.refresh()
     assert index_rows(tmp_path / "piecewise") == index_rows(tmp_path / "whole")
     assert continuations.count(True) > 20  # most appends continued the last read...
@@ -659,7 +634,7 @@ def test_a_new_copy_of_an_earlier_message_is_read_whole(tmp_path: Path, fixtures
     home = tmp_path / "home"
     path = generated_session(home)
     lines = path.read_bytes().splitlines(keepends=True)
-    api = gemini_api(home, tmp_path / "d", live=False)
+    api = api_over(home, tmp_path / "d", live=False)
     api.refresh()
     first = next(json.loads(ln) for ln in lines if b'"type":"user"' in ln)
     first["content"] = [{"text": "the first prompt, edited"}]
@@ -689,12 +664,12 @@ def test_a_call_that_was_running_gets_its_result_from_the_next_copy(tmp_path: Pa
              {**response, "toolCalls": [done], "tokens": {**response["tokens"], "output": 35, "total": 935}}]
     text = [json.dumps(x) + "\n" for x in lines]
     path.write_text("".join(text[:3]))
-    api = gemini_api(tmp_path / "home", tmp_path / "piecewise", live=True)
+    api = api_over(tmp_path / "home", tmp_path / "piecewise", live=True)
     assert api.get_turn(sid, 0).steps[0].tools[0].status == "in_progress"
     with open(path, "a") as f:
         f.write(text[3])
     tool = api.get_turn(sid, 0).steps[0].tools[0]
     assert continuations == [True]
     assert (tool.status, tool.error.exit_code if tool.error else None) == ("error", 2)
-    gemini_api(tmp_path / "home", tmp_path / "whole", live=True).refresh()
+    api_over(tmp_path / "home", tmp_path / "whole", live=True).refresh()
     assert index_rows(tmp_path / "piecewise") == index_rows(tmp_path / "whole")

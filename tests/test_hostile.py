@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from indexcheck import api_over, index_rows
 from mcp import Client
 
 from agtrace_mcp.api import Agtrace
@@ -28,8 +29,8 @@ from agtrace_mcp.engine.builder import SessionBuilder
 from agtrace_mcp.engine.memory import MemorySink
 from agtrace_mcp.providers import REGISTRY, ParseStats
 from agtrace_mcp.server import build_server
-from agtrace_mcp.store.sink import StoreSink
 from agtrace_mcp.store.db import open_db
+from agtrace_mcp.store.sink import StoreSink
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "home"
@@ -375,12 +376,7 @@ def test_a_client_that_disconnects_mid_call_leaves_a_working_server(home: Path, 
 
 
 def _rows_of(home: Path, data: Path) -> dict:
-    from indexcheck import index_rows
-
-    cfg = Config.load(env={"HOME": str(home)}, data_dir=data)
-    cfg.refresh_interval = 0
-    cfg.live_seconds = 0
-    api = Agtrace(cfg)
+    api = api_over(home, data)
     api.refresh()
     api.close()
     return index_rows(data)
@@ -397,15 +393,10 @@ def test_random_appends_read_as_a_continuation_equal_a_whole_read(provider: str,
     lines_ = whole.splitlines(keepends=True)
     path = tmp / "home" / PATHS[provider]
     path.write_bytes(b"".join(lines_[:cut]))
-    cfg = Config.load(env={"HOME": str(tmp / "home")}, data_dir=tmp / "piecewise")
-    cfg.refresh_interval = 0
-    cfg.live_seconds = 0
-    api = Agtrace(cfg)
+    api = api_over(tmp / "home", tmp / "piecewise")
     api.refresh()
     with open(path, "ab") as f:
         f.write(b"".join(lines_[cut:]))
     api.refresh()
     api.close()
-    from indexcheck import index_rows
-
     assert index_rows(tmp / "piecewise") == _rows_of(tmp / "home", tmp / "whole")

@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from indexcheck import api_over
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
@@ -544,11 +545,9 @@ def aged_db(tmp_path: Path) -> Path:
     return path
 
 
-def api_over(path: Path, tmp_path: Path) -> Agtrace:
-    cfg = Config.load(env={"HOME": str(tmp_path), "AGTRACE_MCP_OPENCODE_DIR": str(path.parent)},
-                      data_dir=tmp_path / "index")
-    cfg.refresh_interval = 0
-    return Agtrace(cfg)
+def db_api(path: Path, tmp_path: Path) -> Agtrace:
+    """An API over the OpenCode DB at `path` (just written: live), checking it on every call."""
+    return api_over(tmp_path, tmp_path / "index", live=True, env={"AGTRACE_MCP_OPENCODE_DIR": str(path.parent)})
 
 
 @pytest.fixture
@@ -578,7 +577,7 @@ def add_prompt(path: Path, sid: str, text: str, at: int) -> None:
 
 def test_a_db_change_reads_again_only_the_session_that_changed(tmp_path: Path, emitted: list[str]):
     path = aged_db(tmp_path)
-    api = api_over(path, tmp_path)
+    api = db_api(path, tmp_path)
     main_before = api.get_session(MAIN).model_dump(exclude={"subagents"})  # CHILD is one of them
     assert set(emitted) == {MAIN, CHILD, EMPTY}
     child_turns = api.get_session(CHILD).stats.turns
@@ -593,11 +592,11 @@ def test_a_db_change_reads_again_only_the_session_that_changed(tmp_path: Path, e
 
 def test_a_partial_re_read_counts_the_same_records_as_a_full_one(tmp_path: Path):
     path = aged_db(tmp_path)
-    api = api_over(path, tmp_path)
+    api = db_api(path, tmp_path)
     api.list_sessions()
     add_prompt(path, CHILD, "Also check the logout redirect", LONG_AGO + 50_000)
     api.list_sessions()
-    fresh = api_over(path, tmp_path / "fresh")
+    fresh = db_api(path, tmp_path / "fresh")
 
     def health(a: Agtrace) -> tuple[int, int, int, int]:
         (h,) = [p for p in a.doctor().providers if p.provider == "opencode"]
@@ -608,7 +607,7 @@ def test_a_partial_re_read_counts_the_same_records_as_a_full_one(tmp_path: Path)
 
 def test_a_session_renamed_is_read_again(tmp_path: Path, emitted: list[str]):
     path = aged_db(tmp_path)
-    api = api_over(path, tmp_path)
+    api = db_api(path, tmp_path)
     api.list_sessions()
     emitted.clear()
     con = sqlite3.connect(path)
@@ -622,7 +621,7 @@ def test_a_session_renamed_is_read_again(tmp_path: Path, emitted: list[str]):
 def test_a_live_session_is_read_again_even_when_its_row_counts_and_times_did_not_move(tmp_path: Path,
                                                                                     emitted: list[str]):
     path = build_db(tmp_path / "oc" / "opencode.db")  # parts stamped now: both sessions are live
-    api = api_over(path, tmp_path)
+    api = db_api(path, tmp_path)
     api.list_sessions()
     emitted.clear()
     con = sqlite3.connect(path)
@@ -636,7 +635,7 @@ def test_a_live_session_is_read_again_even_when_its_row_counts_and_times_did_not
 
 def test_a_session_deleted_from_the_db_keeps_its_history_marked_off_disk(tmp_path: Path):
     path = aged_db(tmp_path)
-    api = api_over(path, tmp_path)
+    api = db_api(path, tmp_path)
     assert api.get_session(CHILD).session.on_disk
     con = sqlite3.connect(path)
     for table, col in (("part", "session_id"), ("message", "session_id"), ("session", "id")):

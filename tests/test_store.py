@@ -159,40 +159,40 @@ def test_appending_gives_the_same_index_as_reading_the_whole_file(home: Path, tm
     assert piecewise.get_session(MAIN_ID).stats == whole.get_session(MAIN_ID).stats
 
 
-def test_a_result_arriving_in_a_later_read_completes_its_call(api: Agtrace, home: Path):
+def cut_before_the_bash_result(home: Path) -> tuple[Path, bytes]:
+    """Cut the main Claude session just before the result of its Bash call; returns the log and the cut-off rest."""
     path = home / MAIN_REL
     lines = path.read_bytes().splitlines(keepends=True)
     cut = next(i for i, ln in enumerate(lines) if b'"toolu_pytest"' in ln and b"tool_result" in ln)
     path.write_bytes(b"".join(lines[:cut]))
+    return path, b"".join(lines[cut:])
+
+
+def test_a_result_arriving_in_a_later_read_completes_its_call(api: Agtrace, home: Path):
+    path, rest = cut_before_the_bash_result(home)
     api.refresh()
     bash = api.get_turn(MAIN_ID, 0).steps[0].tools[0]
     assert bash.status == "missing"
     with open(path, "ab") as f:
-        f.write(b"".join(lines[cut:]))
+        f.write(rest)
     api.refresh()
     bash = api.get_turn(MAIN_ID, 0).steps[0].tools[0]
     assert bash.status == "error" and bash.error.exit_code == 1
 
 
 def test_a_live_file_shows_a_waiting_call_as_in_progress(home: Path, tmp_path: Path):
-    path = home / MAIN_REL
-    lines = path.read_bytes().splitlines(keepends=True)
-    cut = next(i for i, ln in enumerate(lines) if b'"toolu_pytest"' in ln and b"tool_result" in ln)
-    path.write_bytes(b"".join(lines[:cut]))
+    path, rest = cut_before_the_bash_result(home)
     api = Agtrace(make_config(home, tmp_path / "d", live_seconds=300))
     step = api.get_turn(MAIN_ID, 0).steps[0]
     assert step.tools[0].status == "in_progress" and step.status == "in_progress"
 
 
 def test_a_step_shown_in_progress_is_done_once_its_result_arrives_in_a_later_read(home: Path, tmp_path: Path):
-    path = home / MAIN_REL
-    lines = path.read_bytes().splitlines(keepends=True)
-    cut = next(i for i, ln in enumerate(lines) if b'"toolu_pytest"' in ln and b"tool_result" in ln)
-    path.write_bytes(b"".join(lines[:cut]))
+    path, rest = cut_before_the_bash_result(home)
     live = Agtrace(make_config(home, tmp_path / "live", live_seconds=300))
     assert live.get_turn(MAIN_ID, 0).steps[0].status == "in_progress"
     with open(path, "ab") as f:
-        f.write(b"".join(lines[cut:]))
+        f.write(rest)
     whole = Agtrace(make_config(home, tmp_path / "whole", live_seconds=300))
     assert live.get_turn(MAIN_ID, 0).model_dump() == whole.get_turn(MAIN_ID, 0).model_dump()
     assert live.get_turn(MAIN_ID, 0).steps[0].status == "done"
