@@ -127,6 +127,12 @@ def test_random_records_never_crash_a_provider(provider: str, content, tmp_path_
     _parse_everything(_write(tmp, provider, content), provider, tmp)
 
 
+def test_a_sidechain_record_whose_ids_are_not_strings_is_not_a_session(tmp_path: Path):
+    # found by the fuzz test above: `uuid: true` became the id of a sidechain session
+    path = _write(tmp_path, "claude_code", [({"type": "user", "isSidechain": 1, "uuid": True}, 0, 0)])
+    _parse_everything(path, "claude_code", tmp_path)
+
+
 @pytest.mark.parametrize("provider", sorted(p for p in PATHS if p in REGISTRY))
 def test_a_huge_line_is_read_not_fatal(provider: str, tmp_path: Path):
     big = {"type": "user", "message": {"role": "user", "content": "x" * 30_000_000}, "sessionId": "s",

@@ -172,11 +172,12 @@ class ClaudeProvider:
                 st.parent = rec_sid
             parent = st.parent
         elif o.get("isSidechain"):
-            uuid = o.get("uuid")
-            parent_uuid = o.get("parentUuid")
+            # ids of another type (damaged records) are no ids: they must never become a session id
+            uuid, parent_uuid, agent_id = (v if isinstance(v, str) else None
+                                           for v in (o.get("uuid"), o.get("parentUuid"), o.get("agentId")))
             sc = st.sc_of.get(parent_uuid) if parent_uuid else None
             if sc is None:
-                sc = (o.get("agentId") or uuid or st.last_sc) if parent_uuid is None or st.last_sc is None \
+                sc = (agent_id or uuid or st.last_sc) if parent_uuid is None or st.last_sc is None \
                     else st.last_sc
             if sc is None:
                 return None
