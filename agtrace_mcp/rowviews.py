@@ -118,7 +118,7 @@ def tool(t: Any, cap: int) -> ToolDetail:
 
 
 def cap_json(v: Any, cap: int) -> Any:
-    from .store.sink import cap_strings
+    from .store.rows import cap_strings
     return cap_strings(v, cap)
 
 

@@ -1,6 +1,6 @@
 """The builder's sink for the index: turns, steps and tools become rows; their text becomes search docs.
 
-Rows hold previews, not whole bodies: long tool outputs keep a head and a tail plus the byte offset of
+Rows hold previews, not whole bodies (prepared by `rows.py`, here or in a parse worker): long tool outputs keep a head and a tail plus the byte offset of
 the record in the log, so the full text is read from the log on demand (`get_tool_output`). A search doc is
 only coordinates: the FTS index reads its text from the row it belongs to (view `doc_text`), so nothing is
 stored twice. For the same reason a doc's text must be exactly the stored column (`_doc_texts` below), and
@@ -14,61 +14,22 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
 
 from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
+from .rows import (
+    MetaRow,
+    ResultPatch,
+    StepRow,
+    TurnRow,
+    meta_row,
+    result_patch,
+    step_row,
+    turn_row,
+)
 
-OUT_HEAD, OUT_TAIL = 800, 300  # tool output preview kept in the index (and searched)
-TEXT_CAP = 16_000  # prompt / message / reasoning kept in the index
-ARG_STR_CAP = 700  # long strings inside tool arguments
 BATCH = 4000  # search docs buffered before a write
 PROMPT, MESSAGE, REASONING, TOOL_CALL, TOOL_OUTPUT = range(5)  # docs.kind (migrations.DOC_KINDS)
-
-
-def cap_text(text: str | None, cap: int) -> str | None:
-    if text is None or len(text) <= cap:
-        return text
-    return text[: cap - 200] + f"\n…[{len(text) - cap + 200} chars cut]…\n" + text[-150:]
-
-
-def preview(text: str) -> str:
-    if len(text) <= OUT_HEAD + OUT_TAIL:
-        return text
-    return f"{text[:OUT_HEAD]}\n…[{len(text) - OUT_HEAD - OUT_TAIL} chars cut]…\n{text[-OUT_TAIL:]}"
-
-
-def cap_strings(value: Any, cap: int = ARG_STR_CAP) -> Any:
-    """Cut long strings inside a JSON value, keeping it valid JSON (arguments of Write/apply_patch…)."""
-    if isinstance(value, str):
-        if len(value) > cap:
-            return value[: cap * 2 // 3] + f"…[{len(value) - cap} chars cut]…" + value[-(cap // 3):]
-        return value
-    if isinstance(value, dict):
-        return {k: cap_strings(v, cap) for k, v in value.items()}
-    if isinstance(value, list):
-        return [cap_strings(v, cap) for v in value]
-    return value
-
-
-def args_json(args: Any) -> tuple[str | None, int]:
-    if args is None:
-        return None, 0
-    try:
-        full = orjson.dumps(args)
-    except (TypeError, orjson.JSONEncodeError):  # not JSON-able (too deep, huge ints): keep a text form
-        try:
-            full = orjson.dumps(str(args)[:100_000])
-        except RecursionError:
-            full = b'"<unrepresentable arguments>"'
-    if len(full) <= ARG_STR_CAP * 2:
-        return full.decode(), len(full)
-    try:
-        return orjson.dumps(cap_strings(args)).decode(), len(full)
-    except (TypeError, orjson.JSONEncodeError, RecursionError):
-        return orjson.dumps(full[:ARG_STR_CAP * 2].decode("utf-8", "replace")).decode(), len(full)
 
 
 @dataclass(slots=True)
@@ -150,9 +111,29 @@ class StoreSink:
         if cur is None or turn_idx < cur:
             self.touched[sid] = turn_idx
 
-    # -- sink protocol --------------------------------------------------------------------------
+    # -- sink protocol (the builder's records, prepared here and written at once) --------------
 
     def meta(self, sid: str, m: SessionMetaRec) -> None:
+        self.write_meta(sid, meta_row(m))
+
+    def turn(self, sid: str, t: TurnRec) -> None:
+        self.write_turn(sid, turn_row(t))
+
+    def step(self, sid: str, s: StepRec) -> None:
+        self.write_step(sid, step_row(s))
+
+    def patch_tool(self, sid: str, turn_index: int, step_index: int, t: ToolRec) -> None:
+        self.write_patch_tool(sid, turn_index, step_index, result_patch(t))
+
+    def patch_usage(self, sid: str, turn_index: int, step_index: int, u: tuple[int, ...]) -> None:
+        self.write_patch_usage(sid, turn_index, step_index, u)
+
+    def compaction(self, sid: str, c: CompactRec) -> None:
+        self.write_compaction(sid, c)
+
+    # -- writes of prepared rows (`rows.py`; also replayed from a parse worker) -------------------
+
+    def write_meta(self, sid: str, m: MetaRow) -> None:
         if not self._ok(sid):
             return
         self.touched.setdefault(sid, 1 << 30)
@@ -166,11 +147,11 @@ class StoreSink:
                    cli_version=excluded.cli_version, parent_id=coalesce(excluded.parent_id, sessions.parent_id),
                    agent_name=excluded.agent_name, source_files=excluded.source_files,
                    context_window=excluded.context_window, on_disk=1""",
-            (sid, m.provider, self.file_id, m.project_root, m.git_branch or None, m.title, m.started_at,
-             m.ended_at, orjson.dumps(m.models).decode(), m.cli_version, m.parent_session_id, m.agent_name,
-             orjson.dumps(m.source_files).decode(), m.context_window))
+            (sid, m.provider, self.file_id, m.project_root, m.git_branch, m.title, m.started_at,
+             m.ended_at, m.models, m.cli_version, m.parent_session_id, m.agent_name, m.source_files,
+             m.context_window))
 
-    def turn(self, sid: str, t: TurnRec) -> None:
+    def write_turn(self, sid: str, t: TurnRow) -> None:
         if not self._ok(sid):
             return
         self._touch(sid, t.index)
@@ -181,19 +162,18 @@ class StoreSink:
             new = self.db.execute("SELECT 1 FROM turns WHERE session_id = ? AND idx = ?", key).fetchone() is None
         self.turns_written.add(key)
         if new:
-            text = cap_text(t.text, TEXT_CAP) or ""
             self.db.execute(
                 "INSERT INTO turns (session_id, idx, started_at, ended_at, text, text_len, origin, slash, interrupted, off)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (sid, t.index, t.started_at, t.ended_at, text, len(t.text), t.origin, t.slash, int(t.interrupted),
+                (sid, t.index, t.started_at, t.ended_at, t.text, t.text_len, t.origin, t.slash, int(t.interrupted),
                  t.off))
-            if text:
-                self._doc(sid, t.index, -1, -1, PROMPT, text)
+            if t.text:
+                self._doc(sid, t.index, -1, -1, PROMPT, t.text)
         else:
             self.db.execute("UPDATE turns SET ended_at = ?, interrupted = ? WHERE session_id = ? AND idx = ?",
                             (t.ended_at, int(t.interrupted), sid, t.index))
 
-    def step(self, sid: str, s: StepRec) -> None:
+    def write_step(self, sid: str, s: StepRow) -> None:
         if not self._ok(sid):
             return
         self._touch(sid, s.turn_index)
@@ -204,37 +184,29 @@ class StoreSink:
             self._drop_docs(sid, s.turn_index, s.index)  # before the rows they read from change
             db.execute("DELETE FROM tools WHERE session_id = ? AND turn_idx = ? AND step_idx = ?",
                        (sid, s.turn_index, s.index))
-        reasoning = cap_text(s.reasoning_text, TEXT_CAP)
-        message = cap_text(s.message_text, TEXT_CAP)
         u = s.usage or (0, 0, 0, 0, 0)
-        status = "failed" if s.failed else ("in_progress" if s.in_progress else "done")
         db.execute(
             "INSERT OR REPLACE INTO steps (session_id, turn_idx, idx, started_at, ended_at, model, reasoning,"
             " reasoning_len, message, message_len, status, error, has_usage, input, cache_read, cache_write, output,"
             " reasoning_tokens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (sid, s.turn_index, s.index, s.started_at, s.ended_at, s.model, reasoning,
-             sum(map(len, s.reasoning)), message, sum(map(len, s.message)), status, s.error,
-             int(s.usage is not None), u[0], u[1], u[2], u[3], u[4]))
-        tool_rows = []
-        for seq, t in enumerate(s.tools):
-            a, alen = args_json(t.args)
-            out = preview(t.output)
-            tool_rows.append((sid, s.turn_index, s.index, seq, t.call_id, t.name, t.kind, a, alen, t.started_at,
-                              t.ended_at, ms_between(t.started_at, t.ended_at) if t.has_result else None, t.status,
-                              t.error_kind, t.exit_code, t.error_message, out, len(t.output), t.out_off, t.child))
-        if tool_rows:
+            (sid, s.turn_index, s.index, s.started_at, s.ended_at, s.model, s.reasoning, s.reasoning_len,
+             s.message, s.message_len, s.status, s.error, int(s.usage is not None), u[0], u[1], u[2], u[3], u[4]))
+        if s.tools:
             db.executemany(
                 "INSERT OR REPLACE INTO tools (session_id, turn_idx, step_idx, seq, call_id, name, kind, args, args_len,"
                 " started_at, ended_at, duration_ms, status, error_kind, exit_code, error_message, output, output_len,"
-                " out_off, child_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", tool_rows)
-        if message:
-            self._doc(sid, s.turn_index, s.index, -1, MESSAGE, message)
-        if reasoning:
-            self._doc(sid, s.turn_index, s.index, -1, REASONING, reasoning)
-        for row in tool_rows:
-            self._doc(sid, s.turn_index, s.index, row[3], TOOL_CALL, f"{row[5]}\n{row[7] or ''}")
-            if row[16]:
-                self._doc(sid, s.turn_index, s.index, row[3], TOOL_OUTPUT, row[16])
+                " out_off, child_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(sid, s.turn_index, s.index, t.seq, t.call_id, t.name, t.kind, t.args, t.args_len, t.started_at,
+                  t.ended_at, t.duration_ms, t.status, t.error_kind, t.exit_code, t.error_message, t.output,
+                  t.output_len, t.out_off, t.child) for t in s.tools])
+        if s.message:
+            self._doc(sid, s.turn_index, s.index, -1, MESSAGE, s.message)
+        if s.reasoning:
+            self._doc(sid, s.turn_index, s.index, -1, REASONING, s.reasoning)
+        for t in s.tools:
+            self._doc(sid, s.turn_index, s.index, t.seq, TOOL_CALL, f"{t.name}\n{t.args or ''}")
+            if t.output:
+                self._doc(sid, s.turn_index, s.index, t.seq, TOOL_OUTPUT, t.output)
         acc = self.acc.setdefault((sid, s.turn_index), _TurnAcc()) if self._is_new(sid) else None
         if acc is not None:
             key = (sid, s.turn_index, s.index)
@@ -246,17 +218,17 @@ class StoreSink:
                     acc.usage[i] -= prev[i]
                 acc.tools -= prev[5]
                 acc.failed -= prev[6]
-            failed = sum(1 for t in s.tools if t.status == "error")
+            failed = s.failed_tools
             for i in range(5):
                 acc.usage[i] += u[i]
             acc.tools += len(s.tools)
             acc.failed += failed
             acc.peak = max(acc.peak, u[0] + u[1] + u[2])
-            if message:
-                acc.final = message[:400]
+            if s.message:
+                acc.final = s.message[:400]
             self.step_usage[key] = (*u, len(s.tools), failed)
 
-    def patch_tool(self, sid: str, turn_index: int, step_index: int, t: ToolRec) -> None:
+    def write_patch_tool(self, sid: str, turn_index: int, step_index: int, t: ResultPatch) -> None:
         if not self._ok(sid):
             return
         self._touch(sid, turn_index)
@@ -265,15 +237,14 @@ class StoreSink:
                 "SELECT started_at, status, seq FROM tools WHERE session_id = ? AND call_id = ? AND turn_idx = ?"
                 " AND step_idx = ?", (sid, t.call_id, turn_index, step_index)).fetchone()
             started = row[0] if row else t.started_at
-            out = preview(t.output)
             self.db.execute(
                 "UPDATE tools SET ended_at = ?, duration_ms = ?, status = ?, error_kind = ?, exit_code = ?,"
                 " error_message = ?, output = ?, output_len = ?, out_off = ?, child_id = coalesce(?, child_id)"
                 " WHERE session_id = ? AND call_id = ? AND turn_idx = ? AND step_idx = ?",
                 (t.ended_at, ms_between(started, t.ended_at), t.status, t.error_kind, t.exit_code, t.error_message,
-                 out, len(t.output), t.out_off, t.child, sid, t.call_id, turn_index, step_index))
-            if out and row is not None:
-                self._doc(sid, turn_index, step_index, row[2], TOOL_OUTPUT, out)
+                 t.output, t.output_len, t.out_off, t.child, sid, t.call_id, turn_index, step_index))
+            if t.output and row is not None:
+                self._doc(sid, turn_index, step_index, row[2], TOOL_OUTPUT, t.output)
             acc = self.acc.get((sid, turn_index))
             if acc is not None and row is not None and (row[1] == "error") != (t.status == "error"):
                 acc.failed += 1 if t.status == "error" else -1
@@ -282,7 +253,7 @@ class StoreSink:
                 "UPDATE tools SET child_id = ? WHERE session_id = ? AND call_id = ? AND turn_idx = ? AND step_idx = ?",
                 (t.child, sid, t.call_id, turn_index, step_index))
 
-    def patch_usage(self, sid: str, turn_index: int, step_index: int, u: tuple[int, ...]) -> None:
+    def write_patch_usage(self, sid: str, turn_index: int, step_index: int, u: tuple[int, ...]) -> None:
         if not self._ok(sid):
             return
         self._touch(sid, turn_index)
@@ -297,7 +268,7 @@ class StoreSink:
             acc.peak = max(acc.peak, u[0] + u[1] + u[2])
             self.step_usage[(sid, turn_index, step_index)] = (*u, *prev[5:])
 
-    def compaction(self, sid: str, c: CompactRec) -> None:
+    def write_compaction(self, sid: str, c: CompactRec) -> None:
         if not self._ok(sid):
             return
         self.db.execute("INSERT OR REPLACE INTO compactions VALUES (?,?,?,?,?)",

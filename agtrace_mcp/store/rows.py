@@ -1,0 +1,237 @@
+"""What the index keeps of each record, prepared without the database.
+
+The builder's records (`engine/records.py`) carry whole texts; the index keeps capped texts, previews of
+tool outputs and capped argument JSON. Preparing those is pure Python and most of a sink's work, so it lives
+here, apart from the SQL: a parse worker process (`store/workers.py`) prepares the rows of a whole file and
+the one writer (`store/sink.py`) only writes them. Every prepared value is a snapshot: the builder goes on
+mutating its records after emitting them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
+from ..engine.timeutil import ms_between
+
+OUT_HEAD, OUT_TAIL = 800, 300  # tool output preview kept in the index (and searched)
+TEXT_CAP = 16_000  # prompt / message / reasoning kept in the index
+ARG_STR_CAP = 700  # long strings inside tool arguments
+
+
+def cap_text(text: str | None, cap: int) -> str | None:
+    if text is None or len(text) <= cap:
+        return text
+    return text[: cap - 200] + f"\n…[{len(text) - cap + 200} chars cut]…\n" + text[-150:]
+
+
+def preview(text: str) -> str:
+    if len(text) <= OUT_HEAD + OUT_TAIL:
+        return text
+    return f"{text[:OUT_HEAD]}\n…[{len(text) - OUT_HEAD - OUT_TAIL} chars cut]…\n{text[-OUT_TAIL:]}"
+
+
+def cap_strings(value: Any, cap: int = ARG_STR_CAP) -> Any:
+    """Cut long strings inside a JSON value, keeping it valid JSON (arguments of Write/apply_patch…)."""
+    if isinstance(value, str):
+        if len(value) > cap:
+            return value[: cap * 2 // 3] + f"…[{len(value) - cap} chars cut]…" + value[-(cap // 3):]
+        return value
+    if isinstance(value, dict):
+        return {k: cap_strings(v, cap) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cap_strings(v, cap) for v in value]
+    return value
+
+
+def args_json(args: Any) -> tuple[str | None, int]:
+    if args is None:
+        return None, 0
+    try:
+        full = orjson.dumps(args)
+    except (TypeError, orjson.JSONEncodeError):  # not JSON-able (too deep, huge ints): keep a text form
+        try:
+            full = orjson.dumps(str(args)[:100_000])
+        except RecursionError:
+            full = b'"<unrepresentable arguments>"'
+    if len(full) <= ARG_STR_CAP * 2:
+        return full.decode(), len(full)
+    try:
+        return orjson.dumps(cap_strings(args)).decode(), len(full)
+    except (TypeError, orjson.JSONEncodeError, RecursionError):
+        return orjson.dumps(full[:ARG_STR_CAP * 2].decode("utf-8", "replace")).decode(), len(full)
+
+
+# -- prepared records ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class MetaRow:
+    provider: str
+    project_root: str | None
+    git_branch: str | None
+    title: str
+    started_at: str | None
+    ended_at: str | None
+    models: str  # JSON
+    cli_version: str | None
+    parent_session_id: str | None
+    agent_name: str | None
+    source_files: str  # JSON
+    context_window: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class TurnRow:
+    index: int
+    started_at: str | None
+    ended_at: str | None
+    text: str  # capped
+    text_len: int
+    origin: str
+    slash: str | None
+    interrupted: bool
+    off: int
+
+
+@dataclass(slots=True, frozen=True)
+class ToolRow:
+    """A tool execution as stored: argument JSON capped, output cut to a preview (the log keeps the rest)."""
+
+    seq: int
+    call_id: str
+    name: str
+    kind: str
+    args: str | None
+    args_len: int
+    started_at: str | None
+    ended_at: str | None
+    duration_ms: int | None
+    status: str
+    error_kind: str | None
+    exit_code: int | None
+    error_message: str | None
+    output: str
+    output_len: int
+    out_off: int
+    child: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class StepRow:
+    turn_index: int
+    index: int
+    started_at: str | None
+    ended_at: str | None
+    model: str | None
+    reasoning: str | None  # capped
+    reasoning_len: int
+    message: str | None  # capped
+    message_len: int
+    status: str
+    error: str | None
+    usage: tuple[int, ...] | None
+    tools: tuple[ToolRow, ...]
+
+    @property
+    def failed_tools(self) -> int:
+        return sum(1 for t in self.tools if t.status == "error")
+
+
+@dataclass(slots=True, frozen=True)
+class ResultPatch:
+    """A result (or a child link) that arrived for a call of an already emitted step."""
+
+    call_id: str
+    has_result: bool
+    started_at: str | None
+    ended_at: str | None
+    status: str
+    error_kind: str | None
+    exit_code: int | None
+    error_message: str | None
+    output: str  # preview
+    output_len: int
+    out_off: int
+    child: str | None
+
+
+def meta_row(m: SessionMetaRec) -> MetaRow:
+    return MetaRow(m.provider, m.project_root, m.git_branch or None, m.title, m.started_at, m.ended_at,
+                   orjson.dumps(m.models).decode(), m.cli_version, m.parent_session_id, m.agent_name,
+                   orjson.dumps(m.source_files).decode(), m.context_window)
+
+
+def turn_row(t: TurnRec) -> TurnRow:
+    return TurnRow(t.index, t.started_at, t.ended_at, cap_text(t.text, TEXT_CAP) or "", len(t.text), t.origin,
+                   t.slash, t.interrupted, t.off)
+
+
+def tool_row(seq: int, t: ToolRec) -> ToolRow:
+    a, alen = args_json(t.args)
+    return ToolRow(seq, t.call_id, t.name, t.kind, a, alen, t.started_at, t.ended_at,
+                   ms_between(t.started_at, t.ended_at) if t.has_result else None, t.status, t.error_kind,
+                   t.exit_code, t.error_message, preview(t.output), len(t.output), t.out_off, t.child)
+
+
+def step_row(s: StepRec) -> StepRow:
+    status = "failed" if s.failed else ("in_progress" if s.in_progress else "done")
+    return StepRow(s.turn_index, s.index, s.started_at, s.ended_at, s.model,
+                   cap_text(s.reasoning_text, TEXT_CAP), sum(map(len, s.reasoning)),
+                   cap_text(s.message_text, TEXT_CAP), sum(map(len, s.message)), status, s.error, s.usage,
+                   tuple(tool_row(i, t) for i, t in enumerate(s.tools)))
+
+
+def result_patch(t: ToolRec) -> ResultPatch:
+    return ResultPatch(t.call_id, t.has_result, t.started_at, t.ended_at, t.status, t.error_kind, t.exit_code,
+                       t.error_message, preview(t.output) if t.has_result else "", len(t.output), t.out_off,
+                       t.child)
+
+
+# -- a recorded stream of sink calls -------------------------------------------------------------------------
+
+# op codes of a recorded stream (small ints pickle smaller than names)
+META, TURN, STEP, PATCH_TOOL, PATCH_USAGE, COMPACTION = range(6)
+
+
+class RecordingSink:
+    """The builder's sink in a parse worker: prepares each record at once and records it for the writer.
+
+    `drain()` hands over what was recorded so far, so a big file crosses to the writer in pieces.
+    """
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[Any, ...]] = []
+
+    def meta(self, sid: str, m: SessionMetaRec) -> None:
+        self.ops.append((META, sid, meta_row(m)))
+
+    def turn(self, sid: str, t: TurnRec) -> None:
+        self.ops.append((TURN, sid, turn_row(t)))
+
+    def step(self, sid: str, s: StepRec) -> None:
+        self.ops.append((STEP, sid, step_row(s)))
+
+    def patch_tool(self, sid: str, turn_index: int, step_index: int, t: ToolRec) -> None:
+        self.ops.append((PATCH_TOOL, sid, turn_index, step_index, result_patch(t)))
+
+    def patch_usage(self, sid: str, turn_index: int, step_index: int, u: tuple[int, ...]) -> None:
+        self.ops.append((PATCH_USAGE, sid, turn_index, step_index, tuple(u)))
+
+    def compaction(self, sid: str, c: CompactRec) -> None:
+        self.ops.append((COMPACTION, sid, CompactRec(c.turn_index, c.at, c.trigger, c.pre_tokens)))
+
+    def drain(self) -> list[tuple[Any, ...]]:
+        ops, self.ops = self.ops, []
+        return ops
+
+
+def replay(ops: list[tuple[Any, ...]], sink: Any) -> None:
+    """Write a recorded stream through a writing sink (`StoreSink`), in order."""
+    write = (sink.write_meta, sink.write_turn, sink.write_step, sink.write_patch_tool, sink.write_patch_usage,
+             sink.write_compaction)
+    for op in ops:
+        write[op[0]](*op[1:])
