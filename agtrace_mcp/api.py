@@ -12,7 +12,10 @@ Expected failures raise typed errors (`errors.py`) whose message says what to ca
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import orjson
@@ -31,7 +34,8 @@ from .engine.usage import StepPoint
 from .errors import BadArgumentError, NotFoundError
 from .model import ERROR_KINDS
 from .providers import REGISTRY, SourceFile
-from .store import Store
+from .store import IndexState, Store
+from .store import Progress as Progress
 from .store import queries as q
 from .store.secrets import scan_secrets
 from .views import (
@@ -43,6 +47,7 @@ from .views import (
     FailureExample,
     FailureGroup,
     FailureList,
+    IndexIncomplete,
     Finding,
     ProjectInfo,
     ProjectList,
@@ -71,6 +76,21 @@ MAX_CALL_IDS = 10
 SEARCH_KINDS = ("prompt", "message", "reasoning", "tool_call", "tool_output")
 
 
+_PROGRESS: ContextVar[Progress | None] = ContextVar("agtrace_progress", default=None)
+
+
+def _progress_cb() -> Progress | None:
+    return _PROGRESS.get()
+
+
+def _incomplete(state: IndexState) -> IndexIncomplete | None:
+    if state.complete:
+        return None
+    return IndexIncomplete(files_pending=state.files_pending, mb_pending=round(state.bytes_pending / 1e6, 1),
+                           message=f"{state.message()}; this answer covers only the logs read so far, ask again "
+                                   "shortly for a complete one")
+
+
 class Agtrace:
     def __init__(self, config: Config | None = None, store: Store | None = None) -> None:
         self.config = config or Config.load()
@@ -91,8 +111,30 @@ class Agtrace:
             self._store.close()
             self._store = None
 
-    def _fresh(self) -> None:
-        self.store.refresh(wait=False)
+    # -- the index behind every answer ----------------------------------------------------------
+
+    @contextmanager
+    def reporting(self, progress: Progress | None) -> Iterator[None]:
+        """Within this block, a call that waits for the index reports `progress(done, total, message)`
+        (bytes of logs read); the MCP tools pass the client's progress notifications here."""
+        token = _PROGRESS.set(progress)
+        try:
+            yield
+        finally:
+            _PROGRESS.reset(token)
+
+    def _deadline(self) -> float | None:
+        w = self.config.wait_seconds
+        return None if w is None else time.monotonic() + w
+
+    def _complete(self) -> IndexIncomplete | None:
+        """Wait (up to `wait_seconds`) until the index holds every log; None when it does, else what is left,
+        which the answer then carries in `index_incomplete`."""
+        return _incomplete(self.store.sync(deadline=self._deadline(), progress=_progress_cb()))
+
+    def _known_state(self) -> IndexIncomplete | None:
+        """For answers about one session: whether the rest of the index is complete, without waiting."""
+        return _incomplete(self.store.peek())
 
     def refresh(self, *, rebuild: bool = False,
                 progress: Callable[[int, int, str], None] | None = None) -> Any:
@@ -107,10 +149,9 @@ class Agtrace:
     # -- sessions -------------------------------------------------------------------------------
 
     def resolve(self, session_id: str) -> str:
-        """A full session id or unique prefix (≥ 6 chars) → the full id."""
-        self._fresh()
-        with self.store.read() as db:
-            return q.resolve_session(db, session_id, self.store.scope)  # type: ignore[arg-type]
+        """A full session id or unique prefix (≥ 6 chars) → the full id. A session the index does not have
+        yet is read from its log first, ahead of the rest of the history."""
+        return self.store.locate(session_id, deadline=self._deadline(), progress=_progress_cb())
 
     def list_sessions(self, *, project: str | None = None, provider: str | None = None, since: str | None = None,
                       until: str | None = None, query: str | None = None, has_failures: bool | None = None,
@@ -121,7 +162,7 @@ class Agtrace:
         since_c, until_c = check_time(since, "since"), check_time(until, "until")
         filters = ("sessions", project, provider, since_c, until_c, query, has_failures, include_subagents)
         offset = cursor_offset(cursor, filters)
-        self._fresh()
+        incomplete = self._complete()
         with self.store.read() as db:
             rows, total = q.list_sessions(db, self.store.scope, project=project, provider=provider,  # type: ignore[arg-type]
                                           since=since_c, until=until_c, query=query, has_failures=has_failures,
@@ -130,17 +171,17 @@ class Agtrace:
 
         def build(k: int) -> SessionList:
             more = offset + k < total
-            return SessionList(sessions=items[:k], total=total,
+            return SessionList(index_incomplete=incomplete, sessions=items[:k], total=total,
                                next_cursor=cursor_for(filters, offset + k) if more else None,
                                truncated=k < len(items),
-                               note=rv.join_notes(None if k == len(items) else f"cut to {k} sessions to fit the output budget",
-                                          self.store.indexing_note()))
+                               note=None if k == len(items) else f"cut to {k} sessions to fit the output budget")
         return self._out(self._fit(build, len(items)))
 
     def get_session(self, session_id: str, *, cursor: str | None = None, turn_limit: int = 50) -> SessionDetail:
         """Metadata, stats, subagents and an outline of the turns (paged)."""
         turn_limit = check_limit(turn_limit)
         sid = self.resolve(session_id)
+        incomplete = self._known_state()
         filters = ("turns", sid)
         offset = cursor_offset(cursor, filters)
         with self.store.read() as db:
@@ -155,7 +196,7 @@ class Agtrace:
         def build(k: int) -> SessionDetail:
             more = offset + k < total
             return SessionDetail(
-                session=rv.summary(row), cli_version=row["cli_version"], stats=rv.stats(row),
+                index_incomplete=incomplete, session=rv.summary(row), cli_version=row["cli_version"], stats=rv.stats(row),
                 context_window=row["context_window"], subagents=[rv.summary(k_) for k_ in kids[:50]],
                 compactions=[Compaction(turn_index=c["turn_idx"], at=c["at"], trigger=c["trigger"],
                                         pre_tokens=c["pre_tokens"]) for c in comps],
@@ -170,22 +211,30 @@ class Agtrace:
         provider = check_provider(provider)
         if not project:
             raise BadArgumentError("project is empty; pass your working directory (an absolute path)")
-        self._fresh()
+
+        def newest() -> str | None:
+            with self.store.read() as db:
+                r = q.current_session(db, self.store.scope, project, provider)
+            return (r["ended_at"] or "") if r is not None else None
+
+        # the newest logs first, until no unread log can hold newer activity than the answer
+        incomplete = _incomplete(self.store.settle_newest(newest, deadline=self._deadline(),
+                                                          progress=_progress_cb()))
         with self.store.read() as db:
-            row = q.current_session(db, self.store.scope, project, provider)  # type: ignore[arg-type]
+            row = q.current_session(db, self.store.scope, project, provider)
             if row is None:
                 raise NotFoundError(f"no session recorded for project {project!r}"
                                     + (f" and provider {provider}" if provider else "")
-                                    + "; call list_projects to see the recorded project roots")
+                                    + ("; call list_projects to see the recorded project roots" if incomplete is None
+                                       else f" among the logs read so far ({incomplete.message})"))
             last = None
             if row["turns"]:
                 t = q.turns(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
                 c = q.tool_counts(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
                 last = rv.outline(t[0], c.get(t[0]["idx"], [])) if t else None
-        return self._out(CurrentSession(session=rv.summary(row), latest_turn=last,
-                                        note=rv.join_notes("the session with the most recent activity in this project; "
-                                                   "call get_turn(session_id, -1) for its latest turn",
-                                                   self.store.indexing_note())))
+        return self._out(CurrentSession(index_incomplete=incomplete, session=rv.summary(row), latest_turn=last,
+                                        note="the session with the most recent activity in this project; "
+                                             "call get_turn(session_id, -1) for its latest turn"))
 
     # -- turns ----------------------------------------------------------------------------------
 
@@ -302,7 +351,7 @@ class Agtrace:
         if group_by is not None:
             return self._failure_groups(group_by, filters, limit, cursor)
         offset = cursor_offset(cursor, filters)
-        self._fresh()
+        incomplete = None if sid else self._complete()
         with self.store.read() as db:
             rows, total = q.failed_tools(db, self.store.scope, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
                                          tool=tool, kind=kind, since=since_c, limit=limit, offset=offset)
@@ -315,11 +364,10 @@ class Agtrace:
 
         def build(k: int) -> FailureList:
             more = offset + k < total
-            return FailureList(failures=items[:k], total=total,
+            return FailureList(index_incomplete=incomplete, failures=items[:k], total=total,
                                next_cursor=cursor_for(filters, offset + k) if more else None,
                                truncated=k < len(items),
-                               note=rv.join_notes(None if k == len(items) else f"cut to {k} failures to fit the output budget",
-                                          self.store.indexing_note()))
+                               note=None if k == len(items) else f"cut to {k} failures to fit the output budget")
         return self._out(self._fit(build, len(items)))
 
     def search_history(self, query: str, *, session_id: str | None = None, project: str | None = None,
@@ -337,7 +385,7 @@ class Agtrace:
         filters = ("search", query, sid, project, provider, tuple(kinds or ()), since_c, until_c)
         offset = cursor_offset(cursor, filters)
         q.fts_query(query)  # validates
-        self._fresh()
+        incomplete = None if sid else self._complete()
         with self.store.read() as db:
             rows = q.search(db, self.store.scope, query, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
                             kinds=kinds, since=since_c, until=until_c, limit=limit + 1, offset=offset)
@@ -351,11 +399,11 @@ class Agtrace:
 
         def build(k: int) -> SearchResults:
             more = k < len(items) or more_rows
-            return SearchResults(hits=items[:k], next_cursor=cursor_for(filters, offset + k) if more else None,
+            return SearchResults(index_incomplete=incomplete, hits=items[:k],
+                                 next_cursor=cursor_for(filters, offset + k) if more else None,
                                  truncated=k < len(items),
-                                 note=rv.join_notes("call get_turn(session_id, turn_index) to read a hit in context" if items
-                                            else "no hits; try fewer or different words, or a word prefix like 'pars*'",
-                                            self.store.indexing_note()))
+                                 note="call get_turn(session_id, turn_index) to read a hit in context" if items
+                                 else "no hits; try fewer or different words, or a word prefix like 'pars*'")
         return self._out(self._fit(build, len(items)))
 
     def list_projects(self, *, limit: int = 50, cursor: str | None = None) -> ProjectList:
@@ -363,7 +411,7 @@ class Agtrace:
         limit = check_limit(limit)
         filters = ("projects",)
         offset = cursor_offset(cursor, filters)
-        self._fresh()
+        incomplete = self._complete()
         with self.store.read() as db:
             rows, total = q.projects(db, self.store.scope, limit, offset)  # type: ignore[arg-type]
         items = [ProjectInfo(project_root=r["project_root"], sessions=r["sessions"],
@@ -373,7 +421,7 @@ class Agtrace:
 
         def build(k: int) -> ProjectList:
             more = offset + k < total
-            return ProjectList(projects=items[:k], total=total, next_cursor=cursor_for(filters, offset + k) if more else None,
+            return ProjectList(index_incomplete=incomplete, projects=items[:k], total=total, next_cursor=cursor_for(filters, offset + k) if more else None,
                                truncated=k < len(items))
         return self._out(self._fit(build, len(items)))
 
@@ -388,7 +436,7 @@ class Agtrace:
         sid = self.resolve(session_id) if session_id else None
         filters = ("secrets", sid, project)
         offset = cursor_offset(cursor, filters)
-        self._fresh()
+        incomplete = None if sid else self._complete()
         with self.store.read() as db:
             scan_secrets(db)  # type: ignore[arg-type]
             rows, total = q.secret_findings(db, self.store.scope, session=sid, project=project,  # type: ignore[arg-type]
@@ -405,7 +453,7 @@ class Agtrace:
 
         def build(k: int) -> SecretFindings:
             more = offset + k < total
-            return SecretFindings(findings=items[:k], total=total,
+            return SecretFindings(index_incomplete=incomplete, findings=items[:k], total=total,
                                   next_cursor=cursor_for(filters, offset + k) if more else None, truncated=k < len(items),
                                   note="rotate these credentials; values are never returned" if items else
                                   "no credentials found in the indexed history")
@@ -548,7 +596,7 @@ class Agtrace:
                      limit: int, cursor: str | None) -> UsageReport:
         filters = ("usage-range", project, provider, since, until)
         offset = cursor_offset(cursor, filters)
-        self._fresh()
+        incomplete = self._complete()
         where, params = q.usage_where(self.store.scope, project=project, provider=provider, since=since,  # type: ignore[arg-type]
                                       until=until)
         roots = f"SELECT s.id FROM sessions s WHERE{where}"
@@ -575,19 +623,18 @@ class Agtrace:
         def build(k: int) -> UsageReport:
             more = offset + k < total
             return UsageReport(
-                scope="range", tokens=own, **rv.subagent_fields(own, subs), by_model=rv.models(models),
+                index_incomplete=incomplete, scope="range", tokens=own, **rv.subagent_fields(own, subs), by_model=rv.models(models),
                 sessions=items[:k], sessions_total=total,
                 next_cursor=cursor_for(filters, offset + k) if more else None, truncated=k < len(items),
                 note=rv.join_notes("top-level sessions only; each one's subagents are rolled up into it",
-                           None if total else "no sessions match; call list_sessions or list_projects",
-                           self.store.indexing_note()))
+                           None if total else "no sessions match; call list_sessions or list_projects"))
         return self._out(self._fit(build, len(items)))
 
     def _failure_groups(self, group_by: str, filters: tuple[Any, ...], limit: int, cursor: str | None) -> FailureList:
         _, sid, project, provider, tool, kind, since_c = filters
         gfilters = (*filters, "group", group_by)
         offset = cursor_offset(cursor, gfilters)
-        self._fresh()
+        incomplete = None if sid else self._complete()
         with self.store.read() as db:
             rows = q.failure_rows(db, self.store.scope, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
                                   tool=tool, kind=kind, since=since_c)
@@ -616,13 +663,12 @@ class Agtrace:
 
         def build(k: int) -> FailureList:
             more = offset + k < total
-            return FailureList(failures=[], total=len(rows), group_by=group_by, groups=items[:k],  # type: ignore[arg-type]
+            return FailureList(index_incomplete=incomplete, failures=[], total=len(rows), group_by=group_by, groups=items[:k],  # type: ignore[arg-type]
                                groups_total=total, next_cursor=cursor_for(gfilters, offset + k) if more else None,
                                truncated=k < len(items),
                                note=rv.join_notes(None if k == len(items) else f"cut to {k} groups to fit the output budget",
                                           "call find_failed_tools without group_by (and tool=/kind=) for the "
-                                          "individual failures" if items else None,
-                                          self.store.indexing_note()))
+                                          "individual failures" if items else None))
         return self._out(self._fit(build, len(items)))
 
     # -- whole sessions (CLI `show`) -------------------------------------------------------------

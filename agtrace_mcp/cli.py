@@ -184,6 +184,8 @@ def make_api(args: argparse.Namespace) -> Any:
                       budget_tokens=getattr(args, "budget_tokens", None))
     if getattr(args, "demo", False):
         cfg.live_seconds = 0
+    if args.command != "serve":
+        cfg.wait_seconds = None  # a person at a terminal waits for a complete answer (with a progress bar)
     return Agtrace(cfg)
 
 

@@ -29,6 +29,9 @@ class Config:
     redact: bool = True
     projects: list[str] = field(default_factory=list)  # scope: only sessions under these roots
     live_seconds: int = 300  # a log written to this recently may still be growing (calls in progress)
+    # How long an answer that needs the whole index waits for it to be built; None: as long as it takes (the
+    # CLI). Below the clients' own tool time-outs (Codex gives up after 60 s).
+    wait_seconds: float | None = 40.0
 
     @property
     def budget_chars(self) -> int:
@@ -58,9 +61,11 @@ class Config:
             ddir = h / ".local" / "share" / "agtrace-mcp"
         budget = budget_tokens or _int_env(e, "AGTRACE_MCP_BUDGET_TOKENS", DEFAULT_BUDGET_TOKENS)
         interval = _float_env(e, "AGTRACE_MCP_REFRESH_INTERVAL", 2.0)
+        wait = _float_env(e, "AGTRACE_MCP_WAIT_SECONDS", 40.0)
         scope = list(projects or [p for p in e.get("AGTRACE_MCP_PROJECTS", "").split(os.pathsep) if p])
         red = redact if redact is not None else e.get("AGTRACE_MCP_NO_REDACT", "") not in ("1", "true", "yes")
         return cls(home=h, env=e, data_dir=ddir, roots=roots, budget_tokens=budget, refresh_interval=interval,
+                   wait_seconds=wait,
                    redact=red, projects=[str(Path(p).expanduser()) for p in scope])
 
 

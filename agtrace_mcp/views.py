@@ -18,6 +18,27 @@ class _View(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class IndexIncomplete(_View):
+    """Present only when the answer could not wait for the index to hold every log."""
+
+    files_pending: int = Field(description="Log files not read yet")
+    mb_pending: float = Field(description="Megabytes of logs not read yet")
+    message: str = Field(description="What this means for the answer, and what to do")
+
+
+class _Indexed(_View):
+    index_incomplete: IndexIncomplete | None = Field(
+        None, description="Set when this answer was built before every log was indexed: it may miss sessions, "
+                          "hits or failures. Ask again shortly. Absent when the answer is complete.")
+
+    @model_serializer(mode="wrap")
+    def _drop_complete(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("index_incomplete", 0) is None:
+            data.pop("index_incomplete")
+        return data
+
+
 class SessionSummary(_View):
     session_id: str
     provider: str
@@ -35,7 +56,7 @@ class SessionSummary(_View):
     on_disk: bool = Field(True, description="False when the log file is gone (kept in the index)")
 
 
-class SessionList(_View):
+class SessionList(_Indexed):
     sessions: list[SessionSummary]
     total: int = Field(description="Sessions matching the filters, over all pages")
     next_cursor: str | None = Field(None, description="Pass back as `cursor` for the next page; null = last page")
@@ -69,7 +90,7 @@ class Compaction(_View):
     pre_tokens: int | None = None
 
 
-class SessionDetail(_View):
+class SessionDetail(_Indexed):
     session: SessionSummary
     cli_version: str | None = None
     stats: Stats
@@ -174,7 +195,7 @@ class FailureGroup(_View):
     examples: list[FailureExample] = Field([], description="The newest occurrences (≤ 3), with coordinates")
 
 
-class FailureList(_View):
+class FailureList(_Indexed):
     failures: list[FailedTool] = Field(description="Failed calls, newest first; empty when `group_by` is set")
     total: int = Field(description="Failed calls matching the filters, over all pages")
     group_by: Literal["tool", "error_kind", "error", "project"] | None = Field(
@@ -187,12 +208,15 @@ class FailureList(_View):
     note: str | None = None
 
     @model_serializer(mode="wrap")
-    def _ungrouped_as_before(self, handler: Any) -> Any:
+    def _drop_complete(self, handler: Any) -> Any:  # overrides _Indexed: also drops the unused group fields
         # without group_by the answer is exactly the plain list it always was (no null group fields)
         data = handler(self)
-        if self.group_by is None and isinstance(data, dict):
-            for k in ("group_by", "groups", "groups_total"):
-                data.pop(k, None)
+        if isinstance(data, dict):
+            if self.group_by is None:
+                for k in ("group_by", "groups", "groups_total"):
+                    data.pop(k, None)
+            if data.get("index_incomplete", 0) is None:
+                data.pop("index_incomplete")
         return data
 
 
@@ -209,7 +233,7 @@ class SearchHit(_View):
     at: str | None = None
 
 
-class SearchResults(_View):
+class SearchResults(_Indexed):
     hits: list[SearchHit]
     next_cursor: str | None = None
     truncated: bool = Truncation
@@ -226,7 +250,7 @@ class ProjectInfo(_View):
     failed_tools: int = 0
 
 
-class ProjectList(_View):
+class ProjectList(_Indexed):
     projects: list[ProjectInfo]
     total: int
     next_cursor: str | None = None
@@ -245,7 +269,7 @@ class ToolOutput(_View):
         "log", description="'index' when the log file is gone and only the stored preview is left")
 
 
-class CurrentSession(_View):
+class CurrentSession(_Indexed):
     session: SessionSummary
     latest_turn: TurnOutline | None = None
     note: str | None = None
@@ -271,7 +295,7 @@ class SecretFinding(_View):
     examples: list[SecretPlace] = []
 
 
-class SecretFindings(_View):
+class SecretFindings(_Indexed):
     findings: list[SecretFinding]
     total: int
     next_cursor: str | None = None
@@ -435,7 +459,7 @@ class SessionUsage(_View):
     subagent_tokens: TokenTotals | None = None
 
 
-class UsageReport(_View):
+class UsageReport(_Indexed):
     scope: Literal["session", "turn", "range"] = Field(
         description="session: one session (with per-turn rows); turn: one turn (with per-step rows); range: every "
                     "session matching project/provider/since/until (with per-session rows)")

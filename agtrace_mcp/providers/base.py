@@ -124,6 +124,18 @@ class Provider(Protocol):
         ...
 
 
+def may_hold(src: SourceFile, ref: str) -> bool:
+    """Whether the file's location says it may hold the session `ref` (an id or a prefix of one of 6+
+    characters): most agents put the session id in the file or folder name. A provider whose names hold
+    only part of the id, or none of it, says so with its own `may_hold(path, ref)`."""
+    from . import REGISTRY
+
+    own = getattr(REGISTRY.get(src.provider), "may_hold", None)
+    if own is not None:
+        return bool(own(src.path, ref))
+    return ref in src.path
+
+
 def list_dir(folder: Path | str) -> list[os.DirEntry[str]]:
     """A folder's entries sorted by name; empty when it cannot be read (or vanished)."""
     try:

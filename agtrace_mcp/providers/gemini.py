@@ -185,6 +185,17 @@ class GeminiProvider:
             if entry.name not in jsonl:
                 yield SourceFile(entry.path, NAME, "subagent", parent=parent)
 
+    def may_hold(self, path: str, ref: str) -> bool:
+        """Main session files carry only the first 8 characters of the id (`session-<minute>-<8>.json[l]`);
+        a subagent's file is named by its own id, in a folder named by its parent's."""
+        if ref in path:
+            return True
+        name = os.path.basename(path)
+        if name.startswith("session-"):
+            token = name.rsplit(".", 2)[0].rsplit("-", 1)[-1]
+            return len(token) >= 6 and token[:len(ref)] == ref[:len(token)]
+        return False
+
     def describe(self, path: str) -> SourceFile:
         """What a single file's location says (no folder walk)."""
         p = Path(path)

@@ -156,6 +156,10 @@ class OpenCodeProvider:
             mtime = max(mtime, xs.st_mtime_ns)
         return size, mtime, st.st_ino
 
+    def may_hold(self, path: str, ref: str) -> bool:
+        """Session ids are `ses_…`; the database holds every session, the JSON layout names its file by it."""
+        return ref in path or (ref.startswith("ses") and path.endswith(".db"))
+
     def describe(self, path: str) -> SourceFile:
         """What a single file's location says (no folder walk)."""
         if path.endswith(".db") or Path(path).name.endswith((".sqlite", ".sqlite3")):

@@ -1,0 +1,187 @@
+"""Parse worker processes: a cold index reads files in parallel, one process writes.
+
+SQLite takes one writer at a time, and writing rows and the full-text index is about half of a cold index;
+the other half is reading, JSON-decoding, parsing and preparing the rows. That half runs here, in worker
+processes (spawned, not forked: the server has threads), one file per task. A worker returns the file's
+prepared rows (`rows.RecordingSink`): small results in memory, big ones spooled to a temporary file in
+chunks, so neither side ever holds a 200 MB session's rows at once. The writer (`ingest.py`) applies them
+in the order the files were handed out.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import tempfile
+import time
+import zlib
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+from ..engine.builder import SessionBuilder
+from ..providers import REGISTRY, ParseStats, SourceFile
+from .rows import RecordingSink
+
+SPILL_OPS = 4000  # recorded ops kept in memory before a chunk goes to the spool file
+LOOKAHEAD_BYTES = 96 << 20  # log bytes handed out ahead of the writer
+MAX_WORKERS = 4
+
+
+@dataclass(slots=True)
+class ParsedFile:
+    """A whole file read by a worker: its prepared rows and everything the files row needs."""
+
+    path: str
+    end: int
+    state: bytes | None  # zlib-pickled (parser state, builder sessions), as ingest stores it
+    stats: ParseStats
+    ops: list[tuple[Any, ...]] = field(default_factory=list)  # the last chunk (all of them for a small file)
+    spool: str | None = None  # earlier chunks, pickled one after another
+
+    def chunks(self) -> Iterator[list[tuple[Any, ...]]]:
+        """The recorded ops in order, chunk by chunk; the spool file is removed once read."""
+        if self.spool is not None:
+            try:
+                with open(self.spool, "rb") as f:
+                    while True:
+                        try:
+                            yield pickle.load(f)
+                        except EOFError:
+                            break
+            finally:
+                self.discard()
+        yield self.ops
+
+    def discard(self) -> None:
+        if self.spool is not None:
+            try:
+                os.unlink(self.spool)
+            except OSError:
+                pass
+            self.spool = None
+
+
+class _SpillingSink(RecordingSink):
+    def __init__(self, spool_dir: str) -> None:
+        super().__init__()
+        self.spool_dir = spool_dir
+        self.spool: str | None = None
+        self._f: Any = None
+
+    def spill(self) -> None:
+        if len(self.ops) < SPILL_OPS:
+            return
+        if self._f is None:
+            fd, self.spool = tempfile.mkstemp(prefix="agtrace-parse-", suffix=".pickle", dir=self.spool_dir)
+            self._f = os.fdopen(fd, "wb")
+        pickle.dump(self.drain(), self._f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def parse_whole(src: SourceFile, mtime_ns: int, live_seconds: float, spool_dir: str) -> ParsedFile:
+    """Read one file from its start into prepared rows (runs in a worker; also callable in-process)."""
+    prov = REGISTRY[src.provider]
+    sink = _SpillingSink(spool_dir)
+    builder = SessionBuilder(sink)
+    stats = ParseStats()
+    feed = builder.feed
+
+    def feed_and_spill(event: object) -> None:
+        feed(event)
+        if len(sink.ops) >= SPILL_OPS:
+            sink.spill()
+
+    try:
+        end, pstate = prov.parse(src, 0, None, feed_and_spill, stats)
+        builder.flush(live=time.time_ns() - mtime_ns < live_seconds * 1e9)
+    except BaseException:
+        sink.close()
+        if sink.spool:
+            os.unlink(sink.spool)
+        raise
+    sink.close()
+    state = None
+    if prov.incremental:  # zlib: a pickled open step compresses 4-6x, and there is one state per file
+        state = zlib.compress(pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL), 1)
+    return ParsedFile(src.path, end, state, stats, sink.drain(), sink.spool)
+
+
+def _init_worker() -> None:
+    # stdout may be an MCP client's protocol stream: nothing of a worker's may ever reach it
+    os.dup2(2, 1)
+    # Ctrl-C goes to the whole process group: the parent stops the pool, a worker just ends
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def worker_count(env: dict[str, str]) -> int:
+    """Parse workers for a big refresh: `AGTRACE_MCP_WORKERS` (0: parse in the writer), else the CPU count,
+    capped at MAX_WORKERS."""
+    raw = env.get("AGTRACE_MCP_WORKERS", "")
+    if raw.strip().isdigit():
+        return min(int(raw), 16)
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(n, MAX_WORKERS))
+
+
+class ParsePool:
+    """Hands files to worker processes ahead of the writer and gives back their results in order."""
+
+    def __init__(self, workers: int, live_seconds: float, spool_dir: str | None = None) -> None:
+        self.live_seconds = live_seconds
+        self.spool_dir = spool_dir or tempfile.gettempdir()
+        self._ex = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                       initializer=_init_worker)
+        self._queue: deque[tuple[str, int]] = deque()  # (path, size) in hand-out order
+        self._futures: dict[str, Future[ParsedFile]] = {}
+        self._ahead = 0
+        self._srcs: dict[str, tuple[SourceFile, int]] = {}
+
+    def plan(self, files: list[tuple[SourceFile, int, int]]) -> None:
+        """The files (src, size, mtime_ns) the writer will ask for, in the order it will ask."""
+        for src, size, mtime in files:
+            self._queue.append((src.path, size))
+            self._srcs[src.path] = (src, mtime)
+        self._top_up()
+
+    def _top_up(self) -> None:
+        while self._queue and (self._ahead < LOOKAHEAD_BYTES or not self._futures):
+            path, size = self._queue.popleft()
+            src, mtime = self._srcs[path]
+            self._futures[path] = self._ex.submit(parse_whole, src, mtime, self.live_seconds, self.spool_dir)
+            self._ahead += size
+
+    def has(self, path: str) -> bool:
+        return path in self._futures or path in self._srcs
+
+    def result(self, path: str, size: int) -> ParsedFile:
+        """The parsed file (raises what the worker raised, e.g. OSError for a file gone)."""
+        fut = self._futures.pop(path, None)
+        if fut is None:  # asked out of the planned order: parse it now in the next free worker
+            src, mtime = self._srcs[path]
+            self._queue = deque(x for x in self._queue if x[0] != path)
+            fut = self._ex.submit(parse_whole, src, mtime, self.live_seconds, self.spool_dir)
+            self._ahead += size
+        self._srcs.pop(path, None)
+        try:
+            return fut.result()
+        finally:
+            self._ahead -= size
+            self._top_up()
+
+    def close(self) -> None:
+        for fut in self._futures.values():
+            fut.cancel()
+        for fut in self._futures.values():  # results already made: drop their spool files
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                fut.result().discard()
+        self._futures.clear()
+        self._ex.shutdown(wait=True, cancel_futures=True)
