@@ -445,7 +445,7 @@ def test_an_existing_index_keeps_its_page_size(tmp_path: Path):
     assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
 
 
-# -- a long refresh reads what agents are writing right now first ---------------------------------------------
+# -- a log read ahead of a background run keeps search newest-first ---------------------------------------------
 
 
 def _age_all_but(home: Path, keep: Path) -> None:
@@ -456,19 +456,7 @@ def _age_all_but(home: Path, keep: Path) -> None:
     os.utime(keep, None)  # written just now
 
 
-def test_a_long_refresh_reads_the_files_written_in_the_last_hour_first(home: Path, tmp_path: Path, monkeypatch):
-    from agtrace_mcp.store import ingest
-
-    monkeypatch.setattr(ingest, "PRIORITY_MIN_BYTES", 0)  # the fixtures are small: treat this refresh as long
-    recent = home / MAIN_REL
-    _age_all_but(home, recent)
-    order: list[str] = []
-    store = Store(make_config(home, tmp_path / "d"))
-    store.refresh(force=True, wait=True, progress=lambda done, total, path: path and order.append(path))
-    assert order[0] == str(recent) and len(order) > 10
-
-
-def test_after_a_prioritised_refresh_search_still_lists_the_newest_first(home: Path, tmp_path: Path, monkeypatch):
+def test_docs_of_a_log_read_out_of_order_move_above_the_older_history(home: Path, tmp_path: Path):
     from indexcheck import index_rows
 
     from agtrace_mcp.store import ingest
@@ -477,27 +465,14 @@ def test_after_a_prioritised_refresh_search_still_lists_the_newest_first(home: P
     _age_all_but(home, recent)
     plain = Agtrace(make_config(home, tmp_path / "plain"))
     plain.refresh()
-    monkeypatch.setattr(ingest, "PRIORITY_MIN_BYTES", 0)
-    first = Agtrace(make_config(home, tmp_path / "prioritised"))
-    assert first.secret_findings().total == plain.secret_findings().total > 0  # scanned during the refresh...
-    first.refresh(rebuild=True)  # ...and again after a prioritised rebuild moved the recent docs
-    assert index_rows(tmp_path / "prioritised") == index_rows(tmp_path / "plain")  # nothing lost or doubled
-    _fts_consistent(first)
-    with first.store.read() as db:
+    moved = Agtrace(make_config(home, tmp_path / "moved"))
+    assert moved.secret_findings().total == plain.secret_findings().total > 0  # scanned before the move...
+    with moved.store.read() as db:
+        ingest.renumber_docs(db, [str(recent)], True)  # ...as a background run does for a log read by id
         newest = db.execute("SELECT s.id FROM docs d JOIN sessions s ON s.rowid = d.skey ORDER BY d.id DESC"
                             " LIMIT 1").fetchone()[0]
     assert newest == MAIN_ID
-    assert first.search_history("the").hits[0].session_id == plain.search_history("the").hits[0].session_id
-    assert first.secret_findings().total == plain.secret_findings().total
-
-
-def test_logs_that_all_look_new_are_read_in_one_pass(home: Path, tmp_path: Path, monkeypatch):
-    from agtrace_mcp.store import ingest
-
-    monkeypatch.setattr(ingest, "PRIORITY_MIN_BYTES", 0)
-    for p in home.rglob("*"):
-        os.utime(p, None)  # copied without their times: every file written "just now"
-    moved: list[object] = []
-    monkeypatch.setattr(ingest, "renumber_docs", lambda *a: moved.append(a))
-    Store(make_config(home, tmp_path / "d")).refresh(force=True, wait=True)
-    assert moved == []
+    assert index_rows(tmp_path / "moved") == index_rows(tmp_path / "plain")  # nothing lost or doubled
+    _fts_consistent(moved)
+    assert moved.search_history("the").hits[0].session_id == MAIN_ID
+    assert moved.secret_findings().total == plain.secret_findings().total  # found again with the new ids

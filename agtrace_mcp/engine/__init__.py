@@ -10,15 +10,25 @@ import os
 import time
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .. import model as m
 from ..errors import UnknownFormatError
 from .builder import SessionBuilder
-from .memory import MemorySink
 
 if TYPE_CHECKING:  # providers import engine.events; import them lazily to keep the package acyclic
+    from .. import model as m
     from ..providers import ParseStats, SourceFile
+    from .memory import MemorySink
+
+
+def __getattr__(name: str) -> Any:
+    # the pydantic model is only needed to build whole sessions in memory, not to index: parse workers and
+    # the server start without importing it
+    if name == "MemorySink":
+        from .memory import MemorySink
+
+        return MemorySink
+    raise AttributeError(name)
 
 LIVE_SECONDS = 300  # a file written to in the last 5 minutes may still be growing
 
@@ -51,6 +61,7 @@ def load_file(path: str | os.PathLike[str], provider: str | None = None,
 def load_file_source(src: SourceFile, stats: ParseStats | None = None) -> list[m.Session]:
     """Every session one described log file holds."""
     from ..providers import ParseStats, get
+    from .memory import MemorySink
 
     sink = MemorySink()
     builder = SessionBuilder(sink)

@@ -7,6 +7,7 @@ methods later.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -320,9 +321,11 @@ class Store:
                         t0 = time.monotonic()
                         self.last_report = refresh(db, self.config, wait=True, progress=progress, lock=lock,
                                                    workers=self.workers)
-                        if self._out_of_order:
-                            renumber_docs(db, self._out_of_order, True)
-                            self._out_of_order = []
+                        # logs read ahead by id that agents are writing now belong above the older history
+                        recent = [p for p in self._out_of_order if _written_within(p, 3600)]
+                        self._out_of_order = []
+                        if recent:
+                            renumber_docs(db, recent, True)
                         if not any("cannot be written" in e for e in self.last_report.errors):
                             self._complete_at = t0
                     finally:
@@ -357,6 +360,13 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+
+def _written_within(path: str, seconds: float) -> bool:
+    try:
+        return time.time() - os.stat(path).st_mtime < seconds
+    except OSError:
+        return False
 
 
 def _iso_ns(ts: str) -> int:

@@ -37,12 +37,7 @@ log = logging.getLogger("agtrace_mcp.store")
 
 BATCH_BYTES = 32 << 20
 BATCH_FILES = 256
-BATCH_SECONDS = 0.5
 POOL_MIN_BYTES = 48 << 20  # whole reads worth starting parse workers for (each costs ~0.3 s to start)
-# A refresh with more than this to read (a first index, say) reads the files written in the last hour first,
-# so that the sessions agents are in right now answer within seconds, not after gigabytes of history.
-PRIORITY_MIN_BYTES = 64 << 20
-PRIORITY_NS = 3600 * 10**9
 
 # Bump when a provider or the builder changes what it produces: every file is then read again.
 PARSER_VERSION = 4
@@ -153,6 +148,7 @@ class _Run:
     lock: IndexLock | None
     done: int = 0
     files_done: int = 0
+    last_yield_check: float = 0.0
 
     def tell(self, path: str) -> None:
         if self.progress:
@@ -188,17 +184,9 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True, progre
             pool.plan([(f.src, f.size, f.mtime_ns) for f in whole])
     try:
         # (Switching the cyclic GC off here was measured: 1 % faster on 1.1 GB, 50 MB more peak RSS. Not worth it.)
-        recent_since = time.time_ns() - PRIORITY_NS
-        recent = [f for f in todo if f.mtime_ns >= recent_since] if total > PRIORITY_MIN_BYTES else []
-        recent_bytes = sum(f.size for f in recent)
-        # only a small part first: when most files look new (logs copied without their times), a first pass and
-        # the renumbering after it would cost more than they save
-        if recent and recent_bytes <= total // 4:
-            _ingest_batches(db, config, recent, run, wait, pool)
-            _ingest_batches(db, config, [f for f in todo if f.mtime_ns < recent_since], run, wait, pool)
-            renumber_docs(db, [f.src.path for f in recent], wait)
-        else:
-            _ingest_batches(db, config, todo, run, wait, pool)
+        # No "recent files first" pass: a session named by id is read ahead of the rest (`Store.locate`), the
+        # newest session of a project too (`Store.settle_newest`), and every other answer waits for the end.
+        _ingest_batches(db, config, todo, run, wait, pool)
     finally:
         if pool is not None:
             pool.close()
@@ -213,10 +201,10 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True, progre
 def _whole_read(row: tuple[Any, ...] | None, f: Found) -> bool:
     """Whether this changed file will be read from its start (so a parse worker can read it)."""
     prov = REGISTRY[f.src.provider]
+    if row is None:
+        return True  # a database of many sessions too: the first read takes them all
     if getattr(prov, "partial", False):
         return False
-    if row is None:
-        return True
     # row: id, size, mtime_ns, inode, offset, has_state, parser_version, on_disk
     return not (prov.incremental and row[6] == PARSER_VERSION and row[3] == f.inode and f.size > row[1]
                 and row[5] is not None and row[4] <= f.size)
@@ -246,9 +234,9 @@ def _ingest_batches(db: sqlite3.Connection, config: Config, todo: list[Found], r
     report = run.report
     i = 0
     while i < len(todo):
-        # Several files per write transaction (one commit per ~32 MB, 256 files or half a second): commits
-        # dominate the cost of many small files, and the time bound lets a query that must read one file
-        # ahead of the rest (a session named by id) in between.
+        # Several files per write transaction (one commit per ~32 MB or 256 files): commits dominate the cost
+        # of many small files. A query that must read one file ahead of the rest (a session named by id) asks
+        # through the lock's yield file: the batch then ends early and the run pauses while it writes.
         try:
             _begin(db, wait)
         except sqlite3.OperationalError as e:
@@ -263,7 +251,7 @@ def _ingest_batches(db: sqlite3.Connection, config: Config, todo: list[Found], r
         try:
             try:
                 while i < len(todo) and (i == start or (size < BATCH_BYTES and i - start < BATCH_FILES
-                                                         and time.monotonic() - t0 < BATCH_SECONDS)):
+                                                         and not _asked_to_yield(run, t0))):
                     f = todo[i]
                     run.tell(f.src.path)
                     parsed = None
@@ -325,6 +313,15 @@ def _ingest_batches(db: sqlite3.Connection, config: Config, todo: list[Found], r
             run.lock.pause_if_asked()
 
 
+def _asked_to_yield(run: _Run, t0: float) -> bool:
+    """Someone waits to read one file ahead of this run (a session named by id): end the batch early.
+    Looked at every 50 ms, not per file (a stat each)."""
+    if run.lock is None or time.monotonic() - run.last_yield_check < 0.05:
+        return False
+    run.last_yield_check = time.monotonic()
+    return run.lock.yield_requested()
+
+
 def _batch_end(todo: list[Found], i: int) -> int:
     size, j = 0, i
     while j < len(todo) and (j == i or (size < BATCH_BYTES and j - i < BATCH_FILES)):
@@ -334,8 +331,8 @@ def _batch_end(todo: list[Found], i: int) -> int:
 
 
 def renumber_docs(db: sqlite3.Connection, paths: list[str], wait: bool) -> None:
-    """Give the search docs of the recent files read first ids above every other doc: search lists hits
-    newest first by doc id, and the history read after them is older. Their FTS entries move with them;
+    """Give the search docs of these files (newest logs read ahead of an indexing run, by id) ids above every
+    other doc: search lists hits newest first by doc id, and the history read after them is older. Their FTS entries move with them;
     secret findings from the lowest moved id on are dropped and the scan watermark is put back, so they are
     found again with the new ids."""
     try:
@@ -457,7 +454,7 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
             offset = row[4]
         except Exception:  # state from an older build: read the file again
             resume = False
-    if parsed is not None and (resume or partial):
+    if parsed is not None and (resume or (partial and row is not None)):
         parsed.discard()
         parsed = None
     if row is None:

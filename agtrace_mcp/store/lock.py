@@ -124,6 +124,12 @@ class IndexLock:
         except OSError:
             pass
 
+    def yield_requested(self) -> bool:
+        try:
+            return time.time() - self.yield_path.stat().st_mtime <= YIELD_FRESH_S
+        except OSError:
+            return False
+
     def pause_if_asked(self, most: float = 2.0) -> None:
         """Between two write transactions: while a fresh yield request stands, let its maker write first."""
         end = time.monotonic() + most

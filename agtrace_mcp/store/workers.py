@@ -10,14 +10,17 @@ in the order the files were handed out.
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import pickle
 import signal
+import sys
 import tempfile
 import time
 import zlib
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -112,6 +115,8 @@ def parse_whole(src: SourceFile, mtime_ns: int, live_seconds: float, spool_dir: 
     state = None
     if prov.incremental:  # zlib: a pickled open step compresses 4-6x, and there is one state per file
         state = zlib.compress(pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL), 1)
+    elif getattr(prov, "partial", False) and pstate is not None:  # what the next partial re-read starts from
+        state = zlib.compress(pickle.dumps((pstate, None), protocol=pickle.HIGHEST_PROTOCOL), 1)
     return ParsedFile(src.path, end, state, stats, sink.drain(), sink.spool)
 
 
@@ -130,6 +135,23 @@ def worker_count(env: dict[str, str]) -> int:
         return min(int(raw), 16)
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(n, MAX_WORKERS))
+
+
+@contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    """A spawned process first re-imports the parent's `__main__` (a user's script that calls the API
+    without an `if __name__ == "__main__"` guard would run again in every worker). Workers need none of it:
+    while they are started, `__main__` says it is a package's `__main__`, which multiprocessing skips."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    spec = getattr(main, "__spec__", None)
+    main.__spec__ = importlib.machinery.ModuleSpec("agtrace_mcp.__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
 
 
 class ParsePool:
@@ -156,8 +178,12 @@ class ParsePool:
         while self._queue and (self._ahead < LOOKAHEAD_BYTES or not self._futures):
             path, size = self._queue.popleft()
             src, mtime = self._srcs[path]
-            self._futures[path] = self._ex.submit(parse_whole, src, mtime, self.live_seconds, self.spool_dir)
+            self._futures[path] = self._submit(src, mtime)
             self._ahead += size
+
+    def _submit(self, src: SourceFile, mtime: int) -> Future[ParsedFile]:
+        with _main_not_reimported():  # a submit may start a worker
+            return self._ex.submit(parse_whole, src, mtime, self.live_seconds, self.spool_dir)
 
     def has(self, path: str) -> bool:
         return path in self._futures or path in self._srcs
@@ -168,7 +194,7 @@ class ParsePool:
         if fut is None:  # asked out of the planned order: parse it now in the next free worker
             src, mtime = self._srcs[path]
             self._queue = deque(x for x in self._queue if x[0] != path)
-            fut = self._ex.submit(parse_whole, src, mtime, self.live_seconds, self.spool_dir)
+            fut = self._submit(src, mtime)
             self._ahead += size
         self._srcs.pop(path, None)
         try:
