@@ -69,6 +69,26 @@ class Config:
                    redact=red, projects=[str(Path(p).expanduser()) for p in scope])
 
 
+def home_problem(env: dict[str, str] | None = None, home: str | Path | None = None) -> str | None:
+    """Why the HOME that logs (and, by default, the index) would be found under cannot be used, or None.
+
+    Without this check an unset HOME falls back to the password database's entry and a HOME that is not a
+    folder gets an index folder created under it: both surprise the user more than a clear refusal.
+    """
+    e = os.environ if env is None else env
+    if home:
+        where, value = "--home", str(home)
+    elif e.get("AGTRACE_MCP_HOME"):
+        where, value = "AGTRACE_MCP_HOME", e["AGTRACE_MCP_HOME"]
+    elif e.get("HOME"):
+        where, value = "HOME", e["HOME"]
+    else:
+        return "HOME is not set"
+    if not Path(value).expanduser().is_dir():
+        return f"{where} ({value}) is not a folder"
+    return None
+
+
 def _int_env(e: dict[str, str], key: str, default: int) -> int:
     try:
         return int(e[key]) if e.get(key) else default
