@@ -43,6 +43,11 @@ def number(n: int | float | None) -> str:
     return f"{n:,}" if isinstance(n, int) else f"{n:,.1f}"
 
 
+def plural(n: int, word: str) -> str:
+    """`1 turn`, `2 turns`, `1,204 calls`."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def agent(provider: str) -> str:
     """The short agent name (the one `--provider` accepts)."""
     return AGENT.get(provider, provider)
@@ -326,13 +331,13 @@ def no_logs(console: Console, locations: Sequence[Any], scoped: bool) -> None:
         width = max(cell_len(loc.agent) for loc in locations) + 2
         for loc in locations:
             console.print(f"  [bold]{escape(loc.agent):<{width}}[/bold]"
-                          + escape(", ".join(home_short(r) for r in loc.roots)), soft_wrap=True)
+                          + escape(", ".join(home_short(r) for r in loc.roots)))
             movers = [*loc.moved_by[1:], loc.moved_by[0]] if loc.moved_by else []  # the agent's own first
             if loc.flag:
                 movers.append(loc.flag)
             if movers:
                 said = ", ".join(movers[:-1]) + " or " + movers[-1] if len(movers) > 1 else movers[0]
-                console.print(f"  {'':<{width}}[dim]moved by {escape(said)}[/dim]", soft_wrap=True)
+                console.print(f"    [dim]moved by {escape(said)}[/dim]")
     console.print("Try the bundled example logs: [bold]agtrace-mcp sessions --demo[/bold]")
     console.print("See what was read, per agent: [bold]agtrace-mcp doctor[/bold]")
 

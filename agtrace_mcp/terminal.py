@@ -70,16 +70,16 @@ class IndexProgress:
         if self._bar is None:
             if done >= total > 0 or (total < self.min_bytes and time.monotonic() - self._t0 < self.min_seconds):
                 return
-            self._start()
+            self._start(done, total)
         self._bar.update(self._task, completed=done, total=total or None, files=len(self._files))
 
-    def _start(self) -> None:
+    def _start(self, done: int, total: int) -> None:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._bar = Progress(TextColumn(self.label), BarColumn(), DownloadColumn(),
                              TextColumn("{task.fields[files]:,} files"), TextColumn("ETA"),
                              TimeRemainingColumn(), console=self.console, transient=True)
-        self._task = self._bar.add_task(self.label, total=None, files=0)
+        self._task = self._bar.add_task(self.label, total=total or None, completed=done, files=len(self._files))
         self._bar.start()
 
     @property

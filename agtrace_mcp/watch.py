@@ -73,7 +73,8 @@ class Watch:
         self.next_findings = 0.0
         self.next_usage = 0.0
         self.next_switch = time.monotonic() + SWITCH_EVERY
-        self.dirty = True
+        self.findings_due = True  # the session changed since the last analysis
+        self.usage_due = True  # ... since the last footer
         self.footer_text = Text("")
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ class Watch:
             known = []
         self.findings_seen = {self._finding_key(f) for f in known}
         if known and not self.as_json:
-            self._print(Text(f"{len(known)} findings so far: agtrace-mcp analyze {short}", "dim"))
+            self._print(Text(f"{render.plural(len(known), 'finding')} so far: agtrace-mcp analyze {short}", "dim"))
         self.head = (feed.steps[0].turn_index, feed.steps[0].index - 1) if feed.steps else (-1, -1)
         if self.last == 0:
             # start at the end: what is there counts as printed, so that only what comes next is
@@ -161,13 +162,14 @@ class Watch:
             if not feed.more or not feed.steps:
                 break
             after = (feed.steps[-1].turn_index, feed.steps[-1].index)
-        if self.dirty and now >= self.next_findings:
+        if self.findings_due and now >= self.next_findings:
             self.next_findings = now + FINDINGS_EVERY
+            self.findings_due = False
             self._findings()
-        if self.dirty and now >= self.next_usage:
+        if self.usage_due and now >= self.next_usage:
             self.next_usage = now + USAGE_EVERY
+            self.usage_due = False
             self._usage()
-            self.dirty = False
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -177,7 +179,7 @@ class Watch:
         sig = (s.turns, s.tool_calls, s.failed_tools, s.ended_at)
         if sig != self.summary_sig:
             self.summary_sig = sig
-            self.dirty = True
+            self.findings_due = self.usage_due = True
         turns = {t.index: t for t in feed.turns}
         open_from: tuple[int, int] | None = None
         for st in feed.steps:
@@ -298,8 +300,12 @@ class Watch:
             if self.as_json:
                 self._json({"event": "finding", "session_id": self.sid, "finding": f.model_dump(mode="json")})
             else:
-                mark = Text("⚠ ", render.SEVERITY[f.severity])
-                self._print(mark + render.finding_line(f, self._room(2)))
+                colour = render.SEVERITY[f.severity]
+                self._print(Text(f"⚠ {f.severity} ", f"bold {colour}") + Text(f"{f.kind} at turn.step {render.where(f)}",
+                                                                             "bold"))
+                for line in Text(render.one_line(f.explanation)).wrap(self.screen.out, self._room(10) or 1_000_000):
+                    line.rstrip()
+                    self._print(Text(" " * 10) + line)
 
     def _usage(self) -> None:
         assert self.sid is not None
@@ -312,13 +318,19 @@ class Watch:
         t = u.tokens
         text = (f"tokens in {render.number(t.input)} · cache {render.number(t.cache_read + t.cache_write)} · "
                 f"out {render.number(t.output)}")
-        if u.context is not None and u.context.peak_context_tokens:
-            text += " │ " + render.context(u.context)
-        head = (f"{self.api.short_ids([self.sid])[self.sid]} · {s[0]:,} turns · {s[1]:,} calls"
-                + (f" ({s[2]:,} failed)" if s and s[2] else "")) if s else ""
+        x = u.context
+        if x is not None and x.last_context_tokens is not None:
+            text += f" │ context {render.number(x.last_context_tokens)}"
+            if x.context_window:
+                text += f" of {render.number(x.context_window)}" + (f" ({x.last_pct:.0f}%)" if x.last_pct is not None
+                                                                     else "")
+        turns, calls, failed, _ = self.summary_sig or (0, 0, 0, None)
+        head = (f"{self.api.short_ids([self.sid])[self.sid]} · {render.plural(turns, 'turn')} · "
+                f"{render.plural(calls, 'call')}" + (f", {failed:,} failed" if failed else ""))
         if self.live is not None:
-            self.footer_text = Text("─" * min(self._room(0), 80), "dim") + Text("\n") + Text(
-                render.cut(head + " │ " + text, self._room(0)), "dim")
+            rule = Text(f"── {head} ", "dim")
+            rule.append("─" * max(0, (self._room(0) or 80) - rule.cell_len), "dim")
+            self.footer_text = rule + Text("\n") + Text(render.cut(text, self._room(0)), "dim")
             self.live.update(self.footer_text, refresh=True)
         else:
             self._print(Text(f"[{head} │ {text}]", "dim"))
