@@ -227,19 +227,23 @@ def _fit(columns: Sequence[Column], natural: list[int], width: int | None) -> li
     widths = list(natural)
     if sum(natural[i] for i in flex) <= room:
         return widths
-    # share the room by weight; a column needing less than its share gives the rest to the others
-    todo = list(flex)
-    while todo:
+    # each free-text column keeps room for its header; what is left is shared by weight, and a column that
+    # needs less than its share gives the rest to the others
+    for i in flex:
+        widths[i] = min(natural[i], cell_len(columns[i].header))
+    extra = room - sum(widths[i] for i in flex)
+    todo = [i for i in flex if natural[i] > widths[i]]
+    while todo and extra > 0:
         weight = sum(columns[i].flex for i in todo)
-        share = {i: room * columns[i].flex // weight for i in todo}
-        small = [i for i in todo if natural[i] <= share[i]]
-        if not small:
+        give = {i: extra * columns[i].flex // weight for i in todo}
+        full = [i for i in todo if widths[i] + give[i] >= natural[i]]
+        if not full:
             for i in todo:
-                widths[i] = max(share[i], min(natural[i], cell_len(columns[i].header)))
+                widths[i] += give[i]
             break
-        for i in small:
+        for i in full:
+            extra -= natural[i] - widths[i]
             widths[i] = natural[i]
-            room -= natural[i]
             todo.remove(i)
     return widths
 

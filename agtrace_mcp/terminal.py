@@ -17,13 +17,21 @@ from rich.console import Console
 ProgressCallback = Callable[[int, int, str], None]
 
 
+def console(stderr: bool = False) -> Console:
+    """A console on stdout (or stderr) that wraps long lines on a terminal and never in a pipe (a pipe's
+    reader, `less -S` or `grep`, wants a record per line)."""
+    c = Console(stderr=stderr, highlight=False)
+    c.soft_wrap = not c.is_terminal
+    return c
+
+
 @dataclass
 class Screen:
     """Where a command's output goes: `out` (stdout) for the answer, `err` (stderr) for everything about it
     (progress, hints, the line that says what was cut)."""
 
-    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=False))
+    out: Console = field(default_factory=lambda: console())
+    err: Console = field(default_factory=lambda: console(stderr=True))
 
     @property
     def tty(self) -> bool:

@@ -29,6 +29,7 @@ from .terminal import Screen
 FINDINGS_EVERY = 2.0  # seconds between analyses of a session that changed
 USAGE_EVERY = 1.0  # seconds between usage footers of a session that changed
 SWITCH_EVERY = 2.0  # seconds between looks for a newer session to follow
+PENDING = ("in_progress", "missing")  # a call without its result: running (live log) or not answered yet
 PENDING_STEPS = 50  # a call still without a result this many steps later is not waited for any more
 
 
@@ -188,7 +189,7 @@ class Watch:
             self._step(st, key)
             if key > self.head:
                 self.head = key
-            if st.status == "in_progress" or any(t.status == "missing" for t in st.tools):
+            if st.status == "in_progress" or any(t.status in PENDING for t in st.tools):
                 if self._behind(key) < PENDING_STEPS and open_from is None:
                     open_from = key
         for t in turns.values():  # a turn that began, with no step yet
@@ -245,7 +246,7 @@ class Watch:
             if before is None:
                 seen.calls[t.call_id] = t.status
                 self._call(render.clock(t.started_at) or at, t)
-            elif before == "missing" and t.status != "missing":
+            elif before in PENDING and t.status not in PENDING:
                 seen.calls[t.call_id] = t.status
                 self._call_done(t)
         if st.message and not seen.message:

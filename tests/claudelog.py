@@ -32,15 +32,26 @@ class ClaudeLog:
         self._rec("user", {"role": "user", "content": text})
         return self
 
-    def tool(self, name: str, args: dict, result: str = "ok", is_error: bool = False, took: float = 1.0) -> str:
+    def call(self, name: str, args: dict) -> str:
+        """A model response that calls one tool (its result comes with `result`); returns the call id."""
         cid = f"toolu_{self.n:04d}"
         self._rec("assistant", {"id": f"msg_{self.n:04d}", "model": "claude-sonnet-4-5-20250929", "role": "assistant",
                                 "content": [{"type": "tool_use", "id": cid, "name": name, "input": args}],
                                 "usage": {"input_tokens": 5, "cache_read_input_tokens": 1000 + 10 * self.n,
                                           "cache_creation_input_tokens": 20, "output_tokens": 30}})
-        self._rec("user", {"role": "user", "content": [{"type": "tool_result", "tool_use_id": cid, "content": result,
-                                                        "is_error": is_error}]}, seconds=took)
         self.ids.append(cid)
+        return cid
+
+    def result(self, cid: str, text: str = "ok", is_error: bool = False, took: float = 1.0) -> ClaudeLog:
+        """The result of call `cid`, `took` seconds after the last record."""
+        self._rec("user", {"role": "user", "content": [{"type": "tool_result", "tool_use_id": cid, "content": text,
+                                                        "is_error": is_error}]}, seconds=took)
+        return self
+
+    def tool(self, name: str, args: dict, result: str = "ok", is_error: bool = False, took: float = 1.0) -> str:
+        """A tool call and its result; returns the call id."""
+        cid = self.call(name, args)
+        self.result(cid, result, is_error, took)
         return cid
 
     def answer(self, text: str = "Done.") -> ClaudeLog:
