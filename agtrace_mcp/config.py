@@ -8,6 +8,7 @@ Each agent's log root can be moved by the agent's own variable (`CLAUDE_CONFIG_D
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,7 +85,12 @@ def home_problem(env: dict[str, str] | None = None, home: str | Path | None = No
         where, value = "HOME", e["HOME"]
     else:
         return "HOME is not set"
-    if not Path(value).expanduser().is_dir():
+    try:
+        if not stat.S_ISDIR(Path(value).expanduser().stat().st_mode):
+            return f"{where} ({value}) is not a folder"
+    except PermissionError:
+        return None  # it is there but not ours to look into: reading the logs and the index will say what fails
+    except OSError:
         return f"{where} ({value}) is not a folder"
     return None
 
