@@ -480,9 +480,8 @@ def cmd_watch(api: Any, args: argparse.Namespace) -> int:
 
     screen = Screen()
     _ready(api, screen)
-    if api.list_sessions(limit=1, include_subagents=True).total == 0 and not args.session:
-        _explain_empty(api, screen, "no sessions")
-        return 0
+    if api.list_sessions(limit=1, include_subagents=True).total == 0 and not args.session and not args.json:
+        render.no_logs(screen.err, api.log_locations(), scoped=bool(api.config.projects))
     return Watch(api, screen, session=args.session, project=args.project_filter, provider=args.provider,
                  last=args.last, interval=args.interval, as_json=args.json).run()
 

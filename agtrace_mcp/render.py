@@ -29,7 +29,7 @@ from .terminal import Screen
 GAP = 2  # spaces between table columns
 AGENT = {"claude_code": "claude", "codex": "codex", "gemini_cli": "gemini", "antigravity": "antigravity",
          "copilot_cli": "copilot", "opencode": "opencode"}  # names `--provider` also accepts
-ARG_KEYS = ("command", "cmd", "file_path", "filePath", "absolute_path", "path", "pattern", "query", "url",
+ARG_KEYS = ("command", "cmd", "pattern", "query", "url", "file_path", "filePath", "absolute_path", "path",
             "description", "prompt")  # the argument that says most about a call, in order of preference
 
 
@@ -334,8 +334,9 @@ def no_logs(console: Console, locations: Sequence[Any], scoped: bool) -> None:
     if not scoped:
         width = max(cell_len(loc.agent) for loc in locations) + 2
         for loc in locations:
-            console.print(f"  [bold]{escape(loc.agent):<{width}}[/bold]"
-                          + escape(", ".join(home_short(r) for r in loc.roots)))
+            for k, root in enumerate(loc.roots or [""]):
+                label = escape(loc.agent) if k == 0 else ""
+                console.print(f"  [bold]{label:<{width}}[/bold]{escape(home_short(root))}")
             movers = [*loc.moved_by[1:], loc.moved_by[0]] if loc.moved_by else []  # the agent's own first
             if loc.flag:
                 movers.append(loc.flag)
@@ -495,10 +496,11 @@ def transcript(screen: Screen, s: dict[str, Any], style: TranscriptStyle) -> Non
     failed = f" ([red]{number(st['failed_tools'])} failed[/red])" if st["failed_tools"] else ""
     c.print(f"{number(st['turns'])} turns · {number(st['steps'])} steps · {number(st['tool_calls'])} tool calls"
             f"{failed}", soft_wrap=True)
-    c.print(f"[dim]tokens: in {number(st['input'])} · cache read {number(st['cache_read'])} · cache write "
+    c.print(f"[dim]tokens in {number(st['input'])} · cache read {number(st['cache_read'])} · cache write "
             f"{number(st['cache_write'])} · out {number(st['output'])} · peak context "
-            f"{number(st['peak_context_tokens'])}" + (f" · {escape(', '.join(s['models']))}" if s.get("models") else "")
-            + "[/dim]", soft_wrap=width is None)
+            f"{number(st['peak_context_tokens'])}[/dim]")
+    if s.get("models"):
+        c.print(f"[dim]{escape(', '.join(s['models']))}[/dim]")
     for t in s["turns"]:
         _turn(c, t, style, width)
 
@@ -576,7 +578,8 @@ def _block(c: Console, label: str, text: str, max_lines: int | None, width: int 
         prefix = label_text if k == 0 else Text(indent)
         c.print(prefix + line, soft_wrap=True)
     if max_lines is not None and len(lines) > max_lines:
-        c.print(Text(f"{indent}… {len(lines) - max_lines:,} more lines (--full shows all)", "dim"), soft_wrap=True)
+        c.print(Text(f"{indent}… {plural(len(lines) - max_lines, 'more line')} (--full shows all)", "dim"),
+                soft_wrap=True)
 
 
 # -- analysis, usage, health ----------------------------------------------------------------------

@@ -100,15 +100,34 @@ class Watch:
                 self.live = None
 
     def _target(self) -> str:
-        """The session to follow: the one named, else the newest (of the project/agent given)."""
+        """The session to follow: the one named, else the newest (of the project/agent given), waiting for
+        one to start when there is none yet (`watch` is often started before the agent)."""
         if self.pinned:
             return self.api.resolve(self.pinned)
+        said = False
+        while True:
+            sid = self._newest()
+            if sid is not None:
+                return sid
+            if not said:
+                said = True
+                where = f" in {render.home_short(self.project)}" if self.project else ""
+                agent = f" of {render.agent(self.provider)}" if self.provider else ""
+                if self.as_json:
+                    self._json({"event": "waiting", "project": self.project, "provider": self.provider})
+                else:
+                    self._print(Text(f"waiting for a session{agent}{where} to start… (Ctrl-C to stop)", "dim"))
+            time.sleep(self.interval)
+
+    def _newest(self) -> str | None:
+        """The newest session of the project/agent given, or None."""
         if self.project:
-            return self.api.current_session(self.project, self.provider).session.session_id
+            try:
+                return self.api.current_session(self.project, self.provider).session.session_id
+            except NotFoundError:
+                return None
         res = self.api.list_sessions(provider=self.provider, limit=1)
-        if not res.sessions:
-            raise NotFoundError("no session to follow" + (f" of agent {self.provider}" if self.provider else ""))
-        return res.sessions[0].session_id
+        return res.sessions[0].session_id if res.sessions else None
 
     def _follow(self, sid: str, *, newer: bool = False) -> None:
         """Start following `sid`: its header, its last few steps, then everything new."""
@@ -151,8 +170,8 @@ class Watch:
         now = time.monotonic()
         if not self.pinned and now >= self.next_switch:
             self.next_switch = now + SWITCH_EVERY
-            newest = self._target()
-            if newest != self.sid:
+            newest = self._newest()
+            if newest is not None and newest != self.sid:
                 self._follow(newest, newer=True)
                 return
         start = self.open_from or self.head
@@ -241,15 +260,7 @@ class Watch:
             seen.reasoning = True
             self._line(at, Text("thinking ", "dim italic") + Text(render.cut(render.one_line(st.reasoning),
                                                                             self._room(19)), "dim italic"))
-        for t in st.tools:
-            before = seen.calls.get(t.call_id)
-            if before is None:
-                seen.calls[t.call_id] = t.status
-                self._call(render.clock(t.started_at) or at, t)
-            elif before in PENDING and t.status not in PENDING:
-                seen.calls[t.call_id] = t.status
-                self._call_done(t)
-        if st.message and not seen.message:
+        if st.message and not seen.message:  # before the calls, as in `show`: what the agent says it will do
             seen.message = True
             lines = st.message.strip().splitlines() or [""]
             head = Text("agent ", "magenta") + Text(render.cut(render.one_line(lines[0]), self._room(16)))
@@ -258,7 +269,15 @@ class Watch:
                 if more.strip():
                     self._line("", Text("      " + render.cut(more.rstrip(), self._room(16))))
             if len(lines) > 3:
-                self._line("", Text(f"      … {len(lines) - 3:,} more lines", "dim"))
+                self._line("", Text(f"      … {render.plural(len(lines) - 3, 'more line')}", "dim"))
+        for t in st.tools:
+            before = seen.calls.get(t.call_id)
+            if before is None:
+                seen.calls[t.call_id] = t.status
+                self._call(render.clock(t.started_at) or at, t)
+            elif before in PENDING and t.status not in PENDING:
+                seen.calls[t.call_id] = t.status
+                self._call_done(t)
 
     @staticmethod
     def _changed(st: Any, seen: _StepSeen) -> bool:
@@ -330,8 +349,10 @@ class Watch:
                 f"{render.plural(calls, 'call')}" + (f", {failed:,} failed" if failed else ""))
         if self.live is not None:
             rule = Text(f"── {head} ", "dim")
-            rule.append("─" * max(0, (self._room(0) or 80) - rule.cell_len), "dim")
-            self.footer_text = rule + Text("\n") + Text(render.cut(text, self._room(0)), "dim")
+            # a line as wide as the terminal leaves the cursor in the last column, which some terminals
+            # count as the next line: one column less keeps the footer's height what rich thinks it is
+            rule.append("─" * max(0, (self._room(1) or 79) - rule.cell_len), "dim")
+            self.footer_text = rule + Text("\n") + Text(render.cut(text, self._room(1)), "dim")
             self.live.update(self.footer_text, refresh=True)
         else:
             self._print(Text(f"[{head} │ {text}]", "dim"))
