@@ -287,6 +287,10 @@ def _short_ids(api: Any, ids: list[str]) -> dict[str, str]:
 def cmd_index(api: Any, args: argparse.Namespace) -> int:
     screen = Screen()
     rep = _ready(api, screen, rebuild=args.rebuild)
+    if rep is None:  # another process had just brought the index up to date: nothing was left to read
+        from .store.ingest import RefreshReport
+
+        rep = RefreshReport()
     data = {"files_seen": rep.files_seen, "files_ingested": rep.files_ingested, "files_gone": rep.files_gone,
             "files_skipped_locked": rep.files_skipped_locked, "bytes_read": rep.bytes_read,
             "seconds": round(rep.seconds, 3), "errors": rep.errors, "index": str(api.config.db_path)}
@@ -294,8 +298,8 @@ def cmd_index(api: Any, args: argparse.Namespace) -> int:
         _emit_json(data)
     else:
         render.index_report(screen, rep, str(api.config.db_path))
-        if not rep.files_seen:
-            render.no_logs(screen.err, api.log_locations(), scoped=False)
+        if api.list_sessions(limit=1, include_subagents=True).total == 0:
+            render.no_logs(screen.err, api.log_locations(), scoped=bool(api.config.projects))
     return 0
 
 

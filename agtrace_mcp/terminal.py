@@ -79,16 +79,20 @@ class IndexProgress:
             if done >= total > 0 or (total < self.min_bytes and time.monotonic() - self._t0 < self.min_seconds):
                 return
             self._start(done, total)
-        self._bar.update(self._task, completed=done, total=total or None, files=len(self._files))
+        self._bar.update(self._task, completed=done, total=total or None, files=self._files_read())
 
     def _start(self, done: int, total: int) -> None:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._bar = Progress(TextColumn(self.label), BarColumn(), DownloadColumn(),
-                             TextColumn("{task.fields[files]:,} files"), TextColumn("ETA"),
+                             TextColumn("{task.fields[files]}"), TextColumn("ETA"),
                              TimeRemainingColumn(), console=self.console, transient=True)
-        self._task = self._bar.add_task(self.label, total=total or None, completed=done, files=len(self._files))
+        self._task = self._bar.add_task(self.label, total=total or None, completed=done, files=self._files_read())
         self._bar.start()
+
+    def _files_read(self) -> str:
+        # another process doing the indexing reports bytes only: then there is no file count to show
+        return f"{len(self._files):,} files" if self._files else ""
 
     @property
     def shown(self) -> bool:
