@@ -92,7 +92,8 @@ class IndexProgress:
 
     def _files_read(self) -> str:
         # another process doing the indexing reports bytes only: then there is no file count to show
-        return f"{len(self._files):,} files" if self._files else ""
+        n = len(self._files)
+        return f"{n:,} file{'' if n == 1 else 's'}" if n else ""
 
     @property
     def shown(self) -> bool:
