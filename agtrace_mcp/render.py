@@ -700,10 +700,18 @@ def doctor(screen: Screen, rep: Any) -> None:
     """`doctor`: the index, then per agent where it looked and what it read."""
     c = screen.out
     c.print(f"index: {escape(rep.index_path)} ({rep.index_bytes / 1e6:,.1f} MB)", soft_wrap=True)
+    # note, files_refused, long_lines and files_cut come with the hardening work (issue 16): shown when there
+    if getattr(rep, "note", None):
+        c.print(f"[yellow]{escape(rep.note)}[/yellow]")
     for h in rep.providers:
         c.print(f"\n[bold]{h.provider}[/bold]")
         for r in h.roots:
             c.print(f"  [dim]{escape(home_short(r))}[/dim]", soft_wrap=True)
+        for refused in getattr(h, "files_refused", []):
+            c.print(f"  [yellow]not read[/yellow] {escape(refused['path'])}: {escape(refused['reason'])}", soft_wrap=True)
+        if getattr(h, "long_lines", 0) or getattr(h, "files_cut", 0):
+            c.print(f"  lines over the size cap, skipped: {number(h.long_lines)}; compressed files cut at their "
+                    f"bound: {number(h.files_cut)}")
         if not h.files:
             c.print("  no log files found")
             continue
