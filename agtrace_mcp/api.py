@@ -31,7 +31,10 @@ from .engine.analysis import Thresholds, analyze, normalize_error
 from .engine.failures import error_excerpt
 from .engine.text import cut_middle, snippet
 from .engine.usage import StepPoint
-from .errors import BadArgumentError, NotFoundError
+from .errors import (
+    LOG_GONE, LOG_REWRITTEN, RANGE_OR_SESSION, SEE_CALL_IDS, SEE_PROJECTS, SEE_SESSION, TURN_NEEDS_SESSION,
+    BadArgumentError, NotFoundError,
+)
 from .model import ERROR_KINDS
 from .providers import REGISTRY, SourceFile
 from .store import IndexState, Store
@@ -49,6 +52,7 @@ from .views import (
     FailureList,
     IndexIncomplete,
     Finding,
+    LogLocation,
     ProjectInfo,
     ProjectList,
     ProviderHealth,
@@ -62,9 +66,12 @@ from .views import (
     SessionList,
     SessionUsage,
     StepDetail,
+    StepFeed,
     StepUsage,
     ToolOutput,
     TurnDetail,
+    TurnStart,
+    TurnStep,
     TurnUsage,
     UsageReport,
     UserView,
@@ -225,8 +232,9 @@ class Agtrace:
             if row is None:
                 raise NotFoundError(f"no session recorded for project {project!r}"
                                     + (f" and provider {provider}" if provider else "")
-                                    + ("; call list_projects to see the recorded project roots" if incomplete is None
-                                       else f" among the logs read so far ({incomplete.message})"))
+                                    + ("" if incomplete is None
+                                       else f" among the logs read so far ({incomplete.message})"),
+                                    SEE_PROJECTS if incomplete is None else None)
             last = None
             if row["turns"]:
                 t = q.turns(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
@@ -246,7 +254,7 @@ class Agtrace:
             n = srow["turns"]
             idx = turn_index + n if turn_index < 0 else turn_index
             if n == 0:
-                raise NotFoundError(f"session {sid} has no turns; call get_session to see what it holds")
+                raise NotFoundError(f"session {sid} has no turns", SEE_SESSION, session_id=sid)
             if not 0 <= idx < n:
                 raise NotFoundError(f"turn {turn_index} is out of range: session {sid} has {n} turns "
                                     f"(0..{n - 1}, or -1 for the latest)")
@@ -319,7 +327,7 @@ class Agtrace:
         with self.store.read() as db:
             row = q.tool_row(db, sid, call_id)  # type: ignore[arg-type]
         if row is None:
-            raise NotFoundError(f"no tool call {call_id!r} in session {sid}; call get_turn to see its call ids")
+            raise NotFoundError(f"no tool call {call_id!r} in session {sid}", SEE_CALL_IDS, session_id=sid)
         text, source = rv.full_tool_text(row, field)
         if offset > len(text):
             raise BadArgumentError(f"offset {offset} is past the end ({len(text)} chars)")
@@ -511,14 +519,13 @@ class Agtrace:
         provider = check_provider(provider)
         if session_id:
             if project or provider or since or until:
-                raise BadArgumentError("project/provider/since/until choose sessions for a range; with session_id "
-                                       "leave them out (or leave session_id out for a range)")
+                raise BadArgumentError("project/provider/since/until choose sessions for a range", RANGE_OR_SESSION)
             sid = self.resolve(session_id)
             if turn is not None:
                 return self._turn_usage(sid, turn)
             return self._session_usage(sid, limit, cursor)
         if turn is not None:
-            raise BadArgumentError("turn needs session_id; call get_usage(session_id=…, turn=…)")
+            raise BadArgumentError("a turn needs its session_id", TURN_NEEDS_SESSION)
         since_c, until_c = check_time(since, "since"), check_time(until, "until")
         return self._range_usage(project, provider, since_c, until_c, limit, cursor)
 
@@ -681,13 +688,74 @@ class Agtrace:
             frow = db.execute("SELECT provider, kind, parent FROM files WHERE id = ?", (row["file_id"],)).fetchone()  # type: ignore[attr-defined]
         path = row["file_path"]
         if not row["on_disk"]:
-            raise NotFoundError(f"the log of session {sid} ({path}) is no longer on disk; get_session and "
-                                "get_turn still answer from the index")
+            raise NotFoundError(f"the log of session {sid} ({path}) is no longer on disk", LOG_GONE, session_id=sid)
         from .engine import load_file_source
         for s in load_file_source(SourceFile(path, frow["provider"], frow["kind"], frow["parent"])):
             if s.session_id == sid:
                 return s
-        raise NotFoundError(f"session {sid} is no longer in {path}; run `agtrace-mcp index` to refresh")
+        raise NotFoundError(f"session {sid} is no longer in {path}", LOG_REWRITTEN)
+
+    # -- for people at a terminal (CLI `sessions`, `watch`, the "no logs found" message) ----------
+
+    def short_ids(self, session_ids: list[str], minimum: int = 8) -> dict[str, str]:
+        """Each id's shortest prefix (at least `minimum` characters, or the whole id) that names it alone
+        among every indexed session in scope, so `resolve` (and `show`) accepts it."""
+        out: dict[str, str] = {}
+        with self.store.read() as db:
+            for sid in session_ids:
+                n = minimum
+                for other in q.id_neighbours(db, self.store.scope, sid):  # type: ignore[arg-type]
+                    if other is not None:
+                        n = max(n, _common_prefix(sid, other) + 1)
+                out[sid] = sid[:n]
+        return out
+
+    def log_locations(self) -> list[LogLocation]:
+        """Per agent: the folders its logs are looked for in and the variables (and flag) that move them."""
+        from .providers.base import ROOT_VARS
+
+        out = []
+        for name, prov in REGISTRY.items():
+            roots = self.config.roots.get(name, [])
+            ours = ROOT_VARS.get(name)
+            out.append(LogLocation(
+                provider=name, agent=getattr(prov, "label", name), roots=[str(r) for r in roots],
+                found=any(r.exists() for r in roots),
+                moved_by=([ours[0]] if ours else []) + list(getattr(prov, "root_env", ())),
+                flag=ours[1] if ours else None))
+        return out
+
+    def steps_after(self, session_id: str, turn: int = -1, step: int = -1, *, limit: int = 100,
+                    last: int | None = None) -> StepFeed:
+        """What a session recorded after step (`turn`, `step`): the steps that landed since, oldest first,
+        and the turns they belong to or that began since (the defaults ask from the start; `last=N` asks
+        for the session's last N steps instead). For following a live session: ask again from the last step
+        returned, or from before a step that may still grow or whose calls were still running. Bodies are
+        cut to a few hundred characters."""
+        limit = check_limit(limit)
+        sid = self.resolve(session_id)
+        with self.store.read() as db:
+            if last is not None:
+                turn, step = q.step_from_end(db, sid, max(0, last)) or (-1, -1)  # type: ignore[arg-type]
+                limit = max(limit, last)
+            row = q.session_row(db, sid)  # type: ignore[arg-type]
+            srows = q.steps_after(db, sid, turn, step, limit + 1)  # type: ignore[arg-type]
+            more = len(srows) > limit
+            srows = srows[:limit]
+            first_turn = min(turn + 1, srows[0]["turn_idx"]) if srows else turn + 1
+            trows = q.turns(db, sid, max(0, first_turn), 1 << 62)  # type: ignore[arg-type]
+            tool_rows = q.tools_between(db, sid, (srows[0]["turn_idx"], srows[0]["idx"]),  # type: ignore[arg-type]
+                                        (srows[-1]["turn_idx"], srows[-1]["idx"])) if srows else []
+        by_step: dict[tuple[int, int], list[Any]] = {}
+        for t in tool_rows:
+            by_step.setdefault((t["turn_idx"], t["step_idx"]), []).append(t)
+        steps = [TurnStep(turn_index=s["turn_idx"],
+                          **dict(rv.step(s, by_step.get((s["turn_idx"], s["idx"]), []), 400)))
+                 for s in srows]
+        turns = [TurnStart(index=t["idx"], started_at=t["started_at"], origin=t["origin"],
+                           prompt=cut_middle(t["text"] or "", 2000), interrupted=bool(t["interrupted"]))
+                 for t in trows]
+        return self._out(StepFeed(session=rv.summary(row), turns=turns, steps=steps, more=more))
 
     # -- health ---------------------------------------------------------------------------------
 
@@ -755,3 +823,13 @@ class Agtrace:
             else:
                 hi = mid - 1
         return build(lo)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """How many leading characters `a` and `b` share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from .engine.timeutil import parse_user_time
-from .errors import BadArgumentError
+from .errors import NEXT_PAGE, BadArgumentError
 from .model import PROVIDERS
 
 MAX_LIMIT = 200
@@ -68,6 +68,5 @@ def cursor_offset(cursor: str | None, filters: tuple[Any, ...]) -> int:
     except Exception:
         ok = False
     if not ok:
-        raise BadArgumentError("bad cursor: pass the next_cursor from the previous call, with the same other "
-                               "arguments (or omit cursor to start from the first page)")
+        raise BadArgumentError("bad cursor", NEXT_PAGE)
     return offset

@@ -1,7 +1,9 @@
 """The human CLI and `serve`. argparse only: every command is a thin shell over `api.Agtrace`.
 
-Every command has `--json` (the same data the MCP tools return). Errors go to stderr with exit code 1
-(2 for usage errors). In `serve` mode nothing but the protocol is written to stdout.
+Every command brings the index up to date first (with a progress bar on stderr when that takes a while),
+asks the API, and prints the answer: `render` for people, `--json` for programs (the same data the MCP
+tools return). Errors go to stderr in the CLI's own words, with exit code 1 (2 for usage errors: a bad flag
+or value, an unusable HOME). In `serve` mode nothing but the protocol is written to stdout.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import AgtraceError
+from . import __version__, render, terminal
+from .errors import AgtraceError, BadArgumentError
 from .providers.base import ROOT_VARS
+from .terminal import Screen
 
 CUT_DEFAULT = 2000
 
@@ -149,6 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="what was read, per agent: files, lines, unknown records, bad lines")
     p.add_argument("--json", action="store_true")
     _common(p)
+
+    p = sub.add_parser("watch", help="follow a session as the agent writes it: steps, failures, findings, tokens",
+                       description="Follow a session live: each step as it lands, failed calls with their error "
+                                   "line, analysis findings (retry storms, repeated calls…) as they appear, and "
+                                   "tokens and context use in a footer. Ctrl-C stops.")
+    p.add_argument("session", nargs="?", help="a session id or prefix (default: the newest session, of --in PATH "
+                                               "when given, switching to a newer one when it starts)")
+    p.add_argument("--in", dest="project_filter", metavar="PATH", help="follow the newest session of this project")
+    p.add_argument("--provider", help="follow the newest session of this agent")
+    p.add_argument("--last", type=int, default=5, metavar="N", help="steps already recorded to print first (default 5)")
+    p.add_argument("--interval", type=float, default=0.3, metavar="SECONDS",
+                   help="how often to look at the logs (default 0.3)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line and event (session, turn, step, "
+                                                       "call_done, finding, usage)")
+    _common(p)
+
+    for sp in sub.choices.values():
+        # a bad flag is reported with the usage of the subcommand it was given to, not the top level's
+        sp.set_defaults(_parser=sp)
     return parser
 
 
@@ -162,14 +184,28 @@ def demo_home() -> Path:
                        "(pip install --force-reinstall agtrace-mcp) or run from a checkout")
 
 
+class UsageError(AgtraceError):
+    """The command line cannot be used as given (exit code 2, like argparse's own usage errors)."""
+
+
 def make_api(args: argparse.Namespace) -> Any:
+    """The API over the logs and index the command line names (`--home`, `--data-dir`, `--demo`…).
+
+    Refuses (UsageError) a HOME that is unset or not a folder before anything is created under it.
+    """
     from .api import Agtrace
-    from .config import Config
+    from .config import Config, home_problem
 
     overrides = {prov: getattr(args, f"root_{prov}", None) for prov in ROOT_VARS}
     home = args.home
     data_dir = args.data_dir
-    if getattr(args, "demo", False):
+    demo = getattr(args, "demo", False)
+    explicit_data = data_dir or os.environ.get("AGTRACE_MCP_DATA_DIR") or os.environ.get("XDG_DATA_HOME")
+    problem = None if demo and explicit_data else home_problem(home=None if demo else home)
+    if problem:
+        raise UsageError(f"{problem}; pass --home DIR (the folder that holds .claude, .codex, .gemini…) and set "
+                         "AGTRACE_MCP_DATA_DIR (or --data-dir) to where the index may be written")
+    if demo:
         home = str(demo_home())
         base = Config.load(home=None).data_dir if not data_dir else Path(data_dir)
         # one demo index per copy of the demo logs (a checkout, an installed wheel): sharing one would mix
@@ -182,7 +218,7 @@ def make_api(args: argparse.Namespace) -> Any:
     cfg = Config.load(home=home, data_dir=data_dir, root_overrides=overrides, projects=args.scope or None,
                       redact=False if args.no_redact else None,
                       budget_tokens=getattr(args, "budget_tokens", None))
-    if getattr(args, "demo", False):
+    if demo:
         cfg.live_seconds = 0
     if args.command != "serve":
         cfg.wait_seconds = None  # a person at a terminal waits for a complete answer (with a progress bar)
@@ -190,101 +226,107 @@ def make_api(args: argparse.Namespace) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 1 error, 2 usage error, 130 interrupted)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not args.command:
         parser.print_help()
         return 2
+    if getattr(args, "project_filter", None):
+        # `--in .` and `--in ~/src/app` mean what a shell user expects; the index stores absolute roots
+        args.project_filter = os.path.abspath(os.path.expanduser(args.project_filter))
     try:
         if args.command == "serve":
             from .server import serve
 
             return serve(args, make_api(args))
         return COMMANDS[args.command](make_api(args), args)
+    except (UsageError, BadArgumentError) as e:
+        print(f"agtrace-mcp {args.command}: {e.text('cli')}", file=sys.stderr)
+        return 2
     except AgtraceError as e:
-        print(f"agtrace-mcp: {e}", file=sys.stderr)
+        print(f"agtrace-mcp: {e.text('cli')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        # the reader went away (`| head`): quietly, and without Python complaining again at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 0
 
 
-# -- commands -------------------------------------------------------------------------------------
+# -- commands: each one refreshes the index (with a progress bar), asks the API, prints ----------------
 
 
 def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
-def _console() -> Any:
-    from rich.console import Console
+def _ready(api: Any, screen: Screen, *, rebuild: bool = False) -> Any:
+    """Bring the index up to date before a command reads it (a progress bar on stderr when that takes long)."""
+    return terminal.refresh(api, rebuild=rebuild, console=screen.err)
 
-    return Console(highlight=False, soft_wrap=False)
+
+def _explain_empty(api: Any, screen: Screen, nothing: str) -> None:
+    """Never an empty silence: with no sessions indexed at all, where logs were looked for and what to try;
+    otherwise that nothing matched (the answer itself stays empty, so pipes get nothing)."""
+    everything = api.list_sessions(limit=1, include_subagents=True).total
+    if everything == 0:
+        render.no_logs(screen.err, api.log_locations(), scoped=bool(api.config.projects))
+    else:
+        screen.err.print(f"[dim]{nothing} ({everything:,} sessions indexed)[/dim]", soft_wrap=True)
+
+
+def _short_ids(api: Any, ids: list[str]) -> dict[str, str]:
+    return api.short_ids(list(dict.fromkeys(ids)))
 
 
 def cmd_index(api: Any, args: argparse.Namespace) -> int:
-    progress_cb = None
-    bar = None
-    if sys.stderr.isatty() and not args.json:
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    screen = Screen()
+    rep = _ready(api, screen, rebuild=args.rebuild)
+    if rep is None:  # another process had just brought the index up to date: nothing was left to read
+        from .store.ingest import RefreshReport
 
-        bar = Progress(TextColumn("indexing"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                       transient=True, console=__import__("rich.console").console.Console(stderr=True))
-        task = bar.add_task("index", total=None)
-        bar.start()
-
-        def progress_cb(done: int, total: int, path: str) -> None:
-            bar.update(task, completed=done, total=total or None)
-    try:
-        rep = api.refresh(rebuild=args.rebuild, progress=progress_cb)
-    finally:
-        if bar is not None:
-            bar.stop()
+        rep = RefreshReport()
     data = {"files_seen": rep.files_seen, "files_ingested": rep.files_ingested, "files_gone": rep.files_gone,
             "files_skipped_locked": rep.files_skipped_locked, "bytes_read": rep.bytes_read,
             "seconds": round(rep.seconds, 3), "errors": rep.errors, "index": str(api.config.db_path)}
     if args.json:
         _emit_json(data)
     else:
-        print(f"indexed {rep.files_ingested} of {rep.files_seen} files ({rep.bytes_read / 1e6:.1f} MB read) "
-              f"in {rep.seconds:.2f}s → {api.config.db_path}")
-        for e in rep.errors:
-            print(f"  {e}", file=sys.stderr)
+        render.index_report(screen, rep, str(api.config.db_path))
+        if api.list_sessions(limit=1, include_subagents=True).total == 0:
+            render.no_logs(screen.err, api.log_locations(), scoped=bool(api.config.projects))
     return 0
 
 
 def cmd_sessions(api: Any, args: argparse.Namespace) -> int:
+    screen = Screen()
+    _ready(api, screen)
     res = api.list_sessions(project=args.project_filter, provider=args.provider, since=args.since, until=args.until,
                             query=args.query, has_failures=True if args.has_failures else None,
                             include_subagents=args.subagents, limit=args.limit, cursor=args.cursor)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
-        return 0
-    from rich.table import Table
-
-    t = Table(box=None, header_style="bold")
-    for col in ("id", "agent", "last activity", "turns", "tools", "failed", "title", "project"):
-        # the fixed columns keep their width (and whole headers); project and title take what is left
-        fixed = col not in ("project", "title")
-        t.add_column(col, no_wrap=True, overflow="ellipsis", ratio=None if fixed else 1,
-                     min_width={"id": 13, "agent": 11, "last activity": 16}.get(col, len(col)) if fixed else None)
-    for s in res.sessions:
-        t.add_row(s.session_id[:13], s.provider, (s.ended_at or "")[:16].replace("T", " "), str(s.turns),
-                  str(s.tool_calls), str(s.failed_tools) if s.failed_tools else "",
-                  (s.title or "")[:80] + ("" if s.on_disk else "  (log gone)"), _short(s.project_root))
-    c = _console()
-    c.print(t)
-    more = f"; next page: --cursor {res.next_cursor}" if res.next_cursor else ""
-    c.print(f"[dim]{len(res.sessions)} of {res.total} sessions{more}[/dim]")
+    elif not res.sessions:
+        _explain_empty(api, screen, "no sessions match")
+    else:
+        render.sessions(screen, res, _short_ids(api, [s.session_id for s in res.sessions]))
     return 0
+
+
+def _is_file_ref(ref: str) -> bool:
+    return os.path.sep in ref or ref.endswith((".jsonl", ".json", ".zst")) or os.path.isfile(ref)
 
 
 def cmd_show(api: Any, args: argparse.Namespace) -> int:
     from .engine import load_file
 
     ref = args.ref
-    if os.path.sep in ref or ref.endswith((".jsonl", ".json", ".zst")) or os.path.isfile(ref):
+    if _is_file_ref(ref):
         if not os.path.isfile(ref):
             raise AgtraceError(f"no such file: {ref}")
         sessions = load_file(ref, provider=args.provider)
@@ -293,111 +335,80 @@ def cmd_show(api: Any, args: argparse.Namespace) -> int:
         if not args.all:
             sessions = sessions[:1]
     else:
+        _ready(api, Screen())
         sessions = [api.load_session(ref)]
     if args.turn is not None:
         for s in sessions:
             n = len(s.turns)
             i = args.turn + n if args.turn < 0 else args.turn
             if not 0 <= i < n:
-                raise AgtraceError(f"turn {args.turn} is out of range: the session has {n} turns")
+                raise AgtraceError(f"turn {args.turn} is out of range: session {s.session_id} has {n} turns"
+                                   + (f" (0..{n - 1}, or -1 for the latest)" if n else ""))
             s.turns = [s.turns[i]]
-    redact = api.config.redact
+    limit = None if args.full else args.cut
+    docs = [render.cut_strings(_masked(s.model_dump(mode="json"), api.config.redact), limit) for s in sessions]
     if args.json:
-        docs = [_cut_strings(_masked(s.model_dump(mode="json"), redact), None if args.full else args.cut)
-                for s in sessions]
         _emit_json(docs[0] if len(docs) == 1 else docs)
         return 0
-    for s in sessions:
-        _render_session(_cut_strings(_masked(s.model_dump(mode="json"), redact), None if args.full else args.cut))
+    screen = Screen()
+    style = render.TranscriptStyle(full=args.full, one_turn=args.turn is not None)
+    for k, doc in enumerate(docs):
+        if k:
+            screen.out.print()
+        render.transcript(screen, doc, style)
     return 0
 
 
 def cmd_failures(api: Any, args: argparse.Namespace) -> int:
+    screen = Screen()
+    _ready(api, screen)
     res = api.find_failed_tools(session_id=args.session, project=args.project_filter, provider=args.provider,
                                 tool=args.tool, kind=args.kind, since=args.since, limit=args.limit, cursor=args.cursor,
                                 group_by=args.group_by)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
-        return 0
-    if res.groups is not None:
-        from rich.markup import escape
-
-        c = _console()
-        for g in res.groups:
-            ex = g.examples[0] if g.examples else None
-            c.print(f"[bold]{g.count}×[/bold] in {g.sessions} sessions, last {(g.last_seen or '')[:16].replace('T', ' ')}"
-                    f" ({escape(', '.join(g.tools[:3]))})"
-                    + (f"  e.g. {ex.session_id[:13]} {ex.turn_index}.{ex.step_index}" if ex else ""))
-            c.print("    " + escape(str(g.key)))
-        c.print(f"[dim]{len(res.groups)} of {res.groups_total} groups, {res.total} failures[/dim]")
-        return 0
-
-    # Two lines per failure, the error on its own indented line: in a table the error column was what a
-    # narrow terminal squeezed into a few characters per line.
-    from rich.markup import escape
-
-    c = _console()
-    width = max(40, c.width)
-    tool_w = min(24, max((len(f.tool) for f in res.failures), default=4))
-    for f in res.failures:
-        kind = f.error_kind or ""
-        if f.exit_code is not None:
-            kind += f" {f.exit_code}"
-        c.print(f"{(f.at or 'time unknown')[:16].replace('T', ' '):16}  {f.session_id[:13]:13}  "
-                f"{f'{f.turn_index}.{f.step_index}':>7}  {escape(_cut(f.tool, tool_w)):{tool_w}}  [bold]{kind}[/bold]")
-        c.print("    " + escape(_cut(" ".join(f.error.split()), width - 5)), style="dim")
-    more = f"; next page: --cursor {res.next_cursor}" if res.next_cursor else ""
-    c.print(f"[dim]{len(res.failures)} of {res.total} failures{more}[/dim]")
+    elif res.groups is not None:
+        if not res.groups:
+            _explain_empty(api, screen, "no failures match")
+            return 0
+        ids = _short_ids(api, [e.session_id for g in res.groups for e in g.examples[:1]])
+        render.failure_groups(screen, res, ids)
+    elif not res.failures:
+        _explain_empty(api, screen, "no failures match")
+    else:
+        render.failures(screen, res, _short_ids(api, [f.session_id for f in res.failures]))
     return 0
 
 
-def _cut(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: max(0, n - 1)] + "…"
-
-
 def cmd_search(api: Any, args: argparse.Namespace) -> int:
+    screen = Screen()
+    _ready(api, screen)
     res = api.search_history(args.query, session_id=args.session, project=args.project_filter, provider=args.provider,
                              kind=args.kind, since=args.since, until=args.until, limit=args.limit, cursor=args.cursor)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
-        return 0
-    c = _console()
-    from rich.markup import escape
-    from rich.text import Text
-
-    for h in res.hits:
-        where = f"{h.session_id[:13]} turn {h.turn_index}" + (f" step {h.step_index}" if h.step_index is not None else "")
-        c.print(f"[bold]{escape(where)}[/bold] [dim]{h.kind} · {h.provider} · {escape(_short(h.project_root))}[/dim]")
-        snippet = Text.from_markup(escape(" ".join(h.snippet.split())).replace("«", "[reverse]").replace("»", "[/reverse]"))
-        for line in snippet.wrap(c, max(20, c.width - 2)):  # wrapped lines keep the indent, no trailing blanks
-            line.rstrip()
-            c.print(Text("  ") + line)
-    if not res.hits:
-        c.print("[dim]no hits[/dim]")
-    more = f"; next page: --cursor {res.next_cursor}" if res.next_cursor else ""
-    if res.hits:
-        c.print(f"[dim]{len(res.hits)} hits{more}[/dim]")
+    elif not res.hits and api.list_sessions(limit=1, include_subagents=True).total == 0:
+        _explain_empty(api, screen, "no hits")
+    else:
+        render.search(screen, res, _short_ids(api, [h.session_id for h in res.hits]))
     return 0
 
 
 def cmd_projects(api: Any, args: argparse.Namespace) -> int:
+    screen = Screen()
+    _ready(api, screen)
     res = api.list_projects(limit=args.limit)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
-        return 0
-    from rich.table import Table
-
-    t = Table(box=None, header_style="bold")
-    for col in ("project", "sessions", "agents", "last activity", "failed tools"):
-        t.add_column(col)
-    for p in res.projects:
-        t.add_row(p.project_root or "(unknown)", str(p.sessions), ",".join(p.providers),
-                  (p.last_activity or "")[:16].replace("T", " "), str(p.failed_tools))
-    _console().print(t)
+    elif not res.projects:
+        _explain_empty(api, screen, "no projects")
+    else:
+        render.projects(screen, res)
     return 0
 
 
 def cmd_output(api: Any, args: argparse.Namespace) -> int:
+    _ready(api, Screen())
     field = "args" if args.args else "output"
     offset, chunks = 0, []
     while True:
@@ -416,148 +427,74 @@ def cmd_output(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_secrets(api: Any, args: argparse.Namespace) -> int:
+    screen = Screen()
+    _ready(api, screen)
     res = api.secret_findings(session_id=args.session, project=args.project_filter, limit=args.limit)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
-        return 0
-    from rich.table import Table
-
-    t = Table(box=None, header_style="bold")
-    for col in ("fingerprint", "seen", "sessions", "last seen", "where", "example"):
-        t.add_column(col)
-    for f in res.findings:
-        ex = f.examples[0] if f.examples else None
-        where = f"{ex.session_id[:13]} turn {ex.turn_index}" if ex else ""
-        t.add_row(f.fingerprint, str(f.occurrences), str(f.sessions), (f.last_seen or "")[:10], ",".join(f.found_in),
-                  where)
-    c = _console()
-    c.print(t)
-    c.print(f"[dim]{res.note}[/dim]")
+    elif not res.findings and api.list_sessions(limit=1, include_subagents=True).total == 0:
+        _explain_empty(api, screen, "no credentials found")
+    else:
+        ids = _short_ids(api, [f.examples[0].session_id for f in res.findings if f.examples])
+        render.secrets(screen, res, ids)
     return 0
 
 
 def cmd_doctor(api: Any, args: argparse.Namespace) -> int:
+    screen = Screen()
+    _ready(api, screen)
     rep = api.doctor()
     if args.json:
         _emit_json(rep.model_dump(mode="json"))
-        return 0
-    c = _console()
-    from rich.markup import escape
-
-    c.print(f"index: {rep.index_path} ({rep.index_bytes / 1e6:.1f} MB)")
-    for h in rep.providers:
-        roots = ", ".join(h.roots)
-        c.print(f"\n[bold]{h.provider}[/bold]  [dim]{escape(roots)}[/dim]")
-        if not h.files:
-            c.print("  no log files found")
-            continue
-        c.print(f"  {h.files} files ({h.files_gone} no longer on disk), {h.sessions} sessions, {h.lines} lines, "
-                f"{h.records} records")
-        c.print(f"  lines that could not be parsed: {h.bad_lines}" + (f"; files still being written: {h.torn_tails}"
-                                                                      if h.torn_tails else ""))
-        if h.unknown_types:
-            c.print("  unknown record types: " + ", ".join(f"{k} ×{v}" for k, v in sorted(h.unknown_types.items())))
-        if h.skipped:
-            c.print("  records not counted as the session's own: " +
-                    ", ".join(f"{k} ×{v}" for k, v in sorted(h.skipped.items())))
-        for smp in h.bad_samples[:5]:
-            c.print(f"  [yellow]bad line[/yellow] {escape(smp['file'])} @{smp['offset']}: {smp['reason']}: "
-                    f"{escape(str(smp['preview'])[:80])}")
+    else:
+        render.doctor(screen, rep)
     return 0
 
 
 def cmd_analyze(api: Any, args: argparse.Namespace) -> int:
+    screen = Screen()
+    _ready(api, screen)
     thresholds = {k[3:]: v for k, v in vars(args).items() if k.startswith("th_") and v is not None}
     res = api.analyze_session(args.session, **thresholds)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
-        return 0
-    from rich.markup import escape
-
-    c = _console()
-    c.print(f"[bold]{res.session_id}[/bold]  {res.provider}  {res.turns} turns, {res.tool_calls} tool calls")
-    colour = {"critical": "red", "warning": "yellow", "info": "dim"}
-    for f in res.findings:
-        where = f"{f.start_turn}.{'' if f.start_step is None else f.start_step}"
-        if (f.end_turn, f.end_step) != (f.start_turn, f.start_step):
-            where += f"→{f.end_turn}.{'' if f.end_step is None else f.end_step}"
-        c.print(f"[{colour[f.severity]}]{f.severity:8}[/{colour[f.severity]}] {f.kind:16} {where:12} "
-                f"{escape(f.explanation)}")
-    if not res.findings:
-        c.print("[green]no findings[/green]")
-    c.print(f"[dim]{escape(res.note or '')}[/dim]")
+    else:
+        render.analysis(screen, res, _short_ids(api, [res.session_id])[res.session_id])
     return 0
 
 
 def cmd_usage(api: Any, args: argparse.Namespace) -> int:
+    screen = Screen()
+    _ready(api, screen)
     res = api.get_usage(args.session, turn=args.turn, project=args.project_filter, provider=args.provider,
                         since=args.since, until=args.until, limit=args.limit, cursor=args.cursor)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
         return 0
-    from rich.table import Table
-
-    c = _console()
-
-    def tok(t: Any) -> str:
-        rate = "" if t.cache_hit_rate is None else f", cache hit {t.cache_hit_rate:.0%}"
-        return (f"in {t.input:,} + cache read {t.cache_read:,} / write {t.cache_write:,}, out {t.output:,} "
-                f"(reasoning {t.reasoning:,}){rate}")
-
-    head = {"session": f"session {res.session_id}", "turn": f"session {res.session_id} turn {res.turn_index}",
-            "range": f"{res.sessions_total} sessions"}[res.scope]
-    c.print(f"[bold]{head}[/bold]: {tok(res.tokens)}")
-    if res.subagent_tokens is not None:
-        c.print(f"  subagents ({res.subagents}): {tok(res.subagent_tokens)}")
-    for mu in res.by_model:
-        c.print(f"  [dim]{mu.model}: {mu.steps} steps, {tok(mu.tokens)}[/dim]")
-    if res.context is not None and res.context.peak_context_tokens:
-        x = res.context
-        win = f" of {x.context_window:,} ({x.window_source})" if x.context_window else " (window unknown)"
-        c.print(f"  context: peak {x.peak_context_tokens:,}{win}"
-                + (f" = {x.peak_pct}%" if x.peak_pct is not None else "")
-                + (f"; now {x.last_context_tokens:,}" if x.last_context_tokens is not None else "")
-                + (f" = {x.last_pct}%" if x.last_pct is not None else ""))
-    for cp in res.compactions:
-        c.print(f"  compaction at turn {cp.turn_index} ({cp.trigger or 'trigger not recorded'}): {cp.tokens_before} → {cp.tokens_after}")
-    for o in res.largest_outputs_in_context[:5]:
-        c.print(f"  [dim]large output in context: {o.tool} {o.call_id} turn {o.turn_index}.{o.step_index}: "
-                f"{o.output_chars:,} chars[/dim]")
-    rows = res.turns or res.steps or res.sessions
-    if rows:
-        t = Table(box=None, header_style="bold")
-        first = {"session": "turn", "turn": "step", "range": "session"}[res.scope]
-        for col in (first, "input", "cache read", "cache write", "output", "context/peak"):
-            t.add_column(col, justify="left" if col == first else "right")
-        for r in rows:
-            if res.scope == "turn":
-                t.add_row(str(r.index), f"{r.input:,}", f"{r.cache_read:,}", f"{r.cache_write:,}", f"{r.output:,}",
-                          f"{r.context_tokens:,}")
-            else:
-                k = str(r.index) if res.scope == "session" else r.session_id[:13]
-                t.add_row(k, f"{r.tokens.input:,}", f"{r.tokens.cache_read:,}", f"{r.tokens.cache_write:,}",
-                          f"{r.tokens.output:,}", f"{r.peak_context_tokens:,}")
-        c.print(t)
-    if res.next_cursor:
-        c.print(f"[dim]more: --cursor {res.next_cursor}[/dim]")
+    if res.scope == "range" and not res.sessions and api.list_sessions(limit=1, include_subagents=True).total == 0:
+        _explain_empty(api, screen, "no sessions match")
+        return 0
+    ids = _short_ids(api, [res.session_id] if res.session_id else [r.session_id for r in res.sessions])
+    render.usage(screen, res, ids)
     return 0
+
+
+def cmd_watch(api: Any, args: argparse.Namespace) -> int:
+    from .watch import Watch
+
+    screen = Screen()
+    _ready(api, screen)
+    if api.list_sessions(limit=1, include_subagents=True).total == 0 and not args.session and not args.json:
+        render.no_logs(screen.err, api.log_locations(), scoped=bool(api.config.projects))
+    return Watch(api, screen, session=args.session, project=args.project_filter, provider=args.provider,
+                 last=args.last, interval=args.interval, as_json=args.json).run()
 
 
 COMMANDS = {
     "index": cmd_index, "sessions": cmd_sessions, "show": cmd_show, "failures": cmd_failures,
     "search": cmd_search, "projects": cmd_projects, "output": cmd_output, "doctor": cmd_doctor,
-    "secrets": cmd_secrets, "analyze": cmd_analyze, "usage": cmd_usage,
+    "secrets": cmd_secrets, "analyze": cmd_analyze, "usage": cmd_usage, "watch": cmd_watch,
 }
-
-
-# -- rendering helpers ----------------------------------------------------------------------------
-
-
-def _short(path: str | None) -> str:
-    if not path:
-        return ""
-    home = str(Path.home())
-    return "~" + path[len(home):] if path.startswith(home + "/") else path
 
 
 def _masked(data: Any, redact: bool) -> Any:
@@ -566,56 +503,6 @@ def _masked(data: Any, redact: bool) -> Any:
     from .redact import mask_value
 
     return mask_value(data)
-
-
-def _cut_strings(value: Any, limit: int | None) -> Any:
-    """Cut every string longer than `limit` head+tail, with a marker saying how much was cut."""
-    if limit is None:
-        return value
-    if isinstance(value, str):
-        if len(value) <= limit:
-            return value
-        head = limit * 2 // 3
-        tail = limit - head
-        return f"{value[:head]}…[{len(value) - limit} chars cut; --full shows all]…{value[-tail:]}"
-    if isinstance(value, dict):
-        return {k: _cut_strings(v, limit) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_cut_strings(v, limit) for v in value]
-    return value
-
-
-def _render_session(s: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    c = _console()
-    st = s["stats"]
-    c.print(f"[bold]{escape(s['session_id'])}[/bold]  {s['provider']}  {escape(s.get('project_root') or '')}")
-    if s.get("parent_session_id"):
-        c.print(f"  subagent of {s['parent_session_id']}" + (f" ({s['agent_name']})" if s.get("agent_name") else ""))
-    c.print(f"  {st['turns']} turns, {st['steps']} steps, {st['tool_calls']} tool calls "
-            f"({st['failed_tools']} failed); tokens in {st['input']} + cache {st['cache_read']}/{st['cache_write']}, "
-            f"out {st['output']}; models {', '.join(s.get('models') or [])}")
-    for t in s["turns"]:
-        flag = " [red](interrupted)[/red]" if t["interrupted"] else ""
-        c.print(f"\n[bold cyan]turn {t['index']}[/bold cyan] [dim]{t['user']['origin']} {t.get('started_at') or ''}"
-                f"[/dim]{flag}")
-        c.print("  " + escape(t["user"]["text"]).replace("\n", "\n  "))
-        for step in t["steps"]:
-            if step.get("reasoning"):
-                c.print(f"  [dim]· thinking: {escape(step['reasoning'][:300])}[/dim]")
-            for tool in step["tools"]:
-                mark = "[green]✓[/green]" if tool["status"] == "ok" else (
-                    "[red]✗[/red]" if tool["status"] == "error" else "[yellow]?[/yellow]")
-                err = ""
-                if tool.get("error"):
-                    e = tool["error"]
-                    code = f" exit {e['exit_code']}" if e.get("exit_code") is not None else ""
-                    err = f" [red]{e['kind']}{code}: {escape(e['message'][:160])}[/red]"
-                args = json.dumps(tool["args"], ensure_ascii=False)[:160] if tool.get("args") is not None else ""
-                c.print(f"  {mark} {escape(tool['name'])} {escape(args)}{err}")
-            if step.get("message"):
-                c.print("  " + escape(step["message"][:1500]).replace("\n", "\n  "))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Each agent's log root can be moved by the agent's own variable (`CLAUDE_CONFIG_D
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,31 @@ class Config:
         return cls(home=h, env=e, data_dir=ddir, roots=roots, budget_tokens=budget, refresh_interval=interval,
                    wait_seconds=wait,
                    redact=red, projects=[str(Path(p).expanduser()) for p in scope])
+
+
+def home_problem(env: dict[str, str] | None = None, home: str | Path | None = None) -> str | None:
+    """Why the HOME that logs (and, by default, the index) would be found under cannot be used, or None.
+
+    Without this check an unset HOME falls back to the password database's entry and a HOME that is not a
+    folder gets an index folder created under it: both surprise the user more than a clear refusal.
+    """
+    e = os.environ if env is None else env
+    if home:
+        where, value = "--home", str(home)
+    elif e.get("AGTRACE_MCP_HOME"):
+        where, value = "AGTRACE_MCP_HOME", e["AGTRACE_MCP_HOME"]
+    elif e.get("HOME"):
+        where, value = "HOME", e["HOME"]
+    else:
+        return "HOME is not set"
+    try:
+        if not stat.S_ISDIR(Path(value).expanduser().stat().st_mode):
+            return f"{where} ({value}) is not a folder"
+    except PermissionError:
+        return None  # it is there but not ours to look into: reading the logs and the index will say what fails
+    except OSError:
+        return f"{where} ({value}) is not a folder"
+    return None
 
 
 def _int_env(e: dict[str, str], key: str, default: int) -> int:

@@ -481,3 +481,40 @@ class UsageReport(_Indexed):
     next_cursor: str | None = None
     truncated: bool = Truncation
     note: str | None = None
+
+
+class LogLocation(_View):
+    """Where one agent's logs are looked for, and what moves them."""
+
+    provider: str
+    agent: str = Field(description="The agent's name for people")
+    roots: list[str] = Field(description="Folders (or files) read")
+    found: bool = Field(description="True when at least one of the roots exists")
+    moved_by: list[str] = Field(description="Environment variables that move the roots, most specific first")
+    flag: str | None = Field(None, description="The command-line flag that moves them")
+
+
+class TurnStart(_View):
+    """A turn as it begins: the prompt that started it."""
+
+    index: int
+    started_at: str | None = None
+    origin: str = "user"
+    prompt: str
+    interrupted: bool = False
+
+
+class TurnStep(StepDetail):
+    """A step with the turn it belongs to."""
+
+    turn_index: int
+
+
+class StepFeed(_View):
+    """What a session recorded after a given step: the turns that began and the steps that landed since."""
+
+    session: SessionSummary
+    turns: list[TurnStart] = Field([], description="The turns of the steps returned and those that began after "
+                                                   "the given turn, in order")
+    steps: list[TurnStep] = Field([], description="Steps after the given step, in order")
+    more: bool = Field(False, description="True when more steps are there than `limit`; ask again from the last one")

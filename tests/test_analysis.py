@@ -9,7 +9,6 @@ the index and the API, as an agent's call would.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -20,65 +19,11 @@ from agtrace_mcp.engine.analysis import (
     Call, Thresholds, TurnInfo, analyze, edits_of, normalize_args, normalize_error, shell_reads_only, shell_writes,
 )
 from agtrace_mcp.errors import BadArgumentError
+from claudelog import ClaudeLog
 
 DENIED = ("The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file "
           "edit, the new_string was NOT written to the file). STOP what you are doing and wait for the user to tell "
           "you how to proceed.")
-
-
-class ClaudeLog:
-    """A Claude Code session file: one model response (= one step) per tool call, usage on every response."""
-
-    def __init__(self, sid: str, cwd: str = "/home/dev/app", start: str = "2026-06-01T10:00:00") -> None:
-        self.sid, self.cwd = sid, cwd
-        self.t = datetime.fromisoformat(start).replace(tzinfo=timezone.utc)
-        self.lines: list[dict] = []
-        self.n = 0
-        self.ids: list[str] = []
-
-    def _ts(self, seconds: float = 1.0) -> str:
-        self.t += timedelta(seconds=seconds)
-        return self.t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-    def _rec(self, kind: str, message: dict, seconds: float = 1.0, **kw: object) -> None:
-        self.n += 1
-        rec = {"parentUuid": None, "isSidechain": False, "type": kind, "sessionId": self.sid, "uuid": f"u{self.n}",
-               "timestamp": self._ts(seconds), "cwd": self.cwd, "version": "2.1.40", "message": message}
-        rec.update(kw)
-        self.lines.append(rec)
-
-    def prompt(self, text: str) -> ClaudeLog:
-        self._rec("user", {"role": "user", "content": text})
-        return self
-
-    def tool(self, name: str, args: dict, result: str = "ok", is_error: bool = False, took: float = 1.0) -> str:
-        cid = f"toolu_{self.n:04d}"
-        self._rec("assistant", {"id": f"msg_{self.n:04d}", "model": "claude-sonnet-4-5-20250929", "role": "assistant",
-                                "content": [{"type": "tool_use", "id": cid, "name": name, "input": args}],
-                                "usage": {"input_tokens": 5, "cache_read_input_tokens": 1000 + 10 * self.n,
-                                          "cache_creation_input_tokens": 20, "output_tokens": 30}})
-        self._rec("user", {"role": "user", "content": [{"type": "tool_result", "tool_use_id": cid, "content": result,
-                                                        "is_error": is_error}]}, seconds=took)
-        self.ids.append(cid)
-        return cid
-
-    def answer(self, text: str = "Done.") -> ClaudeLog:
-        self._rec("assistant", {"id": f"msg_{self.n:04d}", "model": "claude-sonnet-4-5-20250929", "role": "assistant",
-                                "content": [{"type": "text", "text": text}],
-                                "usage": {"input_tokens": 5, "cache_read_input_tokens": 2000,
-                                          "cache_creation_input_tokens": 0, "output_tokens": 12}})
-        return self
-
-    def interrupt(self) -> ClaudeLog:
-        self._rec("user", {"role": "user", "content": [{"type": "text", "text": "[Request interrupted by user]"}]})
-        return self
-
-    def write(self, home: Path) -> Path:
-        d = home / ".claude" / "projects" / ("-" + self.cwd.strip("/").replace("/", "-"))
-        d.mkdir(parents=True, exist_ok=True)
-        p = d / f"{self.sid}.jsonl"
-        p.write_text("".join(json.dumps(r) + "\n" for r in self.lines))
-        return p
 
 
 def codex_rollout(home: Path, sid: str, patches: list[tuple[str, str]]) -> Path:

@@ -180,5 +180,5 @@ def test_cli_analyze_usage_and_grouped_failures(home: Path, tmp_path: Path, caps
     assert "sessions" in capsys.readouterr().out
     assert cli_main(["failures", "--group-by", "error_kind", "--json", *base]) == 0
     assert json.loads(capsys.readouterr().out)["group_by"] == "error_kind"
-    assert cli_main(["analyze", "111111", "--repeat-min", "1", *base]) == 1
+    assert cli_main(["analyze", "111111", "--repeat-min", "1", *base]) == 2  # a bad value is a usage error
     assert "repeat_min" in capsys.readouterr().err

@@ -651,6 +651,8 @@ def _transcript_of(brain: str) -> SourceFile | None:
 
 class AntigravityProvider:
     name = NAME
+    label = "Antigravity"
+    root_env = ()  # the agent's own variables that move its logs
     incremental = True  # appended steps continue the last read; anything else reads the whole file (_Tail)
 
     def __init__(self) -> None:

@@ -107,6 +107,8 @@ class NeedsFullRead(Exception):  # noqa: N818 - a signal, not an error
 
 class Provider(Protocol):
     name: str
+    label: str  # the agent's name for people: "Claude Code"
+    root_env: tuple[str, ...]  # the agent's own environment variables that move its logs (CODEX_HOME…)
     incremental: bool
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]: ...

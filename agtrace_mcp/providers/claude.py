@@ -87,6 +87,8 @@ def _result_output(block: dict[str, Any]) -> str:
 
 class ClaudeProvider:
     name = NAME
+    label = "Claude Code"
+    root_env = ("CLAUDE_CONFIG_DIR",)  # the agent's own variables that move its logs
     incremental = True
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:

@@ -355,6 +355,8 @@ def event_result_text(p: dict[str, Any]) -> str | None:
 
 class CodexProvider:
     name = NAME
+    label = "Codex CLI"
+    root_env = ("CODEX_HOME",)  # the agent's own variables that move its logs
     incremental = True
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:

@@ -145,6 +145,8 @@ class CopilotState:
 
 class CopilotProvider:
     name = NAME
+    label = "GitHub Copilot CLI"
+    root_env = ("COPILOT_HOME",)  # the agent's own variables that move its logs
     incremental = True
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:

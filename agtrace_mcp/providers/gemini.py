@@ -118,6 +118,8 @@ def _sha(path: str) -> str:
 
 class GeminiProvider:
     name = NAME
+    label = "Gemini CLI"
+    root_env = ()  # the agent's own variables that move its logs
     incremental = True  # JSONL logs that only grew continue from the last read (see the module docstring)
 
     def __init__(self) -> None:

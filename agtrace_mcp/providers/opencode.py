@@ -95,6 +95,8 @@ LIVE_MS = 3_600_000  # a session that wrote a row this recently is read again on
 
 class OpenCodeProvider:
     name = NAME
+    label = "OpenCode"
+    root_env = ("XDG_DATA_HOME",)  # the agent's own variables that move its logs
     incremental = False  # the DB is one file rewritten in place; a JSON session spans many files
     partial = True  # ... but a DB is re-read per session (see the module docstring)
 

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import AmbiguousIdError, BadArgumentError, NotFoundError
+from ..errors import FIND_SESSION, AmbiguousIdError, BadArgumentError, NotFoundError
 from .migrations import DOC_KINDS
 
 MIN_PREFIX = 6
@@ -61,18 +61,17 @@ def resolve_session(db: sqlite3.Connection, ref: str, scope: Scope) -> str:
     """A full id or a unique prefix of at least 6 characters → the full id."""
     ref = (ref or "").strip()
     if not ref:
-        raise BadArgumentError("session_id is empty; pass an id from list_sessions (or current_session)")
+        raise BadArgumentError("the session id is empty", FIND_SESSION)
     where, params = scope.sql()
     row = db.execute(f"SELECT s.id FROM sessions s WHERE s.id = ?{where}", [ref, *params]).fetchone()
     if row:
         return row[0]
     if len(ref) < MIN_PREFIX:
-        raise NotFoundError(f"no session {ref!r}; a prefix needs at least {MIN_PREFIX} characters. "
-                            "Call list_sessions to see ids")
+        raise NotFoundError(f"no session {ref!r} (a prefix needs at least {MIN_PREFIX} characters)", FIND_SESSION)
     rows = db.execute(f"SELECT s.id FROM sessions s WHERE s.id >= ? AND s.id < ?{where} ORDER BY s.id LIMIT 11",
                       [ref, ref + _HIGH, *params]).fetchall()
     if not rows:
-        raise NotFoundError(f"no session matches {ref!r}; call list_sessions (or current_session) to find its id")
+        raise NotFoundError(f"no session matches {ref!r}", FIND_SESSION)
     if len(rows) > 1:
         raise AmbiguousIdError(ref, [r[0] for r in rows])
     return rows[0][0]
@@ -104,7 +103,7 @@ def session_row(db: sqlite3.Connection, sid: str) -> sqlite3.Row:
     row = db.execute("SELECT s.*, f.path AS file_path FROM sessions s JOIN files f ON f.id = s.file_id WHERE s.id = ?",
                      (sid,)).fetchone()
     if row is None:
-        raise NotFoundError(f"no session {sid!r}; call list_sessions")
+        raise NotFoundError(f"no session {sid!r}", FIND_SESSION)
     return row
 
 
@@ -211,8 +210,9 @@ def search(db: sqlite3.Connection, scope: Scope, text: str, *, session: str | No
 
 def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
     where, params = scope.sql()
-    total = db.execute(f"SELECT count(DISTINCT s.project_root) FROM sessions s WHERE s.parent_id IS NULL{where}",
-                       params).fetchone()[0]
+    # sessions with no recorded project are one group of their own (GROUP BY keeps NULL; count(DISTINCT) not)
+    total = db.execute("SELECT count(DISTINCT s.project_root) + (count(*) > count(s.project_root))"
+                       f" FROM sessions s WHERE s.parent_id IS NULL{where}", params).fetchone()[0]
     rows = db.execute(
         "SELECT s.project_root, count(*) AS sessions, group_concat(DISTINCT s.provider) AS providers,"
         " max(s.ended_at) AS last_activity, min(s.started_at) AS first_activity, sum(s.failed_tools) AS failed_tools,"
@@ -405,3 +405,36 @@ def sum_sessions(db: sqlite3.Connection, ids_sql: str, params: list[Any]) -> sql
 def spawned_in_turn_sql() -> str:
     """SQL (params: session id, turn index) selecting the subagent sessions a turn's tool calls spawned."""
     return "SELECT t.child_id FROM tools t WHERE t.session_id = ? AND t.turn_idx = ? AND t.child_id IS NOT NULL"
+
+
+# -- following a live session and naming sessions briefly (CLI `watch`, `sessions`) ----------------
+
+
+def id_neighbours(db: sqlite3.Connection, scope: Scope, sid: str) -> tuple[str | None, str | None]:
+    """The session ids just before and just after `sid` in id order (within the scope): how many of its
+    characters a prefix needs to name it alone."""
+    where, params = scope.sql()
+    row = db.execute(f"SELECT (SELECT max(s.id) FROM sessions s WHERE s.id < ?{where}),"
+                     f" (SELECT min(s.id) FROM sessions s WHERE s.id > ?{where})",
+                     [sid, *params, sid, *params]).fetchone()
+    return row[0], row[1]
+
+
+def step_from_end(db: sqlite3.Connection, sid: str, n: int) -> tuple[int, int] | None:
+    """(turn, step) of a session's `n`-th step counted back from its last one (0: the last); None when the
+    session has no more than `n` steps."""
+    row = db.execute("SELECT turn_idx, idx FROM steps WHERE session_id = ? ORDER BY turn_idx DESC, idx DESC"
+                     " LIMIT 1 OFFSET ?", (sid, n)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def steps_after(db: sqlite3.Connection, sid: str, turn: int, step: int, limit: int) -> list[sqlite3.Row]:
+    """The first `limit` steps of a session that come after step (turn, step), in order."""
+    return db.execute("SELECT * FROM steps WHERE session_id = ? AND (turn_idx, idx) > (?, ?)"
+                      " ORDER BY turn_idx, idx LIMIT ?", (sid, turn, step, limit)).fetchall()
+
+
+def tools_between(db: sqlite3.Connection, sid: str, first: tuple[int, int], last: tuple[int, int]) -> list[sqlite3.Row]:
+    """The tool calls of the steps from `first` to `last` (turn, step), both included, in order."""
+    return db.execute("SELECT * FROM tools WHERE session_id = ? AND (turn_idx, step_idx) BETWEEN (?, ?) AND (?, ?)"
+                      " ORDER BY turn_idx, step_idx, seq", (sid, *first, *last)).fetchall()
