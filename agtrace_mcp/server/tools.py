@@ -8,11 +8,13 @@ and what to call next.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
+import anyio.from_thread
 import orjson
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, BeforeValidator, Field
@@ -25,6 +27,7 @@ from ..views import (
 )
 
 V = TypeVar("V", bound=BaseModel)
+PROGRESS_EVERY_S = 0.5
 
 ProviderName = Literal["claude_code", "codex", "gemini_cli", "antigravity", "copilot_cli", "opencode"]
 ErrorKindName = Literal["tool_error", "exit_code", "interrupted", "denied", "timeout"]
@@ -59,16 +62,36 @@ def _result(view: BaseModel) -> CallToolResult:
                           structured_content=data)
 
 
-def _call(fn: Callable[..., V], *args: Any, **kwargs: Any) -> CallToolResult:
+def _call(ctx: Context, fn: Callable[..., V], *args: Any, **kwargs: Any) -> CallToolResult:
+    """Run one API call in this worker thread; while it waits for the index, the client gets progress
+    notifications (when it sent a progress token: otherwise they cost nothing)."""
+    last = [0.0]
+
+    def progress(done: int, total: int, _path: str) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_EVERY_S and done < total:
+            return
+        last[0] = now
+        try:
+            anyio.from_thread.run(ctx.report_progress, float(done), float(total) or None,
+                                  f"indexing the agents' logs: {done / 1e6:.0f} of {total / 1e6:.0f} MB read")
+        except Exception:  # the client went away, or no event loop to report to: the answer still comes
+            pass
+
     try:
-        return _result(fn(*args, **kwargs))
+        with api_of(fn).reporting(progress):
+            return _result(fn(*args, **kwargs))
     except AgtraceError as e:
         raise ToolError(str(e)) from None
 
 
+def api_of(fn: Callable[..., Any]) -> Agtrace:
+    return fn.__self__  # type: ignore[attr-defined,no-any-return]
+
+
 def register_tools(mcp: MCPServer, api: Agtrace) -> None:
     @mcp.tool(annotations=_ro("List sessions"))
-    def list_sessions(project: Project = None, provider: Provider = None, since: Since = None, until: Until = None,
+    def list_sessions(ctx: Context, project: Project = None, provider: Provider = None, since: Since = None, until: Until = None,
                       query: Annotated[str | None, Field(description="Text to find in session titles")] = None,
                       has_failures: Annotated[bool | None, Field(description="true: only sessions with failed tool calls")] = None,
                       include_subagents: Annotated[bool, Field(description="Also list subagent sessions")] = False,
@@ -79,11 +102,11 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         (your working directory) to see only this project's history. Next: `get_session` for one session's
         outline, or `current_session` to find the session you are in right now.
         """
-        return _call(api.list_sessions, project=project, provider=provider, since=since, until=until, query=query,
+        return _call(ctx, api.list_sessions, project=project, provider=provider, since=since, until=until, query=query,
                      has_failures=has_failures, include_subagents=include_subagents, limit=limit, cursor=cursor)
 
     @mcp.tool(annotations=_ro("Session outline"))
-    def get_session(session_id: SessionId, cursor: Cursor = None,
+    def get_session(ctx: Context, session_id: SessionId, cursor: Cursor = None,
                     limit: Annotated[int, Field(ge=1, le=200, description="Turns per page")] = 50
                     ) -> Annotated[CallToolResult, SessionDetail]:
         """One session: metadata, token and tool stats, subagents, and an outline of its turns.
@@ -92,10 +115,10 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         counts, and a snippet of the final answer. Next: `get_turn(session_id, turn_index)` to read a turn in
         full, or `find_failed_tools(session_id=…)` for its failures.
         """
-        return _call(api.get_session, session_id, cursor=cursor, turn_limit=limit)
+        return _call(ctx, api.get_session, session_id, cursor=cursor, turn_limit=limit)
 
     @mcp.tool(annotations=_ro("Read a turn"))
-    def get_turn(session_id: SessionId,
+    def get_turn(ctx: Context, session_id: SessionId,
                  turn_index: Annotated[int, Field(description="0-based turn index; negative counts from the end "
                                                               "(-1 = the latest turn)")],
                  cursor: Cursor = None) -> Annotated[CallToolResult, TurnDetail]:
@@ -105,10 +128,10 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         Use `turn_index=-1` for the latest turn (e.g. of your own current session). Long outputs are cut head
         and tail; call `get_tool_output(session_id, call_id)` for the full text of one.
         """
-        return _call(api.get_turn, session_id, turn_index, cursor=cursor)
+        return _call(ctx, api.get_turn, session_id, turn_index, cursor=cursor)
 
     @mcp.tool(annotations=_ro("Find failed tool calls"))
-    def find_failed_tools(session_id: OptSessionId = None,
+    def find_failed_tools(ctx: Context, session_id: OptSessionId = None,
                           project: Project = None, provider: Provider = None,
                           tool: Annotated[str | None, Field(description="Only this tool name, e.g. Bash, shell_command")] = None,
                           kind: Annotated[ErrorKindName | None, Field(description="Only this kind of failure")] = None,
@@ -127,11 +150,11 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         normalised error message (numbers, ids, paths, quoted strings, times replaced) or project.
         Next: `get_turn` at the coordinates for the context, or `get_tool_output` for the full error output.
         """
-        return _call(api.find_failed_tools, session_id=session_id, project=project, provider=provider, tool=tool,
+        return _call(ctx, api.find_failed_tools, session_id=session_id, project=project, provider=provider, tool=tool,
                      kind=kind, since=since, limit=limit, cursor=cursor, group_by=group_by)
 
     @mcp.tool(annotations=_ro("Search history"))
-    def search_history(query: Annotated[str, Field(description="Words that must all appear; end a word with * "
+    def search_history(ctx: Context, query: Annotated[str, Field(description="Words that must all appear; end a word with * "
                                                                "for a prefix")],
                        session_id: OptSessionId = None,
                        project: Project = None, provider: Provider = None,
@@ -143,20 +166,20 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         "What did I try last time for this error?" Each hit has a snippet and its session/turn/step
         coordinates. Next: `get_turn(session_id, turn_index)` to read a hit in context.
         """
-        return _call(api.search_history, query, session_id=session_id, project=project, provider=provider,
+        return _call(ctx, api.search_history, query, session_id=session_id, project=project, provider=provider,
                      kind=kind, since=since, until=until, limit=limit, cursor=cursor)
 
     @mcp.tool(annotations=_ro("List projects"))
-    def list_projects(limit: Annotated[int, Field(ge=1, le=200)] = 50,
+    def list_projects(ctx: Context, limit: Annotated[int, Field(ge=1, le=200)] = 50,
                       cursor: Cursor = None) -> Annotated[CallToolResult, ProjectList]:
         """Project directories that have recorded sessions, with counts and last activity.
 
         Next: `list_sessions(project=…)`.
         """
-        return _call(api.list_projects, limit=limit, cursor=cursor)
+        return _call(ctx, api.list_projects, limit=limit, cursor=cursor)
 
     @mcp.tool(annotations=_ro("Read a full tool output"))
-    def get_tool_output(session_id: SessionId,
+    def get_tool_output(ctx: Context, session_id: SessionId,
                         call_id: Annotated[str, BeforeValidator(_as_text),
                                            Field(description="The tool call's call_id (from get_turn)")],
                         field: Annotated[Literal["output", "args"], Field(description="The output, or the call's "
@@ -167,29 +190,30 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         """The full text of one tool output (or its arguments), paged by character offset: the rest of anything
         that `get_turn` cut. Pass `next_offset` back as `offset` until it is null.
         """
-        return _call(api.get_tool_output, session_id, call_id, field=field, offset=offset, limit=limit)
+        return _call(ctx, api.get_tool_output, session_id, call_id, field=field, offset=offset, limit=limit)
 
     @mcp.tool(annotations=_ro("Which session am I?"))
-    def current_session(project: Annotated[str, Field(description="Your working directory (absolute path)")],
+    def current_session(ctx: Context, project: Annotated[str, Field(description="Your working directory (absolute path)")],
                         provider: Provider = None) -> Annotated[CallToolResult, CurrentSession]:
         """The newest session of a project directory (optionally of one agent): usually the session you are in.
 
         Call it with your working directory to inspect your own work so far. Next: `get_turn(session_id, -1)`
         for your latest turn, or `find_failed_tools(session_id=…)`.
         """
-        return _call(api.current_session, project, provider)
+        return _call(ctx, api.current_session, project, provider)
 
     @mcp.tool(annotations=_ro("Find leaked credentials"))
-    def secret_findings(session_id: OptSessionId = None, project: Project = None, limit: Limit = 50,
+    def secret_findings(ctx: Context, session_id: OptSessionId = None, project: Project = None, limit: Limit = 50,
                         cursor: Cursor = None) -> Annotated[CallToolResult, SecretFindings]:
         """Where credentials (API keys, tokens, private keys, passwords) appear in the recorded history, so the
         user can rotate them: type, a fingerprint (type + last 4 characters), how often, in which sessions and
         where (prompt, tool output, …). Values are never returned, here or by any other tool.
         """
-        return _call(api.secret_findings, session_id=session_id, project=project, limit=limit, cursor=cursor)
+        return _call(ctx, api.secret_findings, session_id=session_id, project=project, limit=limit, cursor=cursor)
 
     @mcp.tool(annotations=_ro("Am I stuck? Analyze a session"))
     def analyze_session(
+            ctx: Context,
             session_id: SessionId,
             repeat_min: Annotated[int | None, Field(ge=2, le=1000, description="repeated_call: identical calls "
                                                                                 "needed (default 3)")] = None,
@@ -225,13 +249,13 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         clean session has none. Use your own session id (`current_session`) to check yourself. Next:
         `get_turn(session_id, start_turn)` to read a finding, `get_tool_output` for a call's full output.
         """
-        return _call(api.analyze_session, session_id, repeat_min=repeat_min, cycle_min_rounds=cycle_min_rounds,
+        return _call(ctx, api.analyze_session, session_id, repeat_min=repeat_min, cycle_min_rounds=cycle_min_rounds,
                      cycle_max_distinct=cycle_max_distinct, retry_min=retry_min, retry_similarity=retry_similarity,
                      no_progress_min=no_progress_min, slow_factor=slow_factor, slow_abs_seconds=slow_abs_seconds,
                      max_per_kind=max_per_kind)
 
     @mcp.tool(annotations=_ro("Token and context usage"))
-    def get_usage(session_id: Annotated[str | None, BeforeValidator(_as_text),
+    def get_usage(ctx: Context, session_id: Annotated[str | None, BeforeValidator(_as_text),
                                         Field(description="One session (full id or prefix); leave out for a range "
                                                           "over project/provider/since/until")] = None,
                   turn: Annotated[int | None, Field(description="With session_id: one turn (negative counts from "
@@ -248,5 +272,5 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
         turn with per-step rows. Without session_id: totals and per-session rows over a project and/or time
         range. Next: `analyze_session` for loops and retries, `get_turn` for a heavy turn.
         """
-        return _call(api.get_usage, session_id, turn=turn, project=project, provider=provider, since=since,
+        return _call(ctx, api.get_usage, session_id, turn=turn, project=project, provider=provider, since=since,
                      until=until, limit=limit, cursor=cursor)

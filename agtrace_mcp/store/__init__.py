@@ -66,6 +66,7 @@ class Store:
         self._complete_at = float("-inf")  # when a check last found the index complete (monotonic)
         self.last_report: RefreshReport | None = None
         self._bg: threading.Thread | None = None
+        self._bg_running = threading.Event()
         self.background = False  # serve: big refreshes run in a background thread, queries wait for it
         self.workers = worker_count(config.env)
         self.progress: tuple[int, int] = (0, 0)  # bytes done, bytes to do (background index)
@@ -73,7 +74,8 @@ class Store:
 
     @property
     def indexing(self) -> bool:
-        return self._bg is not None and self._bg.is_alive()
+        """This process's background run is indexing (until it lets go of the index lock)."""
+        return self._bg_running.is_set()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -146,11 +148,15 @@ class Store:
                     return IndexState(False, error=unwritable[0])
                 self._complete_at = started
                 return COMPLETE
-            done, total, files = self._progress_elsewhere(lock)
+            done, total, _ = self._progress_elsewhere(lock)
             if progress is not None and total:
                 progress(done, total, "")
             if deadline is not None and time.monotonic() >= deadline:
-                return IndexState(False, files_pending=files, bytes_pending=max(0, total - done), bytes_done=done)
+                with self._lock:  # what is not committed yet, whatever the indexer has read
+                    left = pending(self.db, self.config)
+                if not left.todo:
+                    continue  # it just finished
+                return IndexState(False, files_pending=len(left.todo), bytes_pending=left.bytes, bytes_done=done)
             time.sleep(pause)
             pause = min(0.2, pause * 2)
 
@@ -300,8 +306,9 @@ class Store:
         """Index in a thread with its own connection (and parse workers), so queries named by id answer at
         once while gigabytes of history are read; the others wait for it (`sync`)."""
         self.background = True
-        if self._bg is not None and self._bg.is_alive():
+        if self._bg_running.is_set():
             return
+        self._bg_running.set()
 
         def progress(done: int, total: int, _path: str) -> None:
             self.progress = (done, total)
@@ -330,24 +337,19 @@ class Store:
                             self._complete_at = t0
                     finally:
                         lock.release()
+                        self._bg_running.clear()
                     scan_secrets(db)  # ready before anyone asks secret_findings
                 finally:
                     db.close()
             except Exception as e:  # never kill the server: queries fall back to their own refresh
                 log.warning("background indexing failed: %s", e)
             finally:
+                self._bg_running.clear()
                 started.set()
 
         self._bg = threading.Thread(target=run, name="agtrace-index", daemon=True)
         self._bg.start()
         started.wait(5)  # until it holds the lock (or found someone who does): `sync` then waits for it
-
-    def indexing_note(self) -> str | None:
-        if not self.indexing:
-            return None
-        done, total = self.progress
-        return (f"the index is still being built ({done / 1e6:.0f} of {total / 1e6:.0f} MB read); "
-                "results may be incomplete, ask again in a moment")
 
     def rebuild(self, progress: Callable[[int, int, str], None] | None = None) -> RefreshReport:
         """Forget every file's state and read all logs again (rows are replaced file by file)."""

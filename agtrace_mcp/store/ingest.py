@@ -192,7 +192,7 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True, progre
             pool.close()
     if report.files_ingested:
         link_children(db, wait)
-    if progress:
+    if progress and total:
         progress(total, total, "")
     report.seconds = time.perf_counter() - t0
     return report
