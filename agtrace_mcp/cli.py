@@ -17,10 +17,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, render, terminal
+from typing import TYPE_CHECKING
+
+from . import __version__
 from .errors import AgtraceError, BadArgumentError
 from .providers.base import ROOT_VARS
-from .terminal import Screen
+
+if TYPE_CHECKING:
+    from . import render, terminal
+    from .terminal import Screen
+else:
+    class _Later:
+        """A module imported when first used: `serve` never pays for rich and the renderers (the MCP
+        client waits for the server's start at every agent start)."""
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        def __getattr__(self, attr: str) -> Any:
+            import importlib
+
+            return getattr(importlib.import_module(self._name), attr)
+
+    render = _Later("agtrace_mcp.render")
+    terminal = _Later("agtrace_mcp.terminal")
 
 CUT_DEFAULT = 2000
 
@@ -285,7 +305,7 @@ def _short_ids(api: Any, ids: list[str]) -> dict[str, str]:
 
 
 def cmd_index(api: Any, args: argparse.Namespace) -> int:
-    screen = Screen()
+    screen = terminal.Screen()
     rep = _ready(api, screen, rebuild=args.rebuild)
     if rep is None:  # another process had just brought the index up to date: nothing was left to read
         from .store.ingest import RefreshReport
@@ -304,7 +324,7 @@ def cmd_index(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_sessions(api: Any, args: argparse.Namespace) -> int:
-    screen = Screen()
+    screen = terminal.Screen()
     _ready(api, screen)
     res = api.list_sessions(project=args.project_filter, provider=args.provider, since=args.since, until=args.until,
                             query=args.query, has_failures=True if args.has_failures else None,
@@ -335,7 +355,7 @@ def cmd_show(api: Any, args: argparse.Namespace) -> int:
         if not args.all:
             sessions = sessions[:1]
     else:
-        _ready(api, Screen())
+        _ready(api, terminal.Screen())
         sessions = [api.load_session(ref)]
     if args.turn is not None:
         for s in sessions:
@@ -350,7 +370,7 @@ def cmd_show(api: Any, args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(docs[0] if len(docs) == 1 else docs)
         return 0
-    screen = Screen()
+    screen = terminal.Screen()
     style = render.TranscriptStyle(full=args.full, one_turn=args.turn is not None)
     for k, doc in enumerate(docs):
         if k:
@@ -360,7 +380,7 @@ def cmd_show(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_failures(api: Any, args: argparse.Namespace) -> int:
-    screen = Screen()
+    screen = terminal.Screen()
     _ready(api, screen)
     res = api.find_failed_tools(session_id=args.session, project=args.project_filter, provider=args.provider,
                                 tool=args.tool, kind=args.kind, since=args.since, limit=args.limit, cursor=args.cursor,
@@ -381,7 +401,7 @@ def cmd_failures(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_search(api: Any, args: argparse.Namespace) -> int:
-    screen = Screen()
+    screen = terminal.Screen()
     _ready(api, screen)
     res = api.search_history(args.query, session_id=args.session, project=args.project_filter, provider=args.provider,
                              kind=args.kind, since=args.since, until=args.until, limit=args.limit, cursor=args.cursor)
@@ -395,7 +415,7 @@ def cmd_search(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_projects(api: Any, args: argparse.Namespace) -> int:
-    screen = Screen()
+    screen = terminal.Screen()
     _ready(api, screen)
     res = api.list_projects(limit=args.limit)
     if args.json:
@@ -408,7 +428,7 @@ def cmd_projects(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_output(api: Any, args: argparse.Namespace) -> int:
-    _ready(api, Screen())
+    _ready(api, terminal.Screen())
     field = "args" if args.args else "output"
     offset, chunks = 0, []
     while True:
@@ -427,7 +447,7 @@ def cmd_output(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_secrets(api: Any, args: argparse.Namespace) -> int:
-    screen = Screen()
+    screen = terminal.Screen()
     _ready(api, screen)
     res = api.secret_findings(session_id=args.session, project=args.project_filter, limit=args.limit)
     if args.json:
@@ -441,7 +461,7 @@ def cmd_secrets(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(api: Any, args: argparse.Namespace) -> int:
-    screen = Screen()
+    screen = terminal.Screen()
     _ready(api, screen)
     rep = api.doctor()
     if args.json:
@@ -452,7 +472,7 @@ def cmd_doctor(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(api: Any, args: argparse.Namespace) -> int:
-    screen = Screen()
+    screen = terminal.Screen()
     _ready(api, screen)
     thresholds = {k[3:]: v for k, v in vars(args).items() if k.startswith("th_") and v is not None}
     res = api.analyze_session(args.session, **thresholds)
@@ -464,7 +484,7 @@ def cmd_analyze(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_usage(api: Any, args: argparse.Namespace) -> int:
-    screen = Screen()
+    screen = terminal.Screen()
     _ready(api, screen)
     res = api.get_usage(args.session, turn=args.turn, project=args.project_filter, provider=args.provider,
                         since=args.since, until=args.until, limit=args.limit, cursor=args.cursor)
@@ -482,7 +502,7 @@ def cmd_usage(api: Any, args: argparse.Namespace) -> int:
 def cmd_watch(api: Any, args: argparse.Namespace) -> int:
     from .watch import Watch
 
-    screen = Screen()
+    screen = terminal.Screen()
     _ready(api, screen)
     if api.list_sessions(limit=1, include_subagents=True).total == 0 and not args.session and not args.json:
         render.no_logs(screen.err, api.log_locations(), scoped=bool(api.config.projects))

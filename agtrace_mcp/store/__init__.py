@@ -67,6 +67,7 @@ class Store:
         self.last_report: RefreshReport | None = None
         self._bg: threading.Thread | None = None
         self._bg_running = threading.Event()
+        self._damaged: Exception | None = None  # found by the background integrity check
         self.background = False  # serve: big refreshes run in a background thread, queries wait for it
         self.workers = worker_count(config.env)
         self.progress: tuple[int, int] = (0, 0)  # bytes done, bytes to do (background index)
@@ -80,6 +81,12 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._damaged is not None:
+                err, self._damaged = self._damaged, None
+                self._recover(err)
+                raise IndexUnavailableError(
+                    f"the index was damaged on disk ({err}); it has been moved aside and is being rebuilt from the "
+                    "logs: call again in a moment")
             try:
                 yield self.db
             except sqlite3.DatabaseError as e:
@@ -313,17 +320,13 @@ class Store:
         def progress(done: int, total: int, _path: str) -> None:
             self.progress = (done, total)
 
-        started = threading.Event()
-
         def run() -> None:
             lock = IndexLock(self.config.data_dir)
             try:
                 db = open_db(self.config.db_path)
                 try:
                     while not lock.try_acquire():  # another process is indexing: let it finish
-                        started.set()
                         time.sleep(0.2)
-                    started.set()
                     try:
                         t0 = time.monotonic()
                         self.last_report = refresh(db, self.config, wait=True, progress=progress, lock=lock,
@@ -339,17 +342,18 @@ class Store:
                         lock.release()
                         self._bg_running.clear()
                     scan_secrets(db)  # ready before anyone asks secret_findings
+                    check = db.execute("PRAGMA quick_check").fetchone()[0]  # off the start-up path
+                    if check != "ok":
+                        self._damaged = sqlite3.DatabaseError(f"quick_check: {check}")
                 finally:
                     db.close()
             except Exception as e:  # never kill the server: queries fall back to their own refresh
                 log.warning("background indexing failed: %s", e)
             finally:
                 self._bg_running.clear()
-                started.set()
 
         self._bg = threading.Thread(target=run, name="agtrace-index", daemon=True)
-        self._bg.start()
-        started.wait(5)  # until it holds the lock (or found someone who does): `sync` then waits for it
+        self._bg.start()  # `indexing` is already true: queries wait for this run, not start their own
 
     def rebuild(self, progress: Callable[[int, int, str], None] | None = None) -> RefreshReport:
         """Forget every file's state and read all logs again (rows are replaced file by file)."""
