@@ -46,7 +46,9 @@ sys.path.insert(0, str(HERE))
 
 MB = 1_000_000
 TARGETS = {
-    "cold_index_ratio_to_floor": 3.0,  # ×
+    "cold_index_ratio_to_floor": 5.0,  # ×
+    "first_by_id_answer_s": 1.0,
+    "initialize_ratio_to_bare": 1.5,
     "cold_index_peak_rss_mb": 300.0,
     "index_size_ratio": 0.30,
     "no_change_refresh_ms": 150.0,  # for 5,000 files
@@ -251,13 +253,16 @@ def child_index(home: str, data_dir: str) -> None:
     sys.stdout.flush()
 
 
-def run_child(mode: str, home: Path, data_dir: Path) -> tuple[dict[str, Any], float, float]:
+def run_child(mode: str, home: Path, data_dir: Path, workers: int | None = None) -> tuple[dict[str, Any], float, float]:
     """Run this script in `--child-<mode>`; returns (its JSON + the child's CPU seconds, wall seconds, ru_maxrss MB
     of exactly that child)."""
     with tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
+        env = dict(os.environ)
+        if workers is not None:
+            env["AGTRACE_MCP_WORKERS"] = str(workers)
         p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), f"--child-{mode}", str(home),
-                              str(data_dir)], stdout=out)
+                              str(data_dir)], stdout=out, env=env)
         _, status, ru = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
@@ -277,8 +282,9 @@ def floor_in_child(home: Path, data_dir: Path) -> dict[str, Any]:
     return d
 
 
-def cold_index(home: Path, data_dir: Path, corpus_bytes: int, floor: dict[str, Any]) -> dict[str, Any]:
-    d, wall, maxrss = run_child("index", home, data_dir)
+def cold_index(home: Path, data_dir: Path, corpus_bytes: int, floor: dict[str, Any],
+               workers: int | None = None) -> dict[str, Any]:
+    d, wall, maxrss = run_child("index", home, data_dir, workers)
     sec = d["seconds"]
     floor_s = floor["seconds"]
     hwm = d.get("vm_hwm_kb")
@@ -530,6 +536,13 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({"name": name, "value": value, "target": target, "unit": unit, "ok": value <= target,
                     "note": note})
 
+    for k, v in r.get("first_answer", {}).items():
+        if k.startswith("by id"):
+            add(f"first right answer from a cold start: {k}", v["seconds"], TARGETS["first_by_id_answer_s"], "s",
+                "right" if v["right"] else "WRONG")
+    if "initialize" in r:
+        add("initialize round trip / bare MCPServer", r["initialize"]["ratio"], TARGETS["initialize_ratio_to_bare"],
+            "x", f"{r['initialize']['agtrace_ms']} ms vs {r['initialize']['bare_mcpserver_ms']} ms")
     ci = r["cold_index"]
     add("cold index / parse floor", ci["ratio_to_floor"], TARGETS["cold_index_ratio_to_floor"], "x",
         f"CPU time ratio {ci['cpu_ratio_to_floor']}x")
@@ -563,6 +576,17 @@ def print_report(r: dict[str, Any]) -> None:
     print(f"cold index:  {ci['seconds']:.2f} s, {ci['mb_per_s']:.1f} MB/s, {ci['ratio_to_floor']:.2f}x the floor, "
           f"peak RSS {ci['peak_rss_mb']:.0f} MB ({ci['files_ingested']} files; CPU {ci['cpu_seconds']:.2f} s = "
           f"{ci['cpu_ratio_to_floor']:.2f}x the floor's CPU)")
+    for w, c in r.get("cold_index_by_workers", {}).items():
+        print(f"  with {w} parse workers: {c['seconds']:.2f} s = {c['ratio_to_floor']:.2f}x the floor "
+              f"(writer CPU {c['cpu_seconds']:.2f} s, peak RSS {c['peak_rss_mb']:.0f} MB)")
+    for k, v in r.get("first_answer", {}).items():
+        print(f"first answer from a cold start, {k}: {v['seconds']:.2f} s after the call "
+              f"({v['seconds_from_process_start']:.2f} s after the process start), {'right' if v['right'] else 'WRONG'}"
+              + (" (says the index is incomplete)" if v["index_incomplete"] else ""))
+    if "initialize" in r:
+        i = r["initialize"]
+        print(f"initialize round trip: {i['agtrace_ms']} ms vs {i['bare_mcpserver_ms']} ms for a bare MCPServer "
+              f"({i['ratio']}x)")
     print(f"index size:  {ix['bytes'] / MB:.1f} MB = {ix['ratio'] * 100:.1f} % of the corpus"
           + ("; largest: " + ", ".join(f"{t['name']} {t['bytes'] / MB:.0f} MB ({t['unused'] / max(1, t['bytes']) * 100:.0f} % unused)"
                                        for t in ix["tables"][:4]) if ix.get("tables") else ""))
@@ -592,7 +616,7 @@ def print_report(r: dict[str, Any]) -> None:
 
 def prepare_data_dir(d: Path) -> None:
     if d.exists():
-        extra = [p for p in d.iterdir() if not p.name.startswith("index.sqlite3")]
+        extra = [p for p in d.iterdir() if not p.name.startswith(("index.sqlite3", "index.lock", "index.yield"))]
         if extra:
             raise SystemExit(f"{d} holds other files than an index ({extra[0].name}); pass an empty --data-dir")
         for p in d.iterdir():
@@ -615,7 +639,7 @@ def run(home: Path, data_dir: Path, queries_n: int, out_path: Path, quick: bool)
         cl = [f for f in found if f.src.provider == "claude_code" and f.src.kind == "session"]
         if cl:
             b = max(cl, key=lambda f: f.size)
-            big = {"path": b.src.path, "session_id": _template(Path(b.src.path))["sessionId"], "bytes": b.size}
+            big = {"path": b.src.path, "session_id": Path(b.src.path).stem, "bytes": b.size}
     r: dict[str, Any] = {"when": iso_now(), "quick": quick, "home": str(home), "data_dir": str(data_dir),
                          "product": git_info(),
                          "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -639,6 +663,14 @@ def run(home: Path, data_dir: Path, queries_n: int, out_path: Path, quick: bool)
     r["index_size"] = {"bytes": size, "ratio": round(size / corpus["bytes"], 4),
                        "files": {p.name: p.stat().st_size for p in sorted(data_dir.iterdir())},
                        "tables": table_sizes(data_dir / "index.sqlite3")}
+    r["cold_index_by_workers"] = {}
+    for w in (0, 1, 2):
+        log(f"2b. cold index with {w} parse workers ...")
+        prepare_data_dir(data_dir)
+        c = cold_index(home, data_dir, corpus["bytes"], r["parse_floor"], workers=w)
+        r["cold_index_by_workers"][str(w)] = {k: c[k] for k in ("seconds", "ratio_to_floor", "cpu_seconds",
+                                                           "peak_rss_mb")}
+        log(f"   {c['seconds']} s")
     log("4. no-change refresh ...")
     r["no_change_refresh"] = no_change_refresh(home, data_dir)
     log("6. query latency ...")
@@ -654,6 +686,33 @@ def run(home: Path, data_dir: Path, queries_n: int, out_path: Path, quick: bool)
         path = largest(found, provider, suffix)
         if path is not None:
             r["append_latency"][label] = append_latency(home, data_dir, path, provider)
+    log("7. first right answer from a cold start (a fresh data dir per call) ...")
+    from first_answer import first_answers, initialize_round_trip
+
+    from agtrace_mcp.api import Agtrace
+
+    complete = Agtrace(make_config(home, data_dir, 1e9))
+    calls: dict[str, tuple[str, dict[str, Any]]] = {}
+    if big.get("session_id"):
+        calls[f"by id: get_turn, {big.get('bytes', 0) / MB:.0f} MB session"] = (
+            "get_turn", {"session_id": big["session_id"], "turn_index": -1})
+    twenty = min((f for f in found if f.src.provider == "claude_code" and f.src.kind == "session"
+                  and f.src.path != big.get("path")), key=lambda f: abs(f.size - 20 * MB), default=None)
+    if twenty is not None:
+        sid = Path(twenty.src.path).stem  # a Claude log is named by its session id
+        calls[f"by id: get_turn, {twenty.size / MB:.0f} MB session"] = ("get_turn", {"session_id": sid,
+                                                                                     "turn_index": -1})
+        calls[f"by id: find_failed_tools, {twenty.size / MB:.0f} MB session"] = (
+            "find_failed_tools", {"session_id": sid})
+    calls["list_sessions"] = ("list_sessions", {})
+    calls["search_history (rare word)"] = ("search_history", {"query": words["rare"][0]})
+    r["first_answer"] = first_answers(home, complete, calls)
+    for k, v in r["first_answer"].items():
+        log(f"   {k}: {v['seconds']} s ({v['seconds_from_process_start']} s from the start), "
+            f"{'right' if v['right'] else 'WRONG'}")
+    log("8. initialize round trip ...")
+    r["initialize"] = initialize_round_trip(home, data_dir)
+    complete.close()
     r["machine"]["loadavg_at_end"] = os.getloadavg()
     r["checks"] = checks(r)
     out_path.parent.mkdir(parents=True, exist_ok=True)
