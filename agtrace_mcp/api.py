@@ -523,7 +523,9 @@ class Agtrace:
             sid = self.resolve(session_id)
             if turn is not None:
                 return self._turn_usage(sid, turn)
-            return self._session_usage(sid, limit, cursor)
+            usage = self._session_usage(sid, limit, cursor)
+            # subagents roll up from other logs, which may not all be read yet
+            return usage.model_copy(update={"index_incomplete": self._known_state()})
         if turn is not None:
             raise BadArgumentError("a turn needs its session_id", TURN_NEEDS_SESSION)
         since_c, until_c = check_time(since, "since"), check_time(until, "until")
