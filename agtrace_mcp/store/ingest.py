@@ -206,8 +206,8 @@ def _whole_read(row: tuple[Any, ...] | None, f: Found) -> bool:
     if getattr(prov, "partial", False):
         return False
     # row: id, size, mtime_ns, inode, offset, has_state, parser_version, on_disk
-    return not (prov.incremental and row[6] == PARSER_VERSION and row[3] == f.inode and f.size > row[1]
-                and row[5] is not None and row[4] <= f.size)
+    return not _can_resume(prov, f, size=row[1], inode=row[3], offset=row[4], has_state=row[5] is not None,
+                           version=row[6])
 
 
 def ingest_now(db: sqlite3.Connection, config: Config, files: list[Found], lock: IndexLock | None = None) -> int:
@@ -444,7 +444,8 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
             parsed.discard()
         return -1  # another process got here first
     partial = getattr(prov, "partial", False)
-    resume = _resumable(row, prov, f)
+    resume = row is not None and _can_resume(prov, f, size=row[1], inode=row[3], offset=row[4],
+                                             has_state=row[5] is not None, version=row[6])
     pstate: Any = None
     bstate: dict[str, Any] | None = None
     offset = 0
@@ -515,10 +516,11 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
     return stats.bytes
 
 
-def _resumable(row: Any, prov: Any, f: Found) -> bool:
-    """Whether the file can be read on from where the index stopped (else it is read whole)."""
-    return (row is not None and prov.incremental and row[6] == PARSER_VERSION and row[3] == f.inode
-            and f.size > row[1] and row[5] is not None and row[4] <= f.size)
+def _can_resume(prov: Any, f: Found, *, size: int, inode: int, offset: int, has_state: bool, version: int) -> bool:
+    """Whether a file indexed as (size, inode, offset, state, version) can be read on from where the index
+    stopped: it only grew, and its provider continues reads (else it is read whole)."""
+    return (prov.incremental and version == PARSER_VERSION and inode == f.inode and f.size > size and has_state
+            and offset <= f.size)
 
 
 def _partial_state(blob: bytes | None) -> Any:
