@@ -146,23 +146,26 @@ def _committed_files(data: Path) -> int:
         con.close()
 
 
-def test_an_indexer_killed_mid_way_leaves_its_work_for_the_next_one(corpus_home: Path, reference, tmp_path: Path):
+def test_a_server_killed_mid_index_leaves_its_work_for_the_next_one(corpus_home: Path, reference, tmp_path: Path):
     _, ref_data = reference
     data = tmp_path / "data"
     env = _env(corpus_home, data)
-    first = subprocess.Popen([sys.executable, "-m", "agtrace_mcp", "index", "--json"], env=env,
+    # a server starts indexing in the background as soon as it starts (stdin stays open: no client yet)
+    first = subprocess.Popen([sys.executable, "-m", "agtrace_mcp", "serve"], env=env, stdin=subprocess.PIPE,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while _committed_files(data) == 0 and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    os.killpg(first.pid, signal.SIGKILL)  # the indexer and its parse workers
+    os.killpg(first.pid, signal.SIGKILL)  # the server and its parse workers
     first.wait()
+    assert first.stdin is not None
+    first.stdin.close()
     done = _committed_files(data)
     second = subprocess.run([sys.executable, "-m", "agtrace_mcp", "index", "--json"], env=env,
                             capture_output=True, timeout=600, check=True)
     report = json.loads(second.stdout)
     if done == report["files_seen"]:
-        pytest.skip("the first indexer finished before it could be killed")
+        pytest.skip("the first server finished indexing before it could be killed")
     assert 0 < done
     assert report["files_ingested"] == report["files_seen"] - done  # only what the first had not committed
     assert index_rows(data) == index_rows(ref_data)
