@@ -70,10 +70,9 @@ def _ts(s: str) -> datetime:
 
 @pytest.fixture(scope="module")
 def corpus_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from conftest import CORPUS
+    from conftest import CORPUS, require_corpus
 
-    if not (CORPUS / "claude_code").is_dir():
-        pytest.skip(f"real-log corpus not found at {CORPUS}")
+    require_corpus()
     home = tmp_path_factory.mktemp("ac") / "home"
     proj = home / ".claude" / "projects" / "-corpus"
     for f in sorted((CORPUS / "claude_code").glob("*.jsonl")):

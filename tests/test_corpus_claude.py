@@ -56,11 +56,9 @@ def _sid(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def claude_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from conftest import CORPUS
+    from conftest import require_corpus
 
-    src = CORPUS / "claude_code"
-    if not src.is_dir():
-        pytest.skip(f"real-log corpus not found at {CORPUS}")
+    src = require_corpus() / "claude_code"
     home = tmp_path_factory.mktemp("cc") / "home"
     proj = home / ".claude" / "projects" / "-corpus"
     for f in sorted(src.glob("*.jsonl")):

@@ -291,10 +291,9 @@ CODEX_COMPACT = "v0.145.0_exec-nonzero-exit_compacted_019fb117.jsonl"
 
 @pytest.fixture(scope="module")
 def corpus_api(tmp_path_factory: pytest.TempPathFactory):
-    from conftest import CORPUS
+    from conftest import CORPUS, require_corpus
 
-    if not (CORPUS / "claude_code" / CLAUDE_COMPACT).is_file():
-        pytest.skip(f"real-log corpus not found at {CORPUS}")
+    require_corpus()
     home = tmp_path_factory.mktemp("cu") / "home"
     proj = home / ".claude" / "projects" / "-corpus"
     proj.mkdir(parents=True)
