@@ -329,6 +329,8 @@ class Agtrace:
         if row is None:
             raise NotFoundError(f"no tool call {call_id!r} in session {sid}", SEE_CALL_IDS, session_id=sid)
         text, source = rv.full_tool_text(row, field)
+        if self.config.redact:
+            text = redact.mask(text)  # the whole text, before it is paged: a page never splits a secret
         if offset > len(text):
             raise BadArgumentError(f"offset {offset} is past the end ({len(text)} chars)")
         chunk = text[offset: offset + limit]
@@ -465,8 +467,8 @@ class Agtrace:
                                   next_cursor=cursor_for(filters, offset + k) if more else None, truncated=k < len(items),
                                   note="rotate these credentials; values are never returned" if items else
                                   "no credentials found in the indexed history")
-        # fingerprints are not secrets: no masking pass (it would not change them anyway)
-        return self._fit(build, len(items))
+        # fingerprints keep only a type and 4 characters; the masking pass is for the project roots
+        return self._out(self._fit(build, len(items)))
 
     # -- analysis and usage ---------------------------------------------------------------------
 
@@ -694,7 +696,8 @@ class Agtrace:
         from .engine import load_file_source
         for s in load_file_source(SourceFile(path, frow["provider"], frow["kind"], frow["parent"])):
             if s.session_id == sid:
-                return s
+                # masked whole, before any caller cuts its texts
+                return redact.mask_model(s) if self.config.redact else s  # type: ignore[return-value]
         raise NotFoundError(f"session {sid} is no longer in {path}", LOG_REWRITTEN)
 
     # -- for people at a terminal (CLI `sessions`, `watch`, the "no logs found" message) ----------

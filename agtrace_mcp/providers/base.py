@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..redact import mask
+
 Emit = Callable[[object], None]
+
+# bad-line previews are masked over this many characters, then cut to 120
+PREVIEW_SCAN = 4096
 
 # What a record of an unexpected shape raises inside a parser (a list where a dict was expected, a number
 # for a string…). Parsers catch these per record: the record is skipped and counted, never fatal.
@@ -75,17 +80,20 @@ class ParseStats:
     def shape(self, offset: int, err: BaseException, record: Any) -> None:
         """Count a record whose shape a parser could not handle (it is skipped)."""
         try:
-            preview = repr(record)[:120]
+            preview = repr(record)[:PREVIEW_SCAN] if len(self.bad_samples) < 5 else ""
         except RecursionError:
             preview = "<deeply nested record>"
-        self.bad(offset, f"unexpected record shape ({type(err).__name__}: {str(err)[:80]})", preview)
+        self.bad(offset, f"unexpected record shape ({type(err).__name__}: {mask(str(err)[:PREVIEW_SCAN])[:80]})",
+                 preview)
 
     def bad(self, offset: int, reason: str, preview: bytes | str) -> None:
+        """Count a line that could not be used, keeping a few (masked) samples for `doctor`."""
         self.bad_lines += 1
         if len(self.bad_samples) < 5:
             if isinstance(preview, bytes):
-                preview = preview[:120].decode("utf-8", "replace")
-            self.bad_samples.append((offset, reason, preview[:120]))
+                preview = preview[:PREVIEW_SCAN].decode("utf-8", "replace")
+            # masked before it is cut, so the cut cannot leave part of a secret
+            self.bad_samples.append((offset, reason, mask(preview[:PREVIEW_SCAN])[:120]))
 
     def merge(self, other: ParseStats) -> None:
         self.lines += other.lines
