@@ -790,9 +790,14 @@ class Agtrace:
                 h.unknown_types[k] = h.unknown_types.get(k, 0) + v
             for k, v in rep_.get("skipped", {}).items():
                 h.skipped[k] = h.skipped.get(k, 0) + v
+            h.long_lines += int(rep_.get("long_lines", 0) or 0)
+            h.files_cut += 1 if rep_.get("stopped_at_bound") else 0
             for smp in rep_.get("bad_samples", []):
                 if len(h.bad_samples) < 10:
                     h.bad_samples.append({"file": r["path"], "offset": smp[0], "reason": smp[1], "preview": smp[2]})
+        for prov, p in (rep.refused if rep else []):
+            if prov in out and len(out[prov].files_refused) < 20:
+                out[prov].files_refused.append(p)
         path = self.config.db_path
         size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
         return self._out(DoctorReport(index_path=str(path), index_bytes=size, providers=list(out.values()),

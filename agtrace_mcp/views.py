@@ -316,6 +316,10 @@ class ProviderHealth(_View):
     skipped: dict[str, int]
     bad_samples: list[dict[str, Any]]
     sessions: int
+    long_lines: int = Field(0, description="Lines over the line cap (AGTRACE_MCP_MAX_LINE_MB), skipped unread")
+    files_cut: int = Field(0, description="Compressed files whose output went over its bound: the rest is not read")
+    files_refused: list[str] = Field([], description="Paths not read: not a regular file, or a link leading out "
+                                                     "of the agent's folder (up to 20)")
 
 
 class DoctorReport(_View):

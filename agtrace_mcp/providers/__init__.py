@@ -57,8 +57,10 @@ def _sniff(path: str) -> str | None:
 
     from .jsonl import decode_values
 
+    from .files import open_regular, read_regular
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(1 << 16)
     except OSError:
         return None
@@ -70,7 +72,7 @@ def _sniff(path: str) -> str | None:
     if not isinstance(o, dict):
         # a pretty-printed single JSON document: Gemini's legacy session file
         try:
-            doc = orjson.loads(open(path, "rb").read())
+            doc = orjson.loads(read_regular(path))
         except (OSError, orjson.JSONDecodeError):
             return None
         return "gemini_cli" if isinstance(doc, dict) and "messages" in doc and "sessionId" in doc else None

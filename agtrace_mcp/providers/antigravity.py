@@ -77,6 +77,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -91,6 +92,7 @@ from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
 from .base import Emit, NeedsFullRead, ParseStats, SourceFile, agent_dir, list_dir
+from .files import read_regular
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "antigravity"
@@ -405,11 +407,17 @@ class DbInfo:
 def read_db(db_path: Path, sid: str, stats: ParseStats) -> DbInfo | None:
     """Usage, model labels and workspace hints from `conversations/<id>.db`, read from a private copy."""
     try:
-        size = db_path.stat().st_size
+        st = db_path.stat()
+        size = st.st_size
         wal = Path(str(db_path) + "-wal")
         if wal.exists():
-            size += wal.stat().st_size
+            wst = wal.stat()
+            if not stat.S_ISREG(wst.st_mode):
+                return None
+            size += wst.st_size
     except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end the copy
         return None
     if size > DB_MAX_BYTES:
         stats.skipped["db_too_large"] += 1
@@ -529,7 +537,7 @@ class _SideFiles:
         if hit is not None and hit[0] == stamp:
             return hit[1]
         try:
-            value = reader(Path(key).read_bytes())
+            value = reader(read_regular(key))
         except (OSError, ValueError):
             value = None
         self._cache[key] = (stamp, value)

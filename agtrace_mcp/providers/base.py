@@ -76,6 +76,15 @@ class ParseStats:
     unknown: Counter[str] = field(default_factory=Counter)
     torn_tail: bool = False
     skipped: Counter[str] = field(default_factory=Counter)  # records deliberately not used, by reason
+    long_lines: int = 0  # lines over the line cap: skipped, never held in memory
+    stopped_at_bound: bool = False  # a compressed file whose output went over its bound: the rest not read
+
+    def long_line(self, offset: int) -> None:
+        """Count a line over the line cap (it is skipped)."""
+        from .files import MAX_LINE_BYTES
+
+        self.long_lines += 1
+        self.bad(offset, f"line longer than {MAX_LINE_BYTES >> 20} MB (AGTRACE_MCP_MAX_LINE_MB); skipped", b"")
 
     def shape(self, offset: int, err: BaseException, record: Any) -> None:
         """Count a record whose shape a parser could not handle (it is skipped)."""
@@ -100,6 +109,8 @@ class ParseStats:
         self.records += other.records
         self.bytes += other.bytes
         self.bad_lines += other.bad_lines
+        self.long_lines += other.long_lines
+        self.stopped_at_bound = self.stopped_at_bound or other.stopped_at_bound
         for s in other.bad_samples:
             if len(self.bad_samples) < 5:
                 self.bad_samples.append(s)
@@ -161,7 +172,8 @@ def safe_walk(root: Path, pattern: str) -> Iterator[tuple[str, str]]:
     Plain strings, not Path objects: building a Path per file was most of a no-change refresh.
 
     os.scandir-based (a no-change refresh walks thousands of files, rglob is several times slower);
-    survives unreadable folders and files that vanish mid-walk; never follows symlinked folders.
+    survives unreadable folders and files that vanish mid-walk; never follows symlinked folders. What is
+    not a regular file (a FIFO, a link to a device) is yielded too: the index refuses it, and says so.
     """
     stack = [str(root)]
     while stack:

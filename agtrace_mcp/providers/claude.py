@@ -19,6 +19,7 @@ from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
 from .base import SHAPE_ERRORS, Emit, ParseStats, SourceFile, agent_dir, safe_walk
+from .files import read_regular
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "claude_code"
@@ -350,7 +351,7 @@ def _agent_name(path: str, agent_id: str) -> str | None:
     """The subagent's type from its `.meta.json` sidecar (2.1.9x), or the kind of harness side-agent."""
     meta = Path(path[: -len(".jsonl")] + ".meta.json")
     try:
-        data = orjson.loads(meta.read_bytes())
+        data = orjson.loads(read_regular(meta, 1 << 20))
         if isinstance(data, dict) and isinstance(data.get("agentType"), str):
             return data["agentType"]
     except (OSError, orjson.JSONDecodeError):

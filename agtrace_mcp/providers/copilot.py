@@ -60,6 +60,7 @@ from ..engine import events as ev
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
 from .base import Emit, ParseStats, SourceFile, agent_dir, list_dir
+from .files import read_regular
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "copilot_cli"
@@ -260,7 +261,7 @@ class CopilotProvider:
                              git_branch=ws.get("branch") or None))
                 st.cwd = st.cwd or ws.get("cwd") or None
         try:
-            meta = orjson.loads(Path(st.folder, "vscode.metadata.json").read_bytes())
+            meta = orjson.loads(read_regular(Path(st.folder, "vscode.metadata.json")))
         except (OSError, orjson.JSONDecodeError):
             return
         title = meta.get("customTitle") if isinstance(meta, dict) else None
@@ -599,7 +600,7 @@ def exit_code(output: str) -> int | None:
 def read_workspace_yaml(path: str) -> dict[str, str]:
     """The flat `key: value` YAML of `workspace.yaml` (block scalars `|`/`|-` kept as text); {} if unreadable."""
     try:
-        text = Path(path).read_text("utf-8", "replace")
+        text = read_regular(path, 1 << 20).decode("utf-8", "replace")
     except OSError:
         return {}
     out: dict[str, str] = {}
@@ -681,7 +682,7 @@ def _int(v: Any) -> int:
 def _parse_legacy(src: SourceFile, emit: Emit, stats: ParseStats) -> None:
     """`history-session-state/session_*.json`: `timeline[]` (typed, timed) or else `chatMessages[]` (OpenAI chat)."""
     try:
-        raw = Path(src.path).read_bytes()
+        raw = read_regular(src.path)
     except OSError as e:
         stats.bad(0, f"unreadable: {e.__class__.__name__}", "")
         return

@@ -54,6 +54,7 @@ from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
 from .base import SHAPE_ERRORS, Emit, NeedsFullRead, ParseStats, SourceFile, agent_dir, list_dir
+from .files import read_regular
 from .jsonl import JsonlReader, read_line_at
 
 NAME = "gemini_cli"
@@ -463,7 +464,7 @@ class GeminiProvider:
         if cached is not None and cached.stamp == stamp:
             return cached
         try:
-            data = orjson.loads(Path(key).read_bytes())
+            data = orjson.loads(read_regular(key))
         except (OSError, orjson.JSONDecodeError):
             return None
         projects = data.get("projects") if isinstance(data, dict) else None
@@ -482,7 +483,7 @@ class GeminiProvider:
         if cached is not None and cached[0] == stamp:
             return cached[1]
         try:
-            text = Path(key).read_text("utf-8").strip() or None
+            text = read_regular(key, 1 << 16).decode("utf-8").strip() or None
         except (OSError, UnicodeDecodeError):
             text = None
         self._markers[key] = (stamp, text)
@@ -514,7 +515,7 @@ Loaded = tuple[dict[str, Any], list[dict[str, Any]], dict[str, int], int]
 def _load_legacy(path: str, stats: ParseStats) -> Loaded | None:
     """One pretty-printed document, rewritten whole on every change. A half-written file is reported, not raised."""
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path)
     except OSError as e:
         stats.bad(0, f"unreadable: {e.__class__.__name__}", "")
         return None

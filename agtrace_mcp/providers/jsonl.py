@@ -4,18 +4,20 @@
 - An undecodable line is skipped and counted (with a sample for `doctor`), never fatal.
 - A last line without its newline that does not decode is a write in progress: reading stops before it,
   so the next read (from the returned offset) sees it whole.
-- `.zst` files are decompressed as a stream (Codex writes frames without a content size).
+- `.zst` files are decompressed as a stream (Codex writes frames without a content size), up to a bound.
+- Only regular files are read, and no line may cost more than MAX_LINE_BYTES (see `files.py`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from .base import ParseStats
+from .files import MAX_LINE_BYTES, BoundedReader, open_log
 
 CHUNK = 1 << 20
 _decoder = json.JSONDecoder()
@@ -50,17 +52,12 @@ def decode_values(line: bytes) -> tuple[list[Any], bool]:
     return values, garbage
 
 
-def _open(path: str) -> IO[bytes]:
-    fh = open(path, "rb")
-    if path.endswith(".zst"):
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True, closefd=True)  # type: ignore[return-value]
-    return fh
-
-
 class JsonlReader:
-    """Iterate `(line_offset, value)` from `offset`; afterwards `end` is where the next read should start."""
+    """Iterate `(line_offset, value)` from `offset`; afterwards `end` is where the next read should start.
+
+    A line longer than MAX_LINE_BYTES is never held in memory: it is read past, skipped and counted
+    (`stats.long_lines`). A `.zst` stream stops at its bound (`stats.stopped_at_bound`).
+    """
 
     def __init__(self, path: str, offset: int, stats: ParseStats) -> None:
         self.path = path
@@ -70,35 +67,43 @@ class JsonlReader:
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         stats = self.stats
-        with _open(self.path) as f:
+        with open_log(self.path) as f:
             if self.offset:
-                if self.path.endswith(".zst"):
-                    left = self.offset
-                    while left > 0:
-                        got = f.read(min(left, CHUNK))
-                        if not got:
-                            break
-                        left -= len(got)
-                else:
-                    f.seek(self.offset)
+                _skip(f, self.path, self.offset)
             pos = self.offset  # offset of the first byte of `carry`
             carry: list[bytes] = []
+            carried = 0
+            skipping = False  # inside a line that is over the cap: drop bytes until its newline
+            skipped_from = pos
             while True:
                 chunk = f.read(CHUNK)
                 if not chunk:
                     break
                 stats.bytes += len(chunk)
+                if skipping:
+                    nl = chunk.find(b"\n")
+                    if nl < 0:
+                        pos += len(chunk)
+                        continue
+                    pos += nl + 1
+                    chunk = chunk[nl + 1:]
+                    skipping = False
+                    stats.lines += 1
                 parts = chunk.split(b"\n")
                 if carry:
                     carry.append(parts[0])
                     parts[0] = b"".join(carry)
                     carry = []
+                    carried = 0
                 last = parts.pop()
                 for line in parts:
                     start = pos
                     pos += len(line) + 1
                     stats.lines += 1
                     if not line or line.isspace():
+                        continue
+                    if len(line) > MAX_LINE_BYTES:
+                        stats.long_line(start)
                         continue
                     values, garbage = decode_values(line)
                     if garbage or not values:
@@ -108,7 +113,23 @@ class JsonlReader:
                         yield start, v
                 if last:
                     carry.append(last)
+                    carried += len(last)
+                    if carried > MAX_LINE_BYTES:  # a line over the cap: count it, keep none of it
+                        stats.long_line(pos)
+                        skipped_from = pos
+                        pos += carried
+                        carry = []
+                        carried = 0
+                        skipping = True
+            if isinstance(f, BoundedReader) and f.hit:
+                stats.stopped_at_bound = True
+                stats.bad(pos, "decompressed size over its bound (a zstd bomb?); the rest is not read", b"")
             self.end = pos
+            if skipping:
+                # the over-long line has no newline yet (still being written?): the next read starts at it
+                stats.torn_tail = True
+                self.end = skipped_from
+                return
             if carry:
                 line = b"".join(carry)
                 if line.strip():
@@ -125,19 +146,26 @@ class JsonlReader:
                     self.end = pos + len(line)
 
 
+def _skip(f: Any, path: str, offset: int) -> None:
+    """Move a fresh stream to `offset` (a `.zst` stream cannot seek: read up to it)."""
+    if path.endswith(".zst"):
+        left = offset
+        while left > 0:
+            got = f.read(min(left, CHUNK))
+            if not got:
+                break
+            left -= len(got)
+    else:
+        f.seek(offset)
+
+
 def read_line_at(path: str, offset: int) -> list[Any]:
-    """Decode the values of the one line that starts at `offset` (for on-demand full outputs)."""
-    with _open(path) as f:
-        if path.endswith(".zst"):
-            left = offset
-            while left > 0:
-                got = f.read(min(left, CHUNK))
-                if not got:
-                    return []
-                left -= len(got)
-        else:
-            f.seek(offset)
+    """Decode the values of the one line that starts at `offset` (for on-demand full outputs); a line over
+    MAX_LINE_BYTES gives nothing (it was skipped when indexed too)."""
+    with open_log(path) as f:
+        _skip(f, path, offset)
         pieces: list[bytes] = []
+        size = 0
         while True:
             chunk = f.read(CHUNK)
             if not chunk:
@@ -145,7 +173,13 @@ def read_line_at(path: str, offset: int) -> list[Any]:
             nl = chunk.find(b"\n")
             if nl >= 0:
                 pieces.append(chunk[:nl])
+                size += nl
                 break
             pieces.append(chunk)
+            size += len(chunk)
+            if size > MAX_LINE_BYTES:
+                return []
+    if size > MAX_LINE_BYTES:
+        return []
     values, _ = decode_values(b"".join(pieces))
     return values

@@ -69,6 +69,7 @@ import orjson
 from ..engine import events as ev
 from ..engine.timeutil import norm_ts
 from .base import ROOT_VARS, Emit, ParseStats, SourceFile, list_dir
+from .files import read_regular
 
 NAME = "opencode"
 TABLES = ("session", "message", "part")  # the only tables ever read
@@ -379,7 +380,7 @@ def _parse_json_session(src: SourceFile, emit: Emit, stats: ParseStats) -> None:
 
 def _read_json(path: Path, stats: ParseStats) -> dict[str, Any] | None:
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except OSError as e:
         stats.bad(0, f"unreadable {path.name}: {e.__class__.__name__}", "")
         return None

@@ -14,6 +14,7 @@ import logging
 import os
 import pickle
 import sqlite3
+import stat
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ from ..providers.base import NeedsFullRead
 from .lock import IndexLock
 from .lock import Progress as LockProgress
 from .rows import replay
+from ..providers.files import RootCheck
 from .sink import StoreSink, purge_sessions
 from .workers import ParsedFile, ParsePool
 
@@ -52,6 +54,7 @@ class RefreshReport:
     bytes_read: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (provider, path): not a file we may read
 
 
 @dataclass(slots=True)
@@ -71,15 +74,25 @@ def stat_file(src: SourceFile) -> Found | None:
         st = os.stat(src.path)
     except OSError:
         return None
+    if not stat.S_ISREG(st.st_mode):  # replaced by a FIFO or a device since it was found: never read
+        return None
     return Found(src, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def discover(config: Config, providers: Iterable[str] | None = None) -> list[Found]:
-    """Every log file of every provider under the configured roots, with its stat."""
+def discover(config: Config, providers: Iterable[str] | None = None,
+             refused: list[tuple[str, str]] | None = None) -> list[Found]:
+    """Every log file of every provider under the configured roots, with its stat.
+
+    Only regular files are taken, and a symlink only when it leads to a file under its agent's own roots
+    (a FIFO would block the read, a link to /dev/zero never end it, a link to ~/.ssh leak a file that is not
+    a log); the others go to `refused` as (provider, path).
+    """
     out: list[Found] = []
     seen: set[str] = set()
+    check = RootCheck()
     for name in providers or REGISTRY:
         prov = REGISTRY[name]
+        roots = [str(r) for r in config.roots.get(name, [])]
         stamp = getattr(prov, "stamp", None)  # providers whose data also lives in side files (SQLite -wal)
         try:
             for src in prov.discover(config.roots.get(name, [])):
@@ -87,10 +100,15 @@ def discover(config: Config, providers: Iterable[str] | None = None) -> list[Fou
                     continue
                 seen.add(src.path)
                 try:
+                    lst = os.lstat(src.path)
+                    if not check.inside(src.path, roots, lst):
+                        if refused is not None:
+                            refused.append((name, src.path))
+                        continue
                     if stamp is not None:
                         out.append(Found(src, *stamp(src)))
                         continue
-                    st = os.stat(src.path)
+                    st = os.stat(src.path) if stat.S_ISLNK(lst.st_mode) else lst
                 except OSError:
                     continue
                 out.append(Found(src, st.st_size, st.st_mtime_ns, st.st_ino))
@@ -114,9 +132,9 @@ class Pending:
         return sum(f.size for f in self.todo)
 
 
-def pending(db: sqlite3.Connection, config: Config) -> Pending:
-    """Compare the logs on disk with the index: one `stat` per file."""
-    found = discover(config)
+def pending(db: sqlite3.Connection, config: Config, refused: list[tuple[str, str]] | None = None) -> Pending:
+    """Compare the logs on disk with the index: one `stat` per file (files not to be read go to `refused`)."""
+    found = discover(config, refused=refused)
     rows = {r[0]: tuple(r[1:]) for r in db.execute(
         "SELECT path, id, size, mtime_ns, inode, offset, CASE WHEN state IS NULL THEN NULL ELSE 1 END,"
         " parser_version, on_disk FROM files")}
@@ -168,7 +186,7 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True, progre
     """
     t0 = time.perf_counter()
     report = RefreshReport()
-    p = pending(db, config)
+    p = pending(db, config, refused=report.refused)
     todo, gone, known = p.todo, p.gone, p.known
     report.files_seen = p.seen
     if gone:
@@ -554,4 +572,6 @@ def _merge_report(prev: dict[str, Any], stats: ParseStats) -> dict[str, Any]:
     for s in stats.bad_samples:
         if len(samples) < 5:
             samples.append(list(s))
-    return {"unknown": unknown, "skipped": skipped, "bad_samples": samples}
+    return {"unknown": unknown, "skipped": skipped, "bad_samples": samples,
+            "long_lines": int(prev.get("long_lines", 0) or 0) + stats.long_lines,
+            "stopped_at_bound": bool(prev.get("stopped_at_bound")) or stats.stopped_at_bound}
