@@ -33,11 +33,12 @@ from .engine.text import cut_middle, snippet
 from .engine.usage import StepPoint
 from .errors import (
     LOG_GONE, LOG_REWRITTEN, RANGE_OR_SESSION, SEE_CALL_IDS, SEE_PROJECTS, SEE_SESSION, TURN_NEEDS_SESSION,
-    BadArgumentError, NotFoundError,
+    BadArgumentError, IndexUnavailableError, NotFoundError,
 )
 from .model import ERROR_KINDS
 from .providers import REGISTRY, SourceFile
 from .store import IndexState, Store
+from .store.ingest import discover
 from .store import Progress as Progress
 from .store import queries as q
 from .store.secrets import scan_secrets
@@ -146,6 +147,9 @@ class Agtrace:
     def refresh(self, *, rebuild: bool = False,
                 progress: Callable[[int, int, str], None] | None = None) -> Any:
         """Index what changed in the logs now (the explicit form of the freshness check every query does)."""
+        if self.store.read_only:
+            raise IndexUnavailableError(f"the index cannot be updated: {self.store.read_only}; set AGTRACE_MCP_DATA_DIR (or --data-dir) "
+                                        "to a writable folder to index the logs")
         if rebuild:
             return self.store.rebuild(progress=progress)
         return self.store.refresh(force=True, wait=True, progress=progress)
@@ -766,7 +770,10 @@ class Agtrace:
 
     def doctor(self) -> DoctorReport:
         """Per provider: files and lines read, unknown record types, lines that could not be parsed."""
-        rep = self.refresh()
+        rep = None if self.store.read_only else self.refresh()
+        unwritable = [e for e in (rep.errors if rep else []) if "cannot be written" in e]
+        note = (f"the index cannot be updated: {self.store.read_only}" if self.store.read_only
+                else unwritable[0] if unwritable else None)
         with self.store.read() as db:
             rows = q.file_report(db)  # type: ignore[arg-type]
             counts = dict(db.execute("SELECT provider, count(*) FROM sessions GROUP BY provider").fetchall())  # type: ignore[attr-defined]
@@ -795,13 +802,15 @@ class Agtrace:
             for smp in rep_.get("bad_samples", []):
                 if len(h.bad_samples) < 10:
                     h.bad_samples.append({"file": r["path"], "offset": smp[0], "reason": smp[1], "preview": smp[2]})
-        for prov, p in (rep.refused if rep else []):
+        refused: list[tuple[str, str, str]] = []
+        discover(self.config, refused=refused)  # what no refresh reads (and so never reports on its own)
+        for prov, p, why in refused:
             if prov in out and len(out[prov].files_refused) < 20:
-                out[prov].files_refused.append(p)
+                out[prov].files_refused.append({"path": p, "reason": why})
         path = self.config.db_path
         size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
         return self._out(DoctorReport(index_path=str(path), index_bytes=size, providers=list(out.values()),
-                                      refresh_seconds=rep.seconds if rep else None))
+                                      refresh_seconds=rep.seconds if rep else None, note=note))
 
     def _snippet(self, text: str, query: str) -> str:
         """A window of `text` around the first query term, terms marked «like this».

@@ -318,8 +318,9 @@ class ProviderHealth(_View):
     sessions: int
     long_lines: int = Field(0, description="Lines over the line cap (AGTRACE_MCP_MAX_LINE_MB), skipped unread")
     files_cut: int = Field(0, description="Compressed files whose output went over its bound: the rest is not read")
-    files_refused: list[str] = Field([], description="Paths not read: not a regular file, or a link leading out "
-                                                     "of the agent's folder (up to 20)")
+    files_refused: list[dict[str, str]] = Field([], description="Files not read (up to 20), each {path, reason}: "
+                                                                "not a regular file, a link out of the agent's "
+                                                                "folder, a name that is not UTF-8")
 
 
 class DoctorReport(_View):
@@ -327,6 +328,7 @@ class DoctorReport(_View):
     index_bytes: int
     providers: list[ProviderHealth]
     refresh_seconds: float | None = None
+    note: str | None = Field(None, description="Why the index could not be updated, when it could not")
 
 
 # -- analysis (analyze_session) -------------------------------------------------------------------

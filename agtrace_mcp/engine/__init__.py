@@ -61,11 +61,16 @@ def load_file(path: str | os.PathLike[str], provider: str | None = None,
 def load_file_source(src: SourceFile, stats: ParseStats | None = None) -> list[m.Session]:
     """Every session one described log file holds."""
     from ..providers import ParseStats, get
+    from ..providers.base import KeepIndexed
     from .memory import MemorySink
 
     sink = MemorySink()
     builder = SessionBuilder(sink)
-    get(src.provider).parse(src, 0, None, builder.feed, stats if stats is not None else ParseStats())
+    stats = stats if stats is not None else ParseStats()
+    try:
+        get(src.provider).parse(src, 0, None, builder.feed, stats)
+    except KeepIndexed as e:  # a document caught mid-write holds no session yet
+        stats.bad(0, e.reason, e.preview)
     builder.finish(live=is_live(src.path))
     sessions = sink.to_models()
     sessions.sort(key=lambda s: (s.parent_session_id is not None, s.started_at is None, s.started_at))

@@ -94,6 +94,7 @@ from ..engine.timeutil import norm_ts
 from .base import Emit, NeedsFullRead, ParseStats, SourceFile, agent_dir, list_dir
 from .files import read_regular
 from .jsonl import JsonlReader, read_line_at
+from .jsonl import loads as jloads
 
 NAME = "antigravity"
 SURFACES = ("antigravity-cli", "antigravity", "antigravity-ide")
@@ -235,7 +236,7 @@ def _decode_args(args: Any) -> Any:
     for k, v in args.items():
         if isinstance(v, str):
             try:
-                v = orjson.loads(v)
+                v = jloads(v)
             except orjson.JSONDecodeError:
                 pass  # shortened (`<truncated N bytes>`) or not encoded: keep as written
         out[k] = v
@@ -549,7 +550,7 @@ class _SideFiles:
             out: dict[str, str] = {}
             for line in data.splitlines():
                 try:
-                    o = orjson.loads(line)
+                    o = jloads(line)
                 except orjson.JSONDecodeError:
                     continue
                 if isinstance(o, dict):
@@ -561,7 +562,7 @@ class _SideFiles:
 
     def _json_map(self, path: Path) -> dict[str, str]:
         def read(data: bytes) -> dict[str, str]:
-            o = orjson.loads(data)
+            o = jloads(data)
             return {k: v for k, v in o.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(o, dict) else {}
         return self._load(path, read) or {}
 
@@ -576,7 +577,7 @@ class _SideFiles:
     def project_folder(self, gemini: Path, project_id: str) -> str | None:
         """`~/.gemini/config/projects/<id>.json` → its first `folderUri`."""
         def read(data: bytes) -> str | None:
-            o = orjson.loads(data)
+            o = jloads(data)
             res = o.get("projectResources", {}).get("resources") if isinstance(o, dict) else None
             for r in res if isinstance(res, list) else []:
                 if isinstance(r, dict) and isinstance(r.get("folderUri"), str) and r["folderUri"]:

@@ -124,6 +124,17 @@ class NeedsFullRead(Exception):  # noqa: N818 - a signal, not an error
     the start."""
 
 
+class KeepIndexed(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by `parse`, before it emits anything, when a file written whole on every change (Gemini's and
+    Copilot's JSON documents) is caught half-written: the index keeps what it has from that file and reads it
+    again on the next refresh, instead of losing its session until the file is whole again."""
+
+    def __init__(self, reason: str, preview: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.preview = preview
+
+
 class Provider(Protocol):
     name: str
     label: str  # the agent's name for people: "Claude Code"

@@ -21,6 +21,7 @@ from ..engine.timeutil import norm_ts
 from .base import SHAPE_ERRORS, Emit, ParseStats, SourceFile, agent_dir, safe_walk
 from .files import read_regular
 from .jsonl import JsonlReader, read_line_at
+from .jsonl import loads as jloads
 
 NAME = "claude_code"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -351,7 +352,7 @@ def _agent_name(path: str, agent_id: str) -> str | None:
     """The subagent's type from its `.meta.json` sidecar (2.1.9x), or the kind of harness side-agent."""
     meta = Path(path[: -len(".jsonl")] + ".meta.json")
     try:
-        data = orjson.loads(read_regular(meta, 1 << 20))
+        data = jloads(read_regular(meta, 1 << 20))
         if isinstance(data, dict) and isinstance(data.get("agentType"), str):
             return data["agentType"]
     except (OSError, orjson.JSONDecodeError):

@@ -35,6 +35,7 @@ from ..engine.timeutil import norm_ts, parse_ts
 from ..engine.tools import tool_kind
 from .base import Emit, ParseStats, SHAPE_ERRORS, SourceFile, agent_dir, safe_walk
 from .jsonl import JsonlReader, read_line_at
+from .jsonl import loads as jloads
 
 NAME = "codex"
 _UUID_IN_NAME = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", re.I)
@@ -197,7 +198,7 @@ def _parse_json_object(s: str) -> dict[str, Any] | None:
     if not s or s[0] != "{":
         return None
     try:
-        v = orjson.loads(s)
+        v = jloads(s)
     except orjson.JSONDecodeError:
         return None
     return v if isinstance(v, dict) else None
@@ -654,7 +655,7 @@ class CodexProvider:
             args: Any = raw
             if isinstance(raw, str):
                 try:
-                    args = orjson.loads(raw) if raw else {}
+                    args = jloads(raw) if raw else {}
                 except orjson.JSONDecodeError:
                     args = raw
             ns = p.get("namespace")
@@ -677,7 +678,7 @@ class CodexProvider:
             args = p.get("arguments")
             if isinstance(args, str):
                 try:
-                    args = orjson.loads(args)
+                    args = jloads(args)
                 except orjson.JSONDecodeError:
                     pass
         elif it == "web_search_call":

@@ -59,9 +59,10 @@ import orjson
 from ..engine import events as ev
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
-from .base import Emit, ParseStats, SourceFile, agent_dir, list_dir
+from .base import Emit, KeepIndexed, ParseStats, SourceFile, agent_dir, list_dir
 from .files import read_regular
 from .jsonl import JsonlReader, read_line_at
+from .jsonl import loads as jloads
 
 NAME = "copilot_cli"
 
@@ -261,7 +262,7 @@ class CopilotProvider:
                              git_branch=ws.get("branch") or None))
                 st.cwd = st.cwd or ws.get("cwd") or None
         try:
-            meta = orjson.loads(read_regular(Path(st.folder, "vscode.metadata.json")))
+            meta = jloads(read_regular(Path(st.folder, "vscode.metadata.json")))
         except (OSError, orjson.JSONDecodeError):
             return
         title = meta.get("customTitle") if isinstance(meta, dict) else None
@@ -622,7 +623,7 @@ def read_workspace_yaml(path: str) -> dict[str, str]:
             continue
         if len(value) >= 2 and value[0] == value[-1] == '"':
             try:
-                value = orjson.loads(value)  # double-quoted YAML escapes are JSON's
+                value = jloads(value)  # double-quoted YAML escapes are JSON's
             except orjson.JSONDecodeError:
                 value = value[1:-1]
         elif len(value) >= 2 and value[0] == value[-1] == "'":
@@ -686,13 +687,14 @@ def _parse_legacy(src: SourceFile, emit: Emit, stats: ParseStats) -> None:
     except OSError as e:
         stats.bad(0, f"unreadable: {e.__class__.__name__}", "")
         return
+    if not raw.strip():
+        raise KeepIndexed("empty JSON document (being rewritten?)")
     stats.bytes += len(raw)
     stats.lines += raw.count(b"\n") + (1 if raw and not raw.endswith(b"\n") else 0)
     try:
-        doc = orjson.loads(raw)
+        doc = jloads(raw)
     except orjson.JSONDecodeError:
-        stats.bad(0, "invalid JSON document (half-written?)", raw[-120:])
-        return
+        raise KeepIndexed("invalid JSON document (half-written?)", raw[-120:]) from None
     if not isinstance(doc, dict):
         stats.bad(0, "not a Copilot history document", raw[:120])
         return
@@ -801,7 +803,7 @@ def _legacy_chat(sid: str, messages: list[Any], emit: Emit, stats: ParseStats) -
                 args: Any = fn.get("arguments")
                 if isinstance(args, str):
                     try:
-                        args = orjson.loads(args)
+                        args = jloads(args)
                     except orjson.JSONDecodeError:
                         pass
                 call_id = _str(tc.get("id")) or f"m{i}:call{j}"

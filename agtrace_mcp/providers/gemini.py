@@ -53,9 +53,10 @@ from ..engine import events as ev
 from ..engine.failures import exit_code_in
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
-from .base import SHAPE_ERRORS, Emit, NeedsFullRead, ParseStats, SourceFile, agent_dir, list_dir
+from .base import SHAPE_ERRORS, Emit, KeepIndexed, NeedsFullRead, ParseStats, SourceFile, agent_dir, list_dir
 from .files import read_regular
 from .jsonl import JsonlReader, read_line_at
+from .jsonl import loads as jloads
 
 NAME = "gemini_cli"
 
@@ -464,7 +465,7 @@ class GeminiProvider:
         if cached is not None and cached.stamp == stamp:
             return cached
         try:
-            data = orjson.loads(read_regular(key))
+            data = jloads(read_regular(key))
         except (OSError, orjson.JSONDecodeError):
             return None
         projects = data.get("projects") if isinstance(data, dict) else None
@@ -503,7 +504,11 @@ class GeminiProvider:
                 if found is not None:
                     return found
             return None
-        loaded = _load_legacy(src.path, ParseStats()) if src.path.endswith(".json") else _replay_jsonl(src.path, ParseStats())
+        try:
+            loaded = (_load_legacy(src.path, ParseStats()) if src.path.endswith(".json")
+                      else _replay_jsonl(src.path, ParseStats()))
+        except KeepIndexed:  # caught mid-write: the index's preview answers
+            return None
         return _find_output(loaded[1], call_id) if loaded is not None else None
 
 
@@ -519,13 +524,15 @@ def _load_legacy(path: str, stats: ParseStats) -> Loaded | None:
     except OSError as e:
         stats.bad(0, f"unreadable: {e.__class__.__name__}", "")
         return None
+    if not data.strip():
+        raise KeepIndexed("empty JSON document (being rewritten?)")
     stats.bytes += len(data)
     stats.lines += data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
     try:
-        doc = orjson.loads(data)
+        doc = jloads(data)
     except orjson.JSONDecodeError:
-        stats.bad(0, "invalid JSON document (half-written?)", data[-120:])
-        return None
+        # Gemini rewrites the whole document on every change: an invalid one is being written right now
+        raise KeepIndexed("invalid JSON document (half-written?)", data[-120:]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
         stats.bad(0, "not a Gemini session document", data[:120])
         return None

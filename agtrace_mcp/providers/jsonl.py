@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,13 +24,39 @@ CHUNK = 1 << 20
 _decoder = json.JSONDecoder()
 
 
+# A JSON escape of a lone UTF-16 surrogate (`"\ud800"`) is legal JSON but no text: orjson refuses it, and a
+# Python string holding one cannot be written to SQLite or printed. Such escapes become U+FFFD. The pattern
+# takes escaped backslashes first, so `\\ud800` (a backslash, then the letters) stays as it is.
+_ESCAPES = re.compile(rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _lone_to_fffd(m: re.Match[bytes]) -> bytes:
+    return b"\\ufffd" if len(m.group(0)) == 6 else m.group(0)
+
+
+def replace_lone_surrogates(raw: bytes) -> bytes:
+    """JSON text with every escape of a lone surrogate replaced by the escape of U+FFFD."""
+    return _ESCAPES.sub(_lone_to_fffd, raw) if b"\\u" in raw else raw
+
+
+def loads(raw: bytes | str) -> Any:
+    """orjson.loads, except that an escaped lone surrogate is read as U+FFFD instead of failing the value."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        if "surrogate" not in str(e):
+            raise
+        b = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        return orjson.loads(replace_lone_surrogates(b))
+
+
 def decode_values(line: bytes) -> tuple[list[Any], bool]:
     """Decode every JSON value in `line`; the flag says whether some bytes could not be decoded."""
     try:
-        return [orjson.loads(line)], False
+        return [loads(line)], False
     except orjson.JSONDecodeError:
         pass
-    text = line.decode("utf-8", "replace")
+    text = replace_lone_surrogates(line).decode("utf-8", "replace")
     values: list[Any] = []
     pos, n = 0, len(text)
     garbage = False

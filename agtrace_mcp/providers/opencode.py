@@ -70,6 +70,7 @@ from ..engine import events as ev
 from ..engine.timeutil import norm_ts
 from .base import ROOT_VARS, Emit, ParseStats, SourceFile, list_dir
 from .files import read_regular
+from .jsonl import loads as jloads
 
 NAME = "opencode"
 TABLES = ("session", "message", "part")  # the only tables ever read
@@ -205,7 +206,7 @@ class OpenCodeProvider:
         if row is None:
             return None
         try:
-            part = orjson.loads(row[0])
+            part = jloads(row[0])
         except (orjson.JSONDecodeError, TypeError):
             return None
         if not isinstance(part, dict) or part.get("callID") != call_id:
@@ -335,7 +336,7 @@ def _loads(raw: Any, stats: ParseStats) -> dict[str, Any] | None:
     if isinstance(raw, (bytes, str)):
         stats.bytes += len(raw)
     try:
-        v = orjson.loads(raw)
+        v = jloads(raw)
     except (orjson.JSONDecodeError, TypeError):
         stats.bad(0, "undecodable JSON in a data column", raw if isinstance(raw, (bytes, str)) else str(raw))
         return None
@@ -388,7 +389,7 @@ def _read_json(path: Path, stats: ParseStats) -> dict[str, Any] | None:
     stats.lines += 1
     stats.records += 1
     try:
-        v = orjson.loads(raw)
+        v = jloads(raw)
     except orjson.JSONDecodeError:
         stats.bad(0, f"invalid JSON in {path.name} (half-written?)", raw[-120:])
         return None

@@ -20,7 +20,7 @@ from ..errors import AmbiguousIdError, IndexUnavailableError, NotFoundError
 from ..providers import SourceFile
 from ..providers.base import may_hold
 from . import queries as q
-from .db import move_aside, open_db
+from .db import move_aside, open_db, open_db_readonly
 from .ingest import Found, RefreshReport, ingest_now, pending, refresh, renumber_docs, stat_file
 from .lock import IndexLock
 from .queries import Scope
@@ -60,7 +60,14 @@ INLINE_MAX_BYTES = 32 << 20  # more than this to read goes to the background run
 class Store:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.db = open_db(config.db_path)
+        # a data dir that cannot be written (read-only, or full before a migration could run) still serves
+        # the index there is, as it is: every answer then says it cannot be updated
+        self.read_only: str | None = None
+        try:
+            self.db = open_db(config.db_path)
+        except IndexUnavailableError as e:
+            self.db = open_db_readonly(config.db_path)
+            self.read_only = str(e).split("; set AGTRACE_MCP_DATA_DIR")[0]
         self.scope = Scope(list(config.projects))
         self._lock = threading.RLock()  # one connection, used from MCP worker threads
         self._complete_at = float("-inf")  # when a check last found the index complete (monotonic)
@@ -119,6 +126,8 @@ class Store:
         for whoever is (another process, or this server's background run), reporting their progress, until
         the index is complete or `deadline` (time.monotonic()) passes. Past the deadline the state says how
         much is left: answers built then are incomplete and must say so."""
+        if self.read_only:
+            return IndexState(False, error=self.read_only)
         if not force and time.monotonic() - self._complete_at < self.config.refresh_interval:
             return COMPLETE
         try:
@@ -180,6 +189,8 @@ class Store:
 
     def peek(self) -> IndexState:
         """The index's state now, without reading or waiting for anything (one `stat` per log, throttled)."""
+        if self.read_only:
+            return IndexState(False, error=self.read_only)
         if time.monotonic() - self._complete_at < self.config.refresh_interval and not self.indexing:
             return COMPLETE
         with self._lock:
@@ -196,6 +207,8 @@ class Store:
         """Read the most recently written logs first until none still unread can hold activity newer than
         `newest()` (the newest answer so far, an ISO time); then the answer is right even if older history is
         still being read ("which session am I?"). A log's mtime is when its last record was written."""
+        if self.read_only:
+            return self.peek()
         spent = 0
         while spent < NEWEST_FIRST_BYTES:
             state = self.peek()
@@ -251,7 +264,7 @@ class Store:
         """The freshness check of an answer about one session: when nobody is indexing and little changed
         (the usual case: what agents appended since the last call), read it all now; otherwise leave the
         rest to whoever indexes it and read only what the answer needs."""
-        if time.monotonic() - self._complete_at < self.config.refresh_interval or self.indexing:
+        if time.monotonic() - self._complete_at < self.config.refresh_interval or self.indexing or self.read_only:
             return
         lock = IndexLock(self.config.data_dir)
         if not lock.try_acquire():
@@ -291,6 +304,8 @@ class Store:
             self._ingest_now([f])
 
     def _ingest_now(self, files: list[Found]) -> None:
+        if self.read_only:
+            return
         with self._lock:
             n = ingest_now(self.db, self.config, files, IndexLock(self.config.data_dir))
         if n and self.indexing:
@@ -313,7 +328,7 @@ class Store:
         """Index in a thread with its own connection (and parse workers), so queries named by id answer at
         once while gigabytes of history are read; the others wait for it (`sync`)."""
         self.background = True
-        if self._bg_running.is_set():
+        if self._bg_running.is_set() or self.read_only:
             return
         self._bg_running.set()
 
@@ -357,6 +372,9 @@ class Store:
 
     def rebuild(self, progress: Callable[[int, int, str], None] | None = None) -> RefreshReport:
         """Forget every file's state and read all logs again (rows are replaced file by file)."""
+        if self.read_only:
+            raise IndexUnavailableError(f"the index cannot be updated: {self.read_only}; set AGTRACE_MCP_DATA_DIR "
+                                        "(or --data-dir) to a writable folder to index the logs")
         with self._lock:
             self.db.execute("UPDATE files SET parser_version = -1")
         self.sync(force=True, progress=progress)

@@ -76,6 +76,46 @@ def open_db(path: Path) -> sqlite3.Connection:
     raise AssertionError("unreachable")
 
 
+def open_db_readonly(path: Path) -> sqlite3.Connection:
+    """The existing index at `path`, opened so that nothing is written (for a read-only or full data dir).
+
+    `mode=ro` reads the WAL too when its `-shm` can be used; when it cannot (no `-shm`, and no right to
+    create one) `immutable=1` reads the main file alone, which is all there is once the last writer closed.
+    IndexUnavailableError when there is no index, or when its schema is older than this build's.
+    """
+    from .migrations import MIGRATIONS
+
+    try:
+        exists = path.is_file()
+    except OSError:
+        exists = False
+    if not exists:
+        raise IndexUnavailableError(f"no index at {path} and the folder cannot be written; set "
+                                    "AGTRACE_MCP_DATA_DIR (or --data-dir) to a writable folder with free space")
+    uri = path.absolute().as_uri()
+    last: Exception | None = None
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        db = None
+        try:
+            db = sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None, check_same_thread=False,
+                                 timeout=BUSY_TIMEOUT_MS / 1000)
+            db.row_factory = sqlite3.Row
+            done = {r[0] for r in db.execute("SELECT name FROM _migrations")}
+        except sqlite3.Error as e:
+            if db is not None:
+                db.close()
+            last = e
+            continue
+        if any(fn.__name__ not in done for fn in MIGRATIONS):
+            db.close()
+            raise IndexUnavailableError(f"the index at {path} was written by an older agtrace-mcp and its folder "
+                                        "cannot be written to update it; set AGTRACE_MCP_DATA_DIR (or --data-dir) "
+                                        "to a writable folder")
+        return db
+    raise IndexUnavailableError(f"cannot read the index at {path}: {last}; set AGTRACE_MCP_DATA_DIR (or "
+                                "--data-dir) to a writable folder with free space")
+
+
 def move_aside(path: Path) -> Path:
     """Move a damaged index (and its -wal/-shm) out of the way, keeping it for a post-mortem."""
     aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")

@@ -27,7 +27,7 @@ import orjson
 from ..config import Config
 from ..engine.builder import SessionBuilder
 from ..providers import REGISTRY, ParseStats, SourceFile
-from ..providers.base import NeedsFullRead
+from ..providers.base import KeepIndexed, NeedsFullRead
 from .lock import IndexLock
 from .lock import Progress as LockProgress
 from .rows import replay
@@ -54,7 +54,7 @@ class RefreshReport:
     bytes_read: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)  # (provider, path): not a file we may read
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (provider, path, why): not read
 
 
 @dataclass(slots=True)
@@ -80,12 +80,12 @@ def stat_file(src: SourceFile) -> Found | None:
 
 
 def discover(config: Config, providers: Iterable[str] | None = None,
-             refused: list[tuple[str, str]] | None = None) -> list[Found]:
+             refused: list[tuple[str, str, str]] | None = None) -> list[Found]:
     """Every log file of every provider under the configured roots, with its stat.
 
     Only regular files are taken, and a symlink only when it leads to a file under its agent's own roots
     (a FIFO would block the read, a link to /dev/zero never end it, a link to ~/.ssh leak a file that is not
-    a log); the others go to `refused` as (provider, path).
+    a log); the others go to `refused` as (provider, path, why).
     """
     out: list[Found] = []
     seen: set[str] = set()
@@ -99,11 +99,17 @@ def discover(config: Config, providers: Iterable[str] | None = None,
                 if src.path in seen:
                     continue
                 seen.add(src.path)
+                if not _utf8(src.path):  # a name that is not UTF-8 cannot be stored, printed or sent
+                    if refused is not None:
+                        refused.append((name, os.fsencode(src.path).decode("utf-8", "backslashreplace"),
+                                        "its name is not UTF-8"))
+                    continue
                 try:
                     lst = os.lstat(src.path)
                     if not check.inside(src.path, roots, lst):
                         if refused is not None:
-                            refused.append((name, src.path))
+                            refused.append((name, src.path, "not a regular file, or a link out of the agent's "
+                                                            "folder"))
                         continue
                     if stamp is not None:
                         out.append(Found(src, *stamp(src)))
@@ -115,6 +121,14 @@ def discover(config: Config, providers: Iterable[str] | None = None,
         except Exception as e:  # a provider's discovery must never break the others
             log.warning("discovery failed for %s: %s", name, e)
     return out
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 @dataclass
@@ -132,7 +146,7 @@ class Pending:
         return sum(f.size for f in self.todo)
 
 
-def pending(db: sqlite3.Connection, config: Config, refused: list[tuple[str, str]] | None = None) -> Pending:
+def pending(db: sqlite3.Connection, config: Config, refused: list[tuple[str, str, str]] | None = None) -> Pending:
     """Compare the logs on disk with the index: one `stat` per file (files not to be read go to `refused`)."""
     found = discover(config, refused=refused)
     rows = {r[0]: tuple(r[1:]) for r in db.execute(
@@ -276,6 +290,8 @@ def _ingest_batches(db: sqlite3.Connection, config: Config, todo: list[Found], r
                     if pool is not None and pool.has(f.src.path):
                         try:
                             parsed = pool.result(f.src.path, f.size)
+                        except KeepIndexed:  # caught half-written: read here, where what is indexed stays
+                            parsed = None
                         except BrokenProcessPool as e:  # a worker died (killed, out of memory): go on here
                             log.warning("parse workers stopped (%s); reading in this process", e)
                             pool.close()
@@ -476,6 +492,7 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
     if parsed is not None and (resume or (partial and row is not None)):
         parsed.discard()
         parsed = None
+    stale: list[str] = []  # the file's sessions, replaced by a whole read
     if row is None:
         file_id = db.execute(
             "INSERT INTO files (path, provider, kind, parent) VALUES (?,?,?,?)",
@@ -485,9 +502,10 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
         if partial:
             pstate = _partial_state(row[5]) if row[6] == PARSER_VERSION else None
         elif not resume:
-            sids = [r[0] for r in db.execute("SELECT id FROM sessions WHERE file_id = ?", (file_id,))]
-            purge_sessions(db, sids)
+            stale = [r[0] for r in db.execute("SELECT id FROM sessions WHERE file_id = ?", (file_id,))]
     if parsed is not None:
+        purge_sessions(db, stale)
+        stale = []
         sink = StoreSink(db, file_id, fresh=True)
         for ops in parsed.chunks():
             replay(ops, sink)
@@ -499,8 +517,24 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
         # purges each session it emits again on first sight
         sink = StoreSink(db, file_id, fresh=not resume, replace=partial)
         builder = SessionBuilder(sink, bstate)
+
+        def feed(event: object) -> None:
+            # the old rows go when the first event comes, not before the read: a file caught half-written
+            # (KeepIndexed, raised before any event) keeps what it had
+            if stale:
+                purge_sessions(db, stale)
+                stale.clear()
+            builder.feed(event)
+
         try:
-            end, pstate = prov.parse(src, offset, pstate, builder.feed, stats)
+            end, pstate = prov.parse(src, offset, pstate, feed, stats)
+        except KeepIndexed as e:
+            # for doctor; the file's size and time stay as they were, so the next refresh reads it again
+            stats.bad(0, e.reason, e.preview)
+            db.execute("UPDATE files SET on_disk = 1, report = ? WHERE id = ?",
+                       (orjson.dumps(_merge_report(_report(row[10]) if row is not None else {}, stats)).decode(),
+                        file_id))
+            return 0
         except NeedsFullRead:  # raised before anything was emitted: forget the file's rows and read it whole
             resume = False
             purge_sessions(db, [r[0] for r in db.execute("SELECT id FROM sessions WHERE file_id = ?", (file_id,))])
@@ -508,6 +542,8 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
             sink = StoreSink(db, file_id, fresh=True)
             builder = SessionBuilder(sink, None)
             end, pstate = prov.parse(src, 0, None, builder.feed, stats)
+        if stale:  # the file holds no session any more
+            purge_sessions(db, stale)
         builder.flush(live=time.time_ns() - f.mtime_ns < live_seconds * 1e9)
         sink.finalize()
         state_blob = None
