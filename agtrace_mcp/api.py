@@ -178,7 +178,8 @@ class Agtrace:
             rows, total = q.list_sessions(db, self.store.scope, project=project, provider=provider,  # type: ignore[arg-type]
                                           since=since_c, until=until_c, query=query, has_failures=has_failures,
                                           include_subagents=include_subagents, limit=limit, offset=offset)
-        items = [rv.summary(r) for r in rows]
+            shown = q.visible(db, self.store.scope, {r["parent_id"] for r in rows})  # type: ignore[arg-type]
+        items = [rv.summary(r, shown) for r in rows]
 
         def build(k: int) -> SessionList:
             more = offset + k < total
@@ -197,17 +198,18 @@ class Agtrace:
         offset = cursor_offset(cursor, filters)
         with self.store.read() as db:
             row = q.session_row(db, sid)  # type: ignore[arg-type]
-            kids = q.children(db, sid)  # type: ignore[arg-type]
+            kids = q.children(db, sid, self.store.scope)  # type: ignore[arg-type]
             trows = q.turns(db, sid, offset, offset + turn_limit)  # type: ignore[arg-type]
             counts = q.tool_counts(db, sid, offset, offset + turn_limit)  # type: ignore[arg-type]
             comps = q.compactions(db, sid)  # type: ignore[arg-type]
+            shown = q.visible(db, self.store.scope, {row["parent_id"]})  # type: ignore[arg-type]
         total = row["turns"]
         outline = [rv.outline(t, counts.get(t["idx"], [])) for t in trows]
 
         def build(k: int) -> SessionDetail:
             more = offset + k < total
             return SessionDetail(
-                index_incomplete=incomplete, session=rv.summary(row), cli_version=row["cli_version"], stats=rv.stats(row),
+                index_incomplete=incomplete, session=rv.summary(row, shown), cli_version=row["cli_version"], stats=rv.stats(row),
                 context_window=row["context_window"], subagents=[rv.summary(k_) for k_ in kids[:50]],
                 compactions=[Compaction(turn_index=c["turn_idx"], at=c["at"], trigger=c["trigger"],
                                         pre_tokens=c["pre_tokens"]) for c in comps],
@@ -265,6 +267,10 @@ class Agtrace:
             trow = q.turn_row(db, sid, idx)  # type: ignore[arg-type]
             srows = q.steps(db, sid, idx)  # type: ignore[arg-type]
             tool_rows = q.tools_of_turn(db, sid, idx)  # type: ignore[arg-type]
+            shown = q.visible(db, self.store.scope, {t["child_id"] for t in tool_rows})  # type: ignore[arg-type]
+        # a child session out of scope is never named
+        tool_rows = [t if not t["child_id"] or t["child_id"] in shown else {**dict(t), "child_id": None}
+                     for t in tool_rows]
         assert trow is not None
         filters = ("turn", sid, idx)
         first = cursor_offset(cursor, filters)
@@ -544,8 +550,8 @@ class Agtrace:
             row = q.session_row(db, sid)  # type: ignore[arg-type]
             steps = q.step_usage(db, sid)  # type: ignore[arg-type]
             comps = q.compactions(db, sid)  # type: ignore[arg-type]
-            subs = q.sum_sessions(db, q.subagents_sql("?"), [sid])  # type: ignore[arg-type]
-            models = q.model_usage(db, q.family_sql("?"), [sid])  # type: ignore[arg-type]
+            subs = q.sum_sessions(db, q.subagents_sql("?", self.store.scope), [sid])  # type: ignore[arg-type]
+            models = q.model_usage(db, q.family_sql("?", self.store.scope), [sid])  # type: ignore[arg-type]
             points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"]) for s in steps if s["has_usage"]]
             comp_views, after = rv.compactions(comps, points)
             outs = q.largest_outputs(db, sid, after=after)  # type: ignore[arg-type]
@@ -584,7 +590,7 @@ class Agtrace:
             all_points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"])
                           for s in q.step_usage(db, sid) if s["has_usage"]]  # type: ignore[arg-type]
             comps = [c for c in q.compactions(db, sid) if c["turn_idx"] == idx]  # type: ignore[arg-type]
-            spawned = q.family_sql(q.spawned_in_turn_sql())
+            spawned = q.family_sql(q.spawned_in_turn_sql(), self.store.scope)
             subs = q.sum_sessions(db, spawned, [sid, idx])  # type: ignore[arg-type]
             models = q.model_usage(db, f"SELECT ? UNION SELECT x.id FROM ({spawned}) x", [sid, sid, idx])  # type: ignore[arg-type]
             outs = q.largest_outputs(db, sid, turn=idx)  # type: ignore[arg-type]
@@ -617,10 +623,11 @@ class Agtrace:
         roots = f"SELECT s.id FROM sessions s WHERE{where}"
         with self.store.read() as db:
             rows = q.usage_sessions(db, where, params)  # type: ignore[arg-type]
-            subs = q.sum_sessions(db, q.subagents_sql(roots), params)  # type: ignore[arg-type]
-            models = q.model_usage(db, q.family_sql(roots), params)  # type: ignore[arg-type]
+            subs = q.sum_sessions(db, q.subagents_sql(roots, self.store.scope), params)  # type: ignore[arg-type]
+            models = q.model_usage(db, q.family_sql(roots, self.store.scope), params)  # type: ignore[arg-type]
             page = rows[offset: offset + limit]
-            kids = q.descendant_totals(db, ",".join("?" * len(page)) or "NULL", [r["id"] for r in page])  # type: ignore[arg-type]
+            kids = q.descendant_totals(db, ",".join("?" * len(page)) or "NULL", [r["id"] for r in page],
+                                       self.store.scope)  # type: ignore[arg-type]
         sums = [sum(r[c] for r in rows) for c in ("input", "cache_read", "cache_write", "output", "reasoning")]
         own = rv.tokens(*sums)
         items = []
@@ -700,6 +707,7 @@ class Agtrace:
         from .engine import load_file_source
         for s in load_file_source(SourceFile(path, frow["provider"], frow["kind"], frow["parent"])):
             if s.session_id == sid:
+                self._hide_out_of_scope(s)
                 # masked whole, before any caller cuts its texts
                 return redact.mask_model(s) if self.config.redact else s  # type: ignore[return-value]
         raise NotFoundError(f"session {sid} is no longer in {path}", LOG_REWRITTEN)
@@ -765,6 +773,20 @@ class Agtrace:
                            prompt=cut_middle(t["text"] or "", 2000), interrupted=bool(t["interrupted"]))
                  for t in trows]
         return self._out(StepFeed(session=rv.summary(row), turns=turns, steps=steps, more=more))
+
+    def _hide_out_of_scope(self, s: m.Session) -> None:
+        """Forget the ids of a session's parent and children that are outside the scope."""
+        if not self.store.scope.roots:
+            return
+        calls = [t for turn in s.turns for step in turn.steps for t in step.tools if t.child_session_id]
+        with self.store.read() as db:
+            shown = q.visible(db, self.store.scope,  # type: ignore[arg-type]
+                              {s.parent_session_id or ""} | {t.child_session_id or "" for t in calls})
+        if s.parent_session_id not in shown:
+            s.parent_session_id = None
+        for t in calls:
+            if t.child_session_id not in shown:
+                t.child_session_id = None
 
     # -- health ---------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .paths import normalize_root
 from .providers import REGISTRY
 from .providers.base import ROOT_VARS
 
@@ -67,7 +68,7 @@ class Config:
         red = redact if redact is not None else e.get("AGTRACE_MCP_NO_REDACT", "") not in ("1", "true", "yes")
         return cls(home=h, env=e, data_dir=ddir, roots=roots, budget_tokens=budget, refresh_interval=interval,
                    wait_seconds=wait,
-                   redact=red, projects=[str(Path(p).expanduser()) for p in scope])
+                   redact=red, projects=[normalize_root(str(Path(p).expanduser())) for p in scope])
 
 
 def home_problem(env: dict[str, str] | None = None, home: str | Path | None = None) -> str | None:

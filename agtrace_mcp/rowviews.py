@@ -50,13 +50,16 @@ def join_notes(*notes: str | None) -> str | None:
     return "; ".join(n for n in notes if n) or None
 
 
-def summary(r: Any) -> SessionSummary:
-    """A `sessions` row as a list entry."""
+def summary(r: Any, shown: set[str] | None = None) -> SessionSummary:
+    """A `sessions` row as a list entry; its parent is named only when it is in `shown` (when given)."""
+    parent = r["parent_id"]
+    if shown is not None and parent not in shown:
+        parent = None
     return SessionSummary(
         session_id=r["id"], provider=r["provider"], project_root=r["project_root"], title=r["title"] or "",
         started_at=r["started_at"], ended_at=r["ended_at"], turns=r["turns"], tool_calls=r["tool_calls"],
         failed_tools=r["failed_tools"], models=orjson.loads(r["models"] or "[]"), git_branch=r["git_branch"],
-        parent_session_id=r["parent_id"], agent_name=r["agent_name"], on_disk=bool(r["on_disk"]))
+        parent_session_id=parent, agent_name=r["agent_name"], on_disk=bool(r["on_disk"]))
 
 
 def stats(r: Any) -> m.Stats:

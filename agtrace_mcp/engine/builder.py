@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..paths import normalize_root
 from . import events as ev
 from .failures import classify
 from .records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
@@ -205,7 +206,7 @@ class SessionBuilder:
         if _s(e.provider):
             m.provider = e.provider  # type: ignore[assignment]
         if _s(e.cwd) and not m.project_root:
-            m.project_root = e.cwd
+            m.project_root = normalize_root(e.cwd)  # `A/../shop` is /shop, not a folder of A
         if _s(e.git_branch) and not m.git_branch:
             m.git_branch = e.git_branch
         if _s(e.cli_version):

@@ -8,15 +8,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import FIND_SESSION, AmbiguousIdError, BadArgumentError, NotFoundError
+from ..paths import normalize_root, subfolder_prefix
 from .migrations import DOC_KINDS
 
 MIN_PREFIX = 6
 _HIGH = "\U0010ffff"
 
 
+def _under(col: str, root: str) -> tuple[str, list[Any]]:
+    """`col` is the root itself or a path below it (both normalised: `A/../shop` is not below `A`)."""
+    r = normalize_root(root)
+    pre = subfolder_prefix(r)
+    return f"({col} = ? OR ({col} >= ? AND {col} < ?))", [r, pre, pre + _HIGH]
+
+
 @dataclass
 class Scope:
-    """Project roots the caller may see (empty: everything)."""
+    """Project roots the caller may see (empty: everything). A session outside them is invisible everywhere:
+    not found by id, not listed, not counted, and its id never named (as a subagent, parent or child)."""
 
     roots: list[str] = field(default_factory=list)
 
@@ -25,18 +34,28 @@ class Scope:
             return "", []
         parts, params = [], []
         for r in self.roots:
-            r = r.rstrip("/") or "/"
-            parts.append(f"({col} = ? OR ({col} >= ? AND {col} < ?))")
-            params += [r, r + "/", r + "/" + _HIGH]
+            part, p = _under(col, r)
+            parts.append(part)
+            params += p
         return " AND (" + " OR ".join(parts) + ")", params
+
+    def inline(self, col: str) -> str:
+        """The same condition with its values written into the SQL (for recursive queries whose parameters
+        are already laid out); `TRUE` when there is no scope."""
+        if not self.roots:
+            return "1"
+        where, params = self.sql(col)
+        for v in params:
+            where = where.replace("?", "'" + str(v).replace("'", "''") + "'", 1)
+        return "(1" + where + ")"
 
 
 def project_clause(project: str | None, col: str = "s.project_root") -> tuple[str, list[Any]]:
     """A project filter matches the root itself and everything under it (worktrees, subfolders)."""
     if not project:
         return "", []
-    p = project.rstrip("/") or "/"
-    return f" AND ({col} = ? OR ({col} >= ? AND {col} < ?))", [p, p + "/", p + "/" + _HIGH]
+    part, params = _under(col, project)
+    return f" AND {part}", params
 
 
 class Where:
@@ -107,8 +126,24 @@ def session_row(db: sqlite3.Connection, sid: str) -> sqlite3.Row:
     return row
 
 
-def children(db: sqlite3.Connection, sid: str) -> list[sqlite3.Row]:
-    return db.execute("SELECT * FROM sessions WHERE parent_id = ? ORDER BY started_at, id", (sid,)).fetchall()
+def children(db: sqlite3.Connection, sid: str, scope: Scope) -> list[sqlite3.Row]:
+    """The subagent sessions of `sid` that the scope lets the caller see."""
+    where, params = scope.sql()
+    return db.execute(f"SELECT s.* FROM sessions s WHERE s.parent_id = ?{where} ORDER BY s.started_at, s.id",
+                      [sid, *params]).fetchall()
+
+
+def visible(db: sqlite3.Connection, scope: Scope, ids: set[str]) -> set[str]:
+    """Those of `ids` that are sessions inside the scope (a parent or child id outside it is never named)."""
+    ids = {i for i in ids if i}
+    if not ids:
+        return set()
+    if not scope.roots:
+        return ids
+    where, params = scope.sql()
+    marks = ",".join("?" * len(ids))
+    return {r[0] for r in db.execute(f"SELECT s.id FROM sessions s WHERE s.id IN ({marks}){where}",
+                                     [*ids, *params])}
 
 
 def turns(db: sqlite3.Connection, sid: str, start: int, stop: int) -> list[sqlite3.Row]:
@@ -326,16 +361,18 @@ def step_usage(db: sqlite3.Connection, sid: str, turn: int | None = None) -> lis
 
 
 _DESCENDANTS = """WITH RECURSIVE d(root, id) AS (
-    SELECT p.id, c.id FROM sessions p JOIN sessions c ON c.parent_id = p.id WHERE p.id IN ({roots})
-    UNION SELECT d.root, c.id FROM d JOIN sessions c ON c.parent_id = d.id)"""
+    SELECT p.id, c.id FROM sessions p JOIN sessions c ON c.parent_id = p.id WHERE p.id IN ({roots}) AND {scope}
+    UNION SELECT d.root, c.id FROM d JOIN sessions c ON c.parent_id = d.id AND {scope})"""
 _SUMS = ("count(*) AS n, coalesce(sum(c.input), 0) AS input, coalesce(sum(c.cache_read), 0) AS cache_read,"
          " coalesce(sum(c.cache_write), 0) AS cache_write, coalesce(sum(c.output), 0) AS output,"
          " coalesce(sum(c.reasoning), 0) AS reasoning, coalesce(sum(c.steps), 0) AS steps")
 
 
-def descendant_totals(db: sqlite3.Connection, roots_sql: str, params: list[Any]) -> dict[str, sqlite3.Row]:
-    """Subagent sessions (at any depth) of each root, with their summed tokens. `roots_sql` selects root ids."""
-    rows = db.execute(_DESCENDANTS.format(roots=roots_sql) +
+def descendant_totals(db: sqlite3.Connection, roots_sql: str, params: list[Any],
+                      scope: Scope | None = None) -> dict[str, sqlite3.Row]:
+    """Subagent sessions (at any depth, inside the scope) of each root, with their summed tokens. `roots_sql`
+    selects root ids."""
+    rows = db.execute(_DESCENDANTS.format(roots=roots_sql, scope=(scope or Scope()).inline("c.project_root")) +
                       f" SELECT d.root AS root, {_SUMS} FROM d JOIN sessions c ON c.id = d.id GROUP BY d.root",
                       params).fetchall()
     return {r["root"]: r for r in rows}
@@ -386,15 +423,19 @@ def usage_sessions(db: sqlite3.Connection, where: str, params: list[Any]) -> lis
         f" FROM sessions s WHERE{where} ORDER BY s.ended_at DESC, s.id", params).fetchall()
 
 
-def family_sql(roots_sql: str) -> str:
-    """SQL selecting the sessions `roots_sql` selects plus all their subagents, at any depth."""
-    return (f"WITH RECURSIVE fam(id) AS (SELECT r.id FROM sessions r WHERE r.id IN ({roots_sql})"
-            " UNION SELECT c.id FROM fam JOIN sessions c ON c.parent_id = fam.id) SELECT id FROM fam")
+def family_sql(roots_sql: str, scope: Scope | None = None) -> str:
+    """SQL selecting the sessions `roots_sql` selects (inside the scope) plus all their subagents inside it,
+    at any depth: tokens of a subagent recorded under a project out of scope are not rolled in."""
+    inside = (scope or Scope()).inline("r.project_root")
+    below = (scope or Scope()).inline("c.project_root")
+    return (f"WITH RECURSIVE fam(id) AS (SELECT r.id FROM sessions r WHERE r.id IN ({roots_sql}) AND {inside}"
+            f" UNION SELECT c.id FROM fam JOIN sessions c ON c.parent_id = fam.id AND {below}) SELECT id FROM fam")
 
 
-def subagents_sql(roots_sql: str) -> str:
-    """SQL selecting every subagent session (any depth) under the sessions `roots_sql` selects."""
-    return family_sql(f"SELECT k.id FROM sessions k WHERE k.parent_id IN ({roots_sql})")
+def subagents_sql(roots_sql: str, scope: Scope | None = None) -> str:
+    """SQL selecting every subagent session (any depth, inside the scope) under the sessions `roots_sql`
+    selects."""
+    return family_sql(f"SELECT k.id FROM sessions k WHERE k.parent_id IN ({roots_sql})", scope)
 
 
 def sum_sessions(db: sqlite3.Connection, ids_sql: str, params: list[Any]) -> sqlite3.Row:
