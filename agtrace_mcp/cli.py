@@ -68,8 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the MCP server (stdio by default)")
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--token", help="bearer token required by the HTTP transport (or AGTRACE_MCP_TOKEN)")
+    p.add_argument("--port", default="8765", help="HTTP port (default 8765; 0: any free port)")
+    p.add_argument("--token", help="bearer token required by the HTTP transport (or AGTRACE_MCP_TOKEN); "
+                                   "16+ characters off loopback")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="with --transport http: also accept this Host header (repeatable; '*' accepts any); "
+                        "default: the bound address and its host names")
     p.add_argument("--budget-tokens", type=int, help="output budget per tool response (default 20000)")
     _common(p)
 

@@ -56,7 +56,8 @@ def serve(args: argparse.Namespace, api: Agtrace) -> int:
         return 0
     from .http import run_http
 
-    return run_http(mcp, host=args.host, port=args.port, token=args.token)
+    return run_http(mcp, host=args.host, port=args.port, token=args.token,
+                    allow_hosts=getattr(args, "allow_host", None) or [])
 
 
 __all__ = ["build_server", "serve", "INSTRUCTIONS"]
