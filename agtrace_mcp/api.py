@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from . import model as m
 from . import redact
 from . import rowviews as rv
-from .arguments import check_limit, check_provider, check_time, cursor_for, cursor_offset
+from .arguments import check_limit, check_provider, check_time, checked, cursor_for, cursor_offset
 from .config import Config
 from .engine.analysis import KINDS as ANALYSIS_KINDS
 from .engine.analysis import Thresholds, analyze, normalize_error
@@ -874,3 +874,11 @@ def _common_prefix(a: str, b: str) -> int:
             break
         n += 1
     return n
+
+
+# Every public method refuses string arguments no query can use (a NUL, a lone surrogate, megabytes) with a
+# message saying what to send instead, whichever surface called it (MCP, CLI, Python).
+for _name in ("resolve", "list_sessions", "get_session", "current_session", "get_turn", "get_tool_output",
+              "find_failed_tools", "search_history", "list_projects", "secret_findings", "analyze_session",
+              "get_usage", "load_session", "steps_after"):
+    setattr(Agtrace, _name, checked(getattr(Agtrace, _name)))

@@ -6,8 +6,10 @@ Every check raises BadArgumentError with what to pass instead; the MCP server tu
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 
@@ -15,7 +17,48 @@ from .engine.timeutil import parse_user_time
 from .errors import NEXT_PAGE, BadArgumentError
 from .model import PROVIDERS
 
+T = TypeVar("T")
 MAX_LIMIT = 200
+MAX_TEXT = 10_000  # characters of an id, path, cursor, tool name, date…: far more than any real one
+MAX_QUERY = 2_000  # characters of a search query: a few words, not a document
+LONE_SURROGATE_MARK = "\ufdd0"  # what the transports put where a client sent a lone surrogate (jsontext.py)
+
+
+def check_text(name: str, value: str, limit: int = MAX_TEXT) -> None:
+    """Refuse a string argument that no query can use, saying what to send instead."""
+    if len(value) > limit:
+        raise BadArgumentError(f"{name} is {len(value):,} characters long; send at most {limit:,}"
+                               + (" (a few words)" if name == "query" else ""))
+    if "\0" in value:
+        raise BadArgumentError(f"{name} contains a NUL character; send the text without it")
+    if LONE_SURROGATE_MARK in value:
+        raise BadArgumentError(f"{name} contains a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), "
+                               "which is not text; send valid Unicode")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise BadArgumentError(f"{name} contains a lone UTF-16 surrogate at character {e.start}, which is not "
+                               "text; send valid Unicode") from None
+
+
+def check_arguments(names: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """check_text over every string (or list of strings) among a call's arguments."""
+    for name, value in (*zip(names, args), *kwargs.items()):
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(v, str):
+                check_text(name, v, MAX_QUERY if name == "query" else MAX_TEXT)
+
+
+def checked(fn: Callable[..., T]) -> Callable[..., T]:
+    """Wrap an API method so that every string argument passes check_text first."""
+    names = fn.__code__.co_varnames[1:fn.__code__.co_argcount]
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> T:
+        check_arguments(names, args, kwargs)
+        return fn(self, *args, **kwargs)
+
+    return wrapper
 
 
 def check_limit(limit: int) -> int:
@@ -42,7 +85,7 @@ def check_time(value: str | None, name: str) -> str | None:
         return None
     try:
         return parse_user_time(value)  # type: ignore[arg-type]
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:
         raise BadArgumentError(f"{name}: {e}") from None
 
 

@@ -280,6 +280,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as e:  # a bug: one line (AGTRACE_MCP_DEBUG=1 shows the traceback)
+        if os.environ.get("AGTRACE_MCP_DEBUG"):
+            raise
+        from .redact import mask
+
+        print(f"agtrace-mcp: internal error ({type(e).__name__}: {mask(str(e))[:300]}); set AGTRACE_MCP_DEBUG=1 "
+              "for the traceback and please report it", file=sys.stderr)
+        return 1
 
 
 # -- commands: each one refreshes the index (with a progress bar), asks the API, prints ----------------

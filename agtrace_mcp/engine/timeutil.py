@@ -55,6 +55,9 @@ def ms_between(start: str | None, end: str | None) -> int | None:
     return ms if ms >= 0 else None
 
 
+MAX_SPAN_S = 36_500 * 86_400  # a relative time reaches back 100 years at most
+
+
 def parse_user_time(value: str) -> str:
     """Parse a user-supplied `since`/`until` value into a canonical string.
 
@@ -66,9 +69,13 @@ def parse_user_time(value: str) -> str:
         raise ValueError("empty time; use an ISO date like 2026-11-01 or a span like 2d, 6h, 30m")
     units = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
     if v[-1] in units and v[:-1].isdigit():
-        ts = datetime.now(timezone.utc).timestamp() - int(v[:-1]) * units[v[-1]]
-        out = norm_ts(ts)
-        assert out is not None
+        span = int(v[:-1]) * units[v[-1]] if len(v) <= 12 else MAX_SPAN_S + 1
+        if span > MAX_SPAN_S:
+            raise ValueError(f"the span {value!r} reaches back more than 100 years; use a shorter span "
+                             "(at most 36500d or 5200w) or an ISO date like 2026-11-01")
+        out = norm_ts(datetime.now(timezone.utc).timestamp() - span)
+        if out is None:
+            raise ValueError(f"not a time this machine can represent: {value!r}; use an ISO date like 2026-11-01")
         return out
     out = norm_ts(v)
     if out is None:

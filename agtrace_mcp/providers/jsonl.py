@@ -11,12 +11,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
+from ..jsontext import replace_lone_surrogates
 from .base import ParseStats
 from .files import MAX_LINE_BYTES, BoundedReader, open_log
 
@@ -24,30 +24,47 @@ CHUNK = 1 << 20
 _decoder = json.JSONDecoder()
 
 
-# A JSON escape of a lone UTF-16 surrogate (`"\ud800"`) is legal JSON but no text: orjson refuses it, and a
-# Python string holding one cannot be written to SQLite or printed. Such escapes become U+FFFD. The pattern
-# takes escaped backslashes first, so `\\ud800` (a backslash, then the letters) stays as it is.
-_ESCAPES = re.compile(rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# Nesting deeper than this is cut (the deeper value becomes a marker string): real records are a few dozen
+# levels deep at most, while a hostile 900-level value would break every recursive step after parsing
+# (pickling the resume state, serialising an answer) and with it the whole index.
+MAX_DEPTH = 100
+DEPTH_MARK = f"[nested deeper than {MAX_DEPTH} levels: cut]"
 
 
-def _lone_to_fffd(m: re.Match[bytes]) -> bytes:
-    return b"\\ufffd" if len(m.group(0)) == 6 else m.group(0)
+def clip_depth(value: Any, limit: int = MAX_DEPTH) -> Any:
+    """`value` with every container deeper than `limit` replaced by DEPTH_MARK (in place; iterative)."""
+    if not isinstance(value, (dict, list)):
+        return value
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for k, v in list(items):
+            if isinstance(v, (dict, list)):
+                if depth >= limit:
+                    node[k] = DEPTH_MARK
+                else:
+                    stack.append((v, depth + 1))
+    return value
 
 
-def replace_lone_surrogates(raw: bytes) -> bytes:
-    """JSON text with every escape of a lone surrogate replaced by the escape of U+FFFD."""
-    return _ESCAPES.sub(_lone_to_fffd, raw) if b"\\u" in raw else raw
+def _maybe_deep(raw: bytes | str) -> bool:
+    # a cheap upper bound on the nesting (brackets inside strings count too): only such values are walked
+    return (raw.count(b"{") + raw.count(b"[") if isinstance(raw, bytes)
+            else raw.count("{") + raw.count("[")) > MAX_DEPTH
 
 
 def loads(raw: bytes | str) -> Any:
-    """orjson.loads, except that an escaped lone surrogate is read as U+FFFD instead of failing the value."""
+    """orjson.loads, except that an escaped lone surrogate is read as U+FFFD instead of failing the value,
+    and nesting deeper than MAX_DEPTH is cut."""
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         if "surrogate" not in str(e):
             raise
         b = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-        return orjson.loads(replace_lone_surrogates(b))
+        value = orjson.loads(replace_lone_surrogates(b))
+    return clip_depth(value) if _maybe_deep(raw) else value
 
 
 def decode_values(line: bytes) -> tuple[list[Any], bool]:
@@ -74,7 +91,7 @@ def decode_values(line: bytes) -> tuple[list[Any], bool]:
                 break
             pos = nxt
             continue
-        values.append(value)
+        values.append(clip_depth(value))
         pos = end
     return values, garbage
 

@@ -52,7 +52,11 @@ def serve(args: argparse.Namespace, api: Agtrace) -> int:
         print(f"agtrace-mcp: {e}", file=sys.stderr)
     mcp = build_server(api)
     if args.transport == "stdio":
-        mcp.run("stdio")
+        import anyio
+
+        from .stdio import run_stdio
+
+        anyio.run(run_stdio, mcp)
         return 0
     from .http import run_http
 

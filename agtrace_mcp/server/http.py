@@ -8,7 +8,8 @@ The server stays up under hostile clients:
 - an error of a kind already logged in the last minute is counted, not logged again: no flood of
   tracebacks on stderr;
 - two requests of one session in flight with the same JSON-RPC id each get an answer (the second an error
-  naming the id), where the SDK would route both answers to one of them and leave the other waiting.
+  naming the id), where the SDK would route both answers to one of them and leave the other waiting;
+- a lone surrogate in a request's arguments is answered by the argument checks (see jsontext.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any
 import orjson
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+
+from ..jsontext import ARGUMENT_MARK, replace_lone_surrogates
 
 MIN_TOKEN_CHARS = 16
 REQUEST_TIMEOUT = 10.0  # seconds to deliver a whole request (headers and body)
@@ -290,9 +293,14 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-class DistinctRequestIds:
-    """ASGI middleware: a JSON-RPC request whose id is already in flight in the same MCP session is answered
-    at once with an error naming the id, instead of taking over the first request's answer."""
+class JsonRpcGuard:
+    """ASGI middleware over the JSON-RPC bodies of POST requests:
+
+    - the escape of a lone surrogate (legal JSON, refused by the SDK's parser) is marked so that the call
+      reaches its tool and is answered by the argument checks (same length: Content-Length still holds);
+    - a request whose id is already in flight in the same MCP session is answered at once with an error
+      naming the id, instead of taking over the first request's answer.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -300,10 +308,6 @@ class DistinctRequestIds:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST":
-            await self.app(scope, receive, send)
-            return
-        session = dict(scope.get("headers") or []).get(b"mcp-session-id")
-        if not session:  # no session: every request is answered on its own
             await self.app(scope, receive, send)
             return
         messages, body, whole = [], b"", True
@@ -315,16 +319,22 @@ class DistinctRequestIds:
                 break
             body += m.get("body", b"")
             if len(body) > BODY_PEEK:
-                whole = False
+                whole = False  # the SDK refuses it; pass it on untouched
                 break
             if not m.get("more_body"):
                 break
+        if whole:
+            marked = replace_lone_surrogates(body, ARGUMENT_MARK)
+            if marked is not body:
+                messages = [{"type": "http.request", "body": marked, "more_body": False}]
+                body = marked
 
         async def replay() -> Any:
             return messages.pop(0) if messages else await receive()
 
+        session = dict(scope.get("headers") or []).get(b"mcp-session-id")
         key = None
-        if whole:
+        if whole and session:  # without a session every request is answered on its own
             try:
                 msg = orjson.loads(body)
             except orjson.JSONDecodeError:
@@ -358,7 +368,7 @@ def build_app(mcp: MCPServer, host: str, port: int, token: str | None, allow_hos
         origins = [f"{scheme}://{h}" for h in allowed for scheme in ("http", "https")]
         security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=allowed,
                                              allowed_origins=origins)
-    app = DistinctRequestIds(mcp.streamable_http_app(transport_security=security))
+    app = JsonRpcGuard(mcp.streamable_http_app(transport_security=security))
     return BearerAuth(app, token) if token else app
 
 

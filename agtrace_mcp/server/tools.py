@@ -8,6 +8,7 @@ and what to call next.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
@@ -20,6 +21,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, BeforeValidator, Field
 
 from ..api import Agtrace
+from ..redact import mask
 from ..errors import AgtraceError
 from ..views import SessionAnalysis, UsageReport
 from ..views import (
@@ -28,6 +30,7 @@ from ..views import (
 
 V = TypeVar("V", bound=BaseModel)
 PROGRESS_EVERY_S = 0.5
+log = logging.getLogger("agtrace_mcp.tools")
 
 ProviderName = Literal["claude_code", "codex", "gemini_cli", "antigravity", "copilot_cli", "opencode"]
 ErrorKindName = Literal["tool_error", "exit_code", "interrupted", "denied", "timeout"]
@@ -83,6 +86,11 @@ def _call(ctx: Context, fn: Callable[..., V], *args: Any, **kwargs: Any) -> Call
             return _result(fn(*args, **kwargs))
     except AgtraceError as e:
         raise ToolError(str(e)) from None
+    except Exception as e:  # a bug: still one line for the agent and one for the log, never a traceback
+        msg = mask(str(e))[:300]
+        log.warning("%s failed: %s: %s", getattr(fn, "__name__", "tool"), type(e).__name__, msg)
+        raise ToolError(f"{getattr(fn, '__name__', 'the tool')} failed ({type(e).__name__}: {msg}); this is a "
+                        "bug in agtrace-mcp: try other arguments, and please report it") from None
 
 
 def api_of(fn: Callable[..., Any]) -> Agtrace:
