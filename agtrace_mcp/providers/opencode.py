@@ -70,6 +70,7 @@ from ..engine import events as ev
 from ..engine.timeutil import norm_ts
 from .base import ROOT_VARS, Emit, ParseStats, SourceFile, list_dir
 from .files import read_regular
+from .sqlite_ro import connect_readonly
 from .jsonl import loads as jloads
 
 NAME = "opencode"
@@ -219,17 +220,13 @@ class OpenCodeProvider:
 
 
 def connect_ro(path: str) -> sqlite3.Connection:
-    """Open the DB read-only (never creates or writes anything). If a read-only open cannot read the WAL (no
-    `-shm` and no right to create it), fall back to `immutable=1`, which reads the main file only."""
-    uri = Path(os.path.abspath(path)).as_uri()
-    con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=5.0)
+    """Open the DB so that nothing is written in OpenCode's folder, not even its `-shm` (sqlite_ro.py)."""
+    con = connect_readonly(path)
     try:
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return con
     except sqlite3.Error:
         con.close()
-    con = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=5.0)
-    con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        raise
     return con
 
 
