@@ -147,9 +147,11 @@ class Agtrace:
     def refresh(self, *, rebuild: bool = False,
                 progress: Callable[[int, int, str], None] | None = None) -> Any:
         """Index what changed in the logs now (the explicit form of the freshness check every query does)."""
-        if self.store.read_only:
-            raise IndexUnavailableError(f"the index cannot be updated: {self.store.read_only}; set AGTRACE_MCP_DATA_DIR (or --data-dir) "
-                                        "to a writable folder to index the logs")
+        if self.store.read_only:  # reported like a full disk: what is indexed still answers
+            from .store.ingest import RefreshReport
+
+            return RefreshReport(errors=[f"the index cannot be updated: {self.store.read_only}; set "
+                                         "AGTRACE_MCP_DATA_DIR (or --data-dir) to a writable folder to index the logs"])
         if rebuild:
             return self.store.rebuild(progress=progress)
         return self.store.refresh(force=True, wait=True, progress=progress)

@@ -332,7 +332,8 @@ def cmd_index(api: Any, args: argparse.Namespace) -> int:
         render.index_report(screen, rep, str(api.config.db_path))
         if api.list_sessions(limit=1, include_subagents=True).total == 0:
             render.no_logs(screen.err, api.log_locations(), scoped=bool(api.config.projects))
-    return 0
+    # the index could not be written (a read-only or full data dir): asked to index, that is a failure
+    return 1 if any("cannot be" in e for e in rep.errors) else 0
 
 
 def cmd_sessions(api: Any, args: argparse.Namespace) -> int:

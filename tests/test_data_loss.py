@@ -128,9 +128,9 @@ def test_a_read_only_data_dir_serves_the_existing_index_with_a_note(tmp_path: Pa
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
         assert MAIN_ID in {s["session_id"] for s in out["sessions"]}
-        assert "cannot be updated" in out["note"]
+        assert "cannot be updated" in out["index_incomplete"]["message"]
         r = _as_nobody(["index"], env, tmp_path)  # asking to write is a clear error, not a traceback
-        assert r.returncode == 1 and "AGTRACE_MCP_DATA_DIR" in r.stderr and "Traceback" not in r.stderr
+        assert r.returncode == 1 and "AGTRACE_MCP_DATA_DIR" in r.stdout + r.stderr and "Traceback" not in r.stderr
         r = _as_nobody(["doctor", "--json"], env, tmp_path)
         assert r.returncode == 0 and "cannot be updated" in json.loads(r.stdout)["note"]
     finally:
@@ -151,7 +151,7 @@ def test_a_full_data_dir_still_answers_with_a_note(tmp_path: Path):
                            + "\n" for i in range(3000)))
     res = api.list_sessions(limit=200)
     assert MAIN_ID in {s.session_id for s in res.sessions}
-    assert res.note and "free space" not in res.note and "cannot be written" in res.note
+    assert res.index_incomplete and "cannot be" in res.index_incomplete.message
 
 
 @pytest.mark.parametrize("name", ["\udcff\udcfe.jsonl"])
