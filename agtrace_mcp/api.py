@@ -41,7 +41,6 @@ from .store import IndexState, Store
 from .store.ingest import discover
 from .store import Progress as Progress
 from .store import queries as q
-from .store.secrets import scan_secrets
 from .views import (
     AnalysisThresholds,
     Compaction,
@@ -451,8 +450,8 @@ class Agtrace:
                         cursor: str | None = None) -> SecretFindings:
         """Where credentials appear in the history (type, fingerprint, places) so they can be rotated.
 
-        Never returns a value. Scans what the index keeps of every text (whole prompts, messages and
-        arguments up to 16 KB; the first 1 KB and last 400 chars of each tool output).
+        Never returns a value. Every text is scanned whole when it is indexed (prompts, messages, reasoning,
+        tool arguments and whole tool outputs), before it is masked and cut.
         """
         limit = check_limit(limit)
         sid = self.resolve(session_id) if session_id else None
@@ -460,7 +459,6 @@ class Agtrace:
         offset = cursor_offset(cursor, filters)
         incomplete = None if sid else self._complete()
         with self.store.read() as db:
-            scan_secrets(db)  # type: ignore[arg-type]
             rows, total = q.secret_findings(db, self.store.scope, session=sid, project=project,  # type: ignore[arg-type]
                                             limit=limit, offset=offset)
             places = {r["fingerprint"]: q.secret_places(db, self.store.scope, r["fingerprint"], session=sid,  # type: ignore[arg-type]
@@ -839,11 +837,9 @@ class Agtrace:
     def _snippet(self, text: str, query: str) -> str:
         """A window of `text` around the first query term, terms marked «like this».
 
-        Built here rather than by FTS5's snippet(): the text is masked first, so a snippet can never
-        show part of a secret that the window happened to cut.
+        The index holds masked text only (masked whole, before it was cut), so no window of it can show part
+        of a secret.
         """
-        if self.config.redact:
-            text = redact.mask(text)
         return rv.highlight(text, query)
 
     # -- budget ---------------------------------------------------------------------------------

@@ -110,9 +110,11 @@ def test_no_tool_returns_a_secret_from_the_logs(home: Path, tmp_path: Path):
         assert OPENAI[:12] not in text  # not even a cut-off piece of it in a snippet
 
 
-def test_search_matches_the_unmasked_text_without_returning_it(home: Path, tmp_path: Path):
+def test_search_finds_a_secret_by_its_fingerprint_never_by_its_value(home: Path, tmp_path: Path):
     api = make_api(home, tmp_path / "d")
-    hits = api.search_history(OPENAI).hits  # searching by the value itself finds where it leaked
+    # the index holds masked text only: a search by the value (or a prefix of it) is no oracle
+    assert api.search_history(OPENAI).hits == [] and api.search_history(OPENAI[:12] + "*").hits == []
+    hits = api.search_history("REDACTED Jk0L").hits  # where it leaked is found by its fingerprint
     assert [(h.session_id, h.kind) for h in hits] == [(LEAKY, "tool_output")]
     assert OPENAI not in hits[0].snippet and "[REDACTED:openai_key:…Jk0L]" in hits[0].snippet
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..paths import normalize_root
+from ..redact import mask
 from . import events as ev
 from .failures import classify
 from .records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
@@ -21,6 +22,16 @@ from .tools import tool_kind
 
 MAX_ORPHANS = 2000
 _RECENT_KEYS = 8
+
+
+TITLE_CHARS = 200
+TITLE_SCAN = 8_000  # a title is cut from at most this much of its text, masked first
+
+
+def _title(text: str) -> str:
+    """A session's title: its text masked, then cut (a title is cut from a prompt, and a cut made before the
+    masking could keep part of a credential: titles are masked wherever they are shown, --no-redact too)."""
+    return mask(text[:TITLE_SCAN])[:TITLE_CHARS]
 
 
 def _s(v: object) -> bool:
@@ -218,7 +229,7 @@ class SessionBuilder:
         if _s(e.model):
             m.current_model = e.model
         if _s(e.title):
-            m.title = e.title[:200]  # type: ignore[index]
+            m.title = _title(e.title)  # type: ignore[arg-type]
         if isinstance(e.context_window, int) and not isinstance(e.context_window, bool) and e.context_window > 0:
             m.context_window = e.context_window
         if _s(e.source_file) and e.source_file not in m.source_files:
@@ -234,7 +245,7 @@ class SessionBuilder:
                           ended_at=e.ts, off=e.off)
         st.n_turns += 1
         if not st.meta.title and e.origin in ("user", "slash_command") and e.text.strip():
-            st.meta.title = " ".join(e.text.split())[:200]
+            st.meta.title = _title(" ".join(e.text.split()))
         self._state(e.sid, e.ts)
 
     def _interrupt(self, e: ev.Interrupt) -> None:

@@ -24,7 +24,6 @@ from .db import move_aside, open_db, open_db_readonly
 from .ingest import Found, RefreshReport, ingest_now, pending, refresh, renumber_docs, stat_file
 from .lock import IndexLock
 from .queries import Scope
-from .secrets import scan_secrets
 from .workers import worker_count
 
 Progress = Callable[[int, int, str], None]
@@ -356,7 +355,6 @@ class Store:
                     finally:
                         lock.release()
                         self._bg_running.clear()
-                    scan_secrets(db)  # ready before anyone asks secret_findings
                     check = db.execute("PRAGMA quick_check").fetchone()[0]  # off the start-up path
                     if check != "ok":
                         self._damaged = sqlite3.DatabaseError(f"quick_check: {check}")

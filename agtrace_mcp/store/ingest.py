@@ -42,7 +42,7 @@ BATCH_FILES = 256
 POOL_MIN_BYTES = 48 << 20  # whole reads worth starting parse workers for (each costs ~0.3 s to start)
 
 # Bump when a provider or the builder changes what it produces: every file is then read again.
-PARSER_VERSION = 4
+PARSER_VERSION = 5  # 5: texts masked whole before they are capped (issue 16)
 
 
 @dataclass
@@ -366,9 +366,8 @@ def _batch_end(todo: list[Found], i: int) -> int:
 
 def renumber_docs(db: sqlite3.Connection, paths: list[str], wait: bool) -> None:
     """Give the search docs of these files (newest logs read ahead of an indexing run, by id) ids above every
-    other doc: search lists hits newest first by doc id, and the history read after them is older. Their FTS entries move with them;
-    secret findings from the lowest moved id on are dropped and the scan watermark is put back, so they are
-    found again with the new ids."""
+    other doc: search lists hits newest first by doc id, and the history read after them is older. Their FTS
+    entries move with them (secret findings name their place by session, turn, step and call, not by doc)."""
     try:
         _begin(db, wait)
     except sqlite3.OperationalError:
@@ -388,9 +387,6 @@ def renumber_docs(db: sqlite3.Connection, paths: list[str], wait: bool) -> None:
             db.execute(f"UPDATE docs SET id = id + ? WHERE skey IN ({moved})", (delta,))
             db.execute("INSERT INTO docs_fts (rowid, text) SELECT id, text FROM doc_text"
                        " WHERE id > ? AND text IS NOT NULL", (top,))
-            db.execute("DELETE FROM secrets WHERE doc_id >= ?", (lo,))
-            db.execute("UPDATE meta SET value = ? WHERE key = 'secrets_scanned' AND CAST(value AS INTEGER) >= ?",
-                       (str(lo - 1), lo))
         db.execute("COMMIT")
     except sqlite3.OperationalError as e:  # a full disk, say: every row is in; only their order stays as it is
         if db.in_transaction:

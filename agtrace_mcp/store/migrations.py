@@ -384,6 +384,48 @@ def m008_turns_slash_index(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX turns_slash ON turns(slash, started_at) WHERE slash IS NOT NULL")
 
 
+@migration
+def m009_masked_index(db: sqlite3.Connection) -> None:
+    """The index holds masked text only (issue 16). Secret findings are now recorded while rows are prepared,
+    with the position of each in its whole text; what is already indexed is masked in place (with its
+    full-text entries, so a search can no longer find a secret's characters), project roots are normalised,
+    and every file is read again, so that previews and findings come from whole masked texts."""
+    db.execute("ALTER TABLE secrets ADD COLUMN pos INTEGER")
+    db.execute("DELETE FROM meta WHERE key = 'secrets_scanned'")
+    mask_in_place(db)
+    db.execute("UPDATE files SET parser_version = -1")
+
+
+# the text columns an answer can show; args hold JSON (masking keeps it valid JSON: a marker has no quote)
+MASKED_COLUMNS = (("turns", "text"), ("turns", "final_message"), ("steps", "message"), ("steps", "reasoning"),
+                  ("steps", "error"), ("tools", "name"), ("tools", "args"), ("tools", "output"),
+                  ("tools", "error_message"), ("sessions", "title"), ("sessions", "project_root"),
+                  ("sessions", "git_branch"))
+
+
+def mask_in_place(db: sqlite3.Connection) -> int:
+    """Mask every text column of the index where it holds a credential, keeping the full-text index equal to
+    the rows (an FTS5 entry is deleted with the text it was made from); normalise project roots. Returns
+    how many search docs changed."""
+    from ..paths import normalize_root
+    from ..redact import find_secrets, mask
+
+    db.create_function("agtrace_mask", 1, lambda t: mask(t) if isinstance(t, str) else t, deterministic=True)
+    db.create_function("agtrace_root", 1, lambda t: normalize_root(t) if isinstance(t, str) else t,
+                       deterministic=True)
+    changed = [(i, t) for i, t in db.execute("SELECT id, text FROM doc_text WHERE text IS NOT NULL")
+               if next(find_secrets(t), None) is not None]
+    db.executemany("INSERT INTO docs_fts (docs_fts, rowid, text) VALUES ('delete', ?, ?)", changed)
+    for table, col in MASKED_COLUMNS:
+        db.execute(f"UPDATE {table} SET {col} = agtrace_mask({col}) WHERE {col} IS NOT NULL"
+                   f" AND agtrace_mask({col}) IS NOT {col}")
+    db.execute("UPDATE sessions SET project_root = agtrace_root(project_root) WHERE project_root IS NOT NULL"
+               " AND agtrace_root(project_root) IS NOT project_root")
+    db.executemany("INSERT INTO docs_fts (rowid, text) SELECT id, text FROM doc_text WHERE id = ? AND text IS NOT NULL",
+                   [(i,) for i, _ in changed])
+    return len(changed)
+
+
 def migrate(db: sqlite3.Connection) -> int:
     """Apply every migration not yet applied; returns how many ran."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")

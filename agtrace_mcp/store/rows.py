@@ -1,7 +1,7 @@
 """What the index keeps of each record, prepared without the database.
 
-The builder's records (`engine/records.py`) carry whole texts; the index keeps capped texts, previews of
-tool outputs and capped argument JSON. Preparing those is pure Python and most of a sink's work, so it lives
+The builder's records (`engine/records.py`) carry whole texts; the index keeps them masked (whole, before
+any cut), then capped texts, previews of tool outputs and capped argument JSON. Preparing those is pure Python and most of a sink's work, so it lives
 here, apart from the SQL: a parse worker process (`store/workers.py`) prepares the rows of a whole file and
 the one writer (`store/sink.py`) only writes them. Every prepared value is a snapshot: the builder goes on
 mutating its records after emitting them.
@@ -14,12 +14,61 @@ from typing import Any
 
 import orjson
 
+from ..engine.failures import error_excerpt
 from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
+from ..redact import mask, mask_with_findings
 
 OUT_HEAD, OUT_TAIL = 800, 300  # tool output preview kept in the index (and searched)
 TEXT_CAP = 16_000  # prompt / message / reasoning kept in the index
 ARG_STR_CAP = 700  # long strings inside tool arguments
+PROMPT, MESSAGE, REASONING, TOOL_CALL, TOOL_OUTPUT = range(5)  # docs.kind (migrations.DOC_KINDS)
+
+# A credential found while masking: (docs.kind of the text it was in, type, fingerprint, position in the
+# whole text). The writer keeps them for `secret_findings`; the value itself is gone before anything is kept.
+Secret = tuple[int, str, str, int]
+
+
+# -- masking: once, on whole texts, before anything is cut or indexed --------------------------------------
+#
+# Every text the index keeps is masked here, whole, before it is capped or cut to a preview: a cut can then
+# never keep part of a secret, the full-text index holds no secret to be searched for (no search oracle),
+# and the masking runs wherever rows are prepared (in the parse workers of a big refresh). The index holds
+# masked text only, whatever `--no-redact` says: that option concerns what is read back from the logs.
+
+
+def masked(text: str | None, kind: int) -> tuple[str | None, tuple[Secret, ...]]:
+    """`text` masked whole, and what was found in it."""
+    if not text:
+        return text, ()
+    out, found = mask_with_findings(text)
+    return out, tuple((kind, f.type, f.fingerprint, f.start) for f in found)
+
+
+def masked_args(args: Any) -> tuple[str | None, int, tuple[Secret, ...]]:
+    """Tool arguments as stored: their JSON masked whole (positions in that JSON), then capped; and the
+    length of the whole JSON."""
+    full = _args_text(args)
+    if full is None:
+        return None, 0, ()
+    text, found = masked(full, TOOL_CALL)
+    if len(text) <= ARG_STR_CAP * 2:  # type: ignore[arg-type]
+        return text, len(full), found
+    try:  # masked JSON is still JSON (a marker holds no quote or backslash): cap its long strings
+        capped = orjson.dumps(cap_strings(orjson.loads(text))).decode()  # type: ignore[arg-type]
+    except (TypeError, orjson.JSONDecodeError, RecursionError):
+        capped = orjson.dumps(text[:ARG_STR_CAP * 2]).decode()  # type: ignore[index]
+    return capped, len(full), found
+
+
+def masked_error(message: str | None, output: str, masked_output: str) -> str | None:
+    """A failure's message, masked. One the engine cut from the output (`error_excerpt`) is cut again from
+    the masked output, so its cut cannot keep part of a secret."""
+    if not message:
+        return message
+    if output and message == error_excerpt(output):
+        return error_excerpt(masked_output)
+    return mask(message)
 
 
 def cap_text(text: str | None, cap: int) -> str | None:
@@ -47,22 +96,23 @@ def cap_strings(value: Any, cap: int = ARG_STR_CAP) -> Any:
     return value
 
 
-def args_json(args: Any) -> tuple[str | None, int]:
+def _args_text(args: Any) -> str | None:
+    """The whole JSON of tool arguments (a text form when they are not JSON-able: too deep, huge ints)."""
     if args is None:
-        return None, 0
+        return None
     try:
-        full = orjson.dumps(args)
-    except (TypeError, orjson.JSONEncodeError):  # not JSON-able (too deep, huge ints): keep a text form
+        return orjson.dumps(args).decode()
+    except (TypeError, orjson.JSONEncodeError):
         try:
-            full = orjson.dumps(str(args)[:100_000])
+            return orjson.dumps(str(args)[:100_000]).decode()
         except RecursionError:
-            full = b'"<unrepresentable arguments>"'
-    if len(full) <= ARG_STR_CAP * 2:
-        return full.decode(), len(full)
-    try:
-        return orjson.dumps(cap_strings(args)).decode(), len(full)
-    except (TypeError, orjson.JSONEncodeError, RecursionError):
-        return orjson.dumps(full[:ARG_STR_CAP * 2].decode("utf-8", "replace")).decode(), len(full)
+            return '"<unrepresentable arguments>"'
+
+
+def args_json(args: Any) -> tuple[str | None, int]:
+    """Tool arguments as stored (masked, capped) and the length of their whole JSON."""
+    text, n, _ = masked_args(args)
+    return text, n
 
 
 # -- prepared records ----------------------------------------------------------------------------------------
@@ -95,6 +145,7 @@ class TurnRow:
     slash: str | None
     interrupted: bool
     off: int
+    secrets: tuple[Secret, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -118,6 +169,7 @@ class ToolRow:
     output_len: int
     out_off: int
     child: str | None
+    secrets: tuple[Secret, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -135,6 +187,7 @@ class StepRow:
     error: str | None
     usage: tuple[int, ...] | None
     tools: tuple[ToolRow, ...]
+    secrets: tuple[Secret, ...] = ()  # of the message and the reasoning (the tools carry their own)
 
     @property
     def failed_tools(self) -> int:
@@ -157,38 +210,53 @@ class ResultPatch:
     output_len: int
     out_off: int
     child: str | None
+    secrets: tuple[Secret, ...] = ()
 
 
 def meta_row(m: SessionMetaRec) -> MetaRow:
-    return MetaRow(m.provider, m.project_root, m.git_branch or None, m.title, m.started_at, m.ended_at,
+    # the title is masked by the builder before it is cut from the first prompt; masked again here (a title
+    # the agent recorded, whole); a project root or branch name holding a credential is masked too
+    return MetaRow(m.provider, mask(m.project_root) if m.project_root else m.project_root,
+                   mask(m.git_branch) if m.git_branch else None, mask(m.title), m.started_at, m.ended_at,
                    orjson.dumps(m.models).decode(), m.cli_version, m.parent_session_id, m.agent_name,
                    orjson.dumps(m.source_files).decode(), m.context_window)
 
 
 def turn_row(t: TurnRec) -> TurnRow:
-    return TurnRow(t.index, t.started_at, t.ended_at, cap_text(t.text, TEXT_CAP) or "", len(t.text), t.origin,
-                   t.slash, t.interrupted, t.off)
+    text, found = masked(t.text, PROMPT)
+    return TurnRow(t.index, t.started_at, t.ended_at, cap_text(text, TEXT_CAP) or "", len(t.text), t.origin,
+                   t.slash, t.interrupted, t.off, found)
+
+
+def _output(t: ToolRec) -> tuple[str, str | None, tuple[Secret, ...]]:
+    """A tool output's preview and error message, cut from the output masked whole."""
+    out, found = masked(t.output, TOOL_OUTPUT)
+    err = masked_error(t.error_message, t.output, out or "")
+    return preview(out or ""), err, found
 
 
 def tool_row(seq: int, t: ToolRec) -> ToolRow:
-    a, alen = args_json(t.args)
-    return ToolRow(seq, t.call_id, t.name, t.kind, a, alen, t.started_at, t.ended_at,
+    a, alen, args_found = masked_args(t.args)
+    out, err, out_found = _output(t)
+    return ToolRow(seq, t.call_id, mask(t.name), t.kind, a, alen, t.started_at, t.ended_at,
                    ms_between(t.started_at, t.ended_at) if t.has_result else None, t.status, t.error_kind,
-                   t.exit_code, t.error_message, preview(t.output), len(t.output), t.out_off, t.child)
+                   t.exit_code, err, out, len(t.output), t.out_off, t.child, args_found + out_found)
 
 
 def step_row(s: StepRec) -> StepRow:
     status = "failed" if s.failed else ("in_progress" if s.in_progress else "done")
+    reasoning, r_found = masked(s.reasoning_text, REASONING)
+    message, m_found = masked(s.message_text, MESSAGE)
     return StepRow(s.turn_index, s.index, s.started_at, s.ended_at, s.model,
-                   cap_text(s.reasoning_text, TEXT_CAP), sum(map(len, s.reasoning)),
-                   cap_text(s.message_text, TEXT_CAP), sum(map(len, s.message)), status, s.error, s.usage,
-                   tuple(tool_row(i, t) for i, t in enumerate(s.tools)))
+                   cap_text(reasoning, TEXT_CAP), sum(map(len, s.reasoning)),
+                   cap_text(message, TEXT_CAP), sum(map(len, s.message)), status, mask(s.error) if s.error else s.error,
+                   s.usage, tuple(tool_row(i, t) for i, t in enumerate(s.tools)), r_found + m_found)
 
 
 def result_patch(t: ToolRec) -> ResultPatch:
+    out, err, found = _output(t) if t.has_result else ("", mask(t.error_message) if t.error_message else None, ())
     return ResultPatch(t.call_id, t.has_result, t.started_at, t.ended_at, t.status, t.error_kind, t.exit_code,
-                       t.error_message, preview(t.output) if t.has_result else "", len(t.output), t.out_off,
-                       t.child)
+                       err, out, len(t.output), t.out_off, t.child, found)
 
 
 # -- a recorded stream of sink calls -------------------------------------------------------------------------

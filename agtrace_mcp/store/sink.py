@@ -17,9 +17,16 @@ from dataclasses import dataclass, field
 
 from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
+from .migrations import DOC_KINDS
 from .rows import (
+    MESSAGE,
+    PROMPT,
+    REASONING,
+    TOOL_CALL,
+    TOOL_OUTPUT,
     MetaRow,
     ResultPatch,
+    Secret,
     StepRow,
     TurnRow,
     meta_row,
@@ -29,7 +36,6 @@ from .rows import (
 )
 
 BATCH = 4000  # search docs buffered before a write
-PROMPT, MESSAGE, REASONING, TOOL_CALL, TOOL_OUTPUT = range(5)  # docs.kind (migrations.DOC_KINDS)
 
 
 @dataclass(slots=True)
@@ -169,6 +175,7 @@ class StoreSink:
                  t.off))
             if t.text:
                 self._doc(sid, t.index, -1, -1, PROMPT, t.text)
+            self._secrets(sid, t.index, -1, None, t.secrets)
         else:
             self.db.execute("UPDATE turns SET ended_at = ?, interrupted = ? WHERE session_id = ? AND idx = ?",
                             (t.ended_at, int(t.interrupted), sid, t.index))
@@ -207,6 +214,8 @@ class StoreSink:
             self._doc(sid, s.turn_index, s.index, t.seq, TOOL_CALL, f"{t.name}\n{t.args or ''}")
             if t.output:
                 self._doc(sid, s.turn_index, s.index, t.seq, TOOL_OUTPUT, t.output)
+            self._secrets(sid, s.turn_index, s.index, t.call_id, t.secrets)
+        self._secrets(sid, s.turn_index, s.index, None, s.secrets)
         acc = self.acc.setdefault((sid, s.turn_index), _TurnAcc()) if self._is_new(sid) else None
         if acc is not None:
             key = (sid, s.turn_index, s.index)
@@ -245,6 +254,10 @@ class StoreSink:
                  t.output, t.output_len, t.out_off, t.child, sid, t.call_id, turn_index, step_index))
             if t.output and row is not None:
                 self._doc(sid, turn_index, step_index, row[2], TOOL_OUTPUT, t.output)
+            if row is not None:  # the findings of this output replace those of an earlier one
+                self.db.execute("DELETE FROM secrets WHERE session_id = ? AND turn_idx = ? AND step_idx = ?"
+                                " AND call_id = ? AND kind = 'tool_output'", (sid, turn_index, step_index, t.call_id))
+                self._secrets(sid, turn_index, step_index, t.call_id, t.secrets)
             acc = self.acc.get((sid, turn_index))
             if acc is not None and row is not None and (row[1] == "error") != (t.status == "error"):
                 acc.failed += 1 if t.status == "error" else -1
@@ -273,6 +286,17 @@ class StoreSink:
             return
         self.db.execute("INSERT OR REPLACE INTO compactions VALUES (?,?,?,?,?)",
                         (sid, c.turn_index, c.at or "", c.trigger, c.pre_tokens))  # time unknown: ""
+
+    # -- secret findings ------------------------------------------------------------------------
+
+    def _secrets(self, sid: str, turn_idx: int, step_idx: int, call_id: str | None,
+                 found: tuple[Secret, ...]) -> None:
+        """Where the masking (`rows.py`) found credentials: type, fingerprint and position, never a value."""
+        if found:
+            self.db.executemany(
+                "INSERT INTO secrets (session_id, turn_idx, step_idx, call_id, kind, type, fingerprint, pos)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [(sid, turn_idx, step_idx, call_id, DOC_KINDS[k], typ, fp, pos) for k, typ, fp, pos in found])
 
     # -- search docs ----------------------------------------------------------------------------
 
