@@ -168,8 +168,8 @@ def find_secrets(text: str) -> Iterator[Finding]:
             if kind in _NEEDS_BOUNDARY and not _after_break(text, st, underscore_joins=True):
                 continue
             s, e = m.span(group)
-            if text.startswith("[REDACTED", s):
-                continue  # masking is idempotent: an already masked value is not a secret
+            if "REDACTED" in text[s:e]:
+                continue  # masking is idempotent: an already masked value (highlighted or not) is no secret
             if all(s >= b or e <= a for a, b in taken):
                 taken.append((s, e))
                 yield Finding(kind, _fingerprint(kind, text[s:e]), s, e)
