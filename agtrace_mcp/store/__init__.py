@@ -414,12 +414,27 @@ def _containing(todo: list[Found], ref: str, budget: int = 2 << 30) -> list[Foun
             break
         budget -= f.size
         try:
-            with open(f.src.path, "rb") as fh:
-                if needle in fh.read():
-                    out.append(f)
+            if _holds(f.src.path, needle):
+                out.append(f)
         except OSError:
             continue
     return out
+
+
+def _holds(path: str, needle: bytes, chunk: int = 1 << 20) -> bool:
+    """Whether the file holds `needle`, read a chunk at a time (a log may be hundreds of MB)."""
+    from ..providers.files import open_regular
+
+    keep = max(0, len(needle) - 1)
+    tail = b""
+    with open_regular(path) as fh:
+        while True:
+            block = fh.read(chunk)
+            if not block:
+                return False
+            if needle in tail + block[:len(needle)] or needle in block:
+                return True
+            tail = block[-keep:] if keep else b""
 
 
 def _is_corruption(e: Exception) -> bool:

@@ -9,6 +9,7 @@ mutating its records after emitting them.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import orjson
 from ..engine.failures import error_excerpt
 from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
-from ..redact import mask, mask_with_findings
+from ..redact import Finding, mask, mask_with_findings
 
 OUT_HEAD, OUT_TAIL = 800, 300  # tool output preview kept in the index (and searched)
 TEXT_CAP = 16_000  # prompt / message / reasoning kept in the index
@@ -37,11 +38,32 @@ Secret = tuple[int, str, str, int]
 # masked text only, whatever `--no-redact` says: that option concerns what is read back from the logs.
 
 
+# The same long text often comes twice (a step emitted while running and again when done, a Gemini message
+# written twice, a repeated output): masking it again would cost a fifth of all masking. A small cache of
+# the last long texts masked (their hash is computed once per string object anyway).
+_CACHE: OrderedDict[str, tuple[str, list[Finding]]] = OrderedDict()
+_CACHE_ENTRIES = 256
+_CACHE_MIN_CHARS = 512
+
+
+def _mask_cached(text: str) -> tuple[str, list[Finding]]:
+    if len(text) < _CACHE_MIN_CHARS:
+        return mask_with_findings(text)
+    hit = _CACHE.get(text)
+    if hit is not None:
+        _CACHE.move_to_end(text)
+        return hit
+    hit = _CACHE[text] = mask_with_findings(text)
+    if len(_CACHE) > _CACHE_ENTRIES:
+        _CACHE.popitem(last=False)
+    return hit
+
+
 def masked(text: str | None, kind: int) -> tuple[str | None, tuple[Secret, ...]]:
     """`text` masked whole, and what was found in it."""
     if not text:
         return text, ()
-    out, found = mask_with_findings(text)
+    out, found = _mask_cached(text)
     return out, tuple((kind, f.type, f.fingerprint, f.start) for f in found)
 
 
