@@ -42,7 +42,8 @@ def _serve(home: Path, data: Path, *argv: str, nofile: int | None = None) -> sub
 
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-    env = {"HOME": str(home), "PATH": os.environ.get("PATH", ""), "AGTRACE_MCP_DATA_DIR": str(data)}
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", ""), "AGTRACE_MCP_DATA_DIR": str(data),
+           "AGTRACE_MCP_HTTP_REQUEST_TIMEOUT": "2"}  # the test waits for it (10 s by default)
     return subprocess.Popen([sys.executable, "-m", "agtrace_mcp", "serve", "--transport", "http", *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=limit)
 

@@ -32,7 +32,14 @@ from mcp.server.transport_security import TransportSecuritySettings
 from ..jsontext import ARGUMENT_MARK, replace_lone_surrogates
 
 MIN_TOKEN_CHARS = 16
-REQUEST_TIMEOUT = 10.0  # seconds to deliver a whole request (headers and body)
+def _seconds(name: str, default: float) -> float:
+    try:
+        return max(0.1, float(os.environ.get(name, "") or default))
+    except ValueError:
+        return default
+
+
+REQUEST_TIMEOUT = _seconds("AGTRACE_MCP_HTTP_REQUEST_TIMEOUT", 10.0)  # to deliver a whole request (headers, body)
 KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection stays open
 FD_RESERVE = 64  # descriptors kept for the index, the logs being read and the process itself
 BODY_PEEK = 4 << 20  # bodies up to this size are read to check their JSON-RPC id (the SDK refuses larger)
