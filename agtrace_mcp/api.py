@@ -267,11 +267,7 @@ class Agtrace:
                                     f"(0..{n - 1}, or -1 for the latest)")
             trow = q.turn_row(db, sid, idx)  # type: ignore[arg-type]
             srows = q.steps(db, sid, idx)  # type: ignore[arg-type]
-            tool_rows = q.tools_of_turn(db, sid, idx)  # type: ignore[arg-type]
-            shown = q.visible(db, self.store.scope, {t["child_id"] for t in tool_rows})  # type: ignore[arg-type]
-        # a child session out of scope is never named
-        tool_rows = [t if not t["child_id"] or t["child_id"] in shown else {**dict(t), "child_id": None}
-                     for t in tool_rows]
+            tool_rows = self._in_scope_children(db, q.tools_of_turn(db, sid, idx))  # type: ignore[arg-type]
         assert trow is not None
         filters = ("turn", sid, idx)
         first = cursor_offset(cursor, filters)
@@ -763,6 +759,8 @@ class Agtrace:
             trows = q.turns(db, sid, max(0, first_turn), 1 << 62)  # type: ignore[arg-type]
             tool_rows = q.tools_between(db, sid, (srows[0]["turn_idx"], srows[0]["idx"]),  # type: ignore[arg-type]
                                         (srows[-1]["turn_idx"], srows[-1]["idx"])) if srows else []
+            tool_rows = self._in_scope_children(db, tool_rows)
+            shown = q.visible(db, self.store.scope, {row["parent_id"]})  # type: ignore[arg-type]
         by_step: dict[tuple[int, int], list[Any]] = {}
         for t in tool_rows:
             by_step.setdefault((t["turn_idx"], t["step_idx"]), []).append(t)
@@ -772,7 +770,13 @@ class Agtrace:
         turns = [TurnStart(index=t["idx"], started_at=t["started_at"], origin=t["origin"],
                            prompt=cut_middle(t["text"] or "", 2000), interrupted=bool(t["interrupted"]))
                  for t in trows]
-        return self._out(StepFeed(session=rv.summary(row), turns=turns, steps=steps, more=more))
+        return self._out(StepFeed(session=rv.summary(row, shown), turns=turns, steps=steps, more=more))
+
+    def _in_scope_children(self, db: Any, tool_rows: list[Any]) -> list[Any]:
+        """Tool rows whose child session outside the scope is not named (child_id None)."""
+        shown = q.visible(db, self.store.scope, {t["child_id"] for t in tool_rows})
+        return [t if not t["child_id"] or t["child_id"] in shown else {**dict(t), "child_id": None}
+                for t in tool_rows]
 
     def _hide_out_of_scope(self, s: m.Session) -> None:
         """Forget the ids of a session's parent and children that are outside the scope."""

@@ -64,6 +64,7 @@ def test_a_subagent_under_another_project_is_invisible_in_scope(home: Path, tmp_
     unscoped = api_over(home, tmp_path / "all").get_usage(project=WEBAPP)
     assert api.get_usage(project=WEBAPP).subagents == unscoped.subagents - 1
     assert CHILD not in json.dumps(api.load_session(PARENT).model_dump(mode="json"))
+    assert CHILD not in api.steps_after(PARENT).model_dump_json()  # what `watch` shows
     listed = api.list_sessions(include_subagents=True, limit=200)
     assert CHILD not in {s.session_id for s in listed.sessions}
     with pytest.raises(NotFoundError):
