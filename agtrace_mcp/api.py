@@ -33,7 +33,7 @@ from .engine.text import cut_middle, snippet
 from .engine.usage import StepPoint
 from .errors import (
     LOG_GONE, LOG_REWRITTEN, RANGE_OR_SESSION, SEE_CALL_IDS, SEE_PROJECTS, SEE_SESSION, TURN_NEEDS_SESSION,
-    BadArgumentError, IndexUnavailableError, NotFoundError,
+    BadArgumentError, NotFoundError,
 )
 from .model import ERROR_KINDS
 from .providers import REGISTRY, SourceFile
@@ -210,7 +210,8 @@ class Agtrace:
         def build(k: int) -> SessionDetail:
             more = offset + k < total
             return SessionDetail(
-                index_incomplete=incomplete, session=rv.summary(row, shown), cli_version=row["cli_version"], stats=rv.stats(row),
+                index_incomplete=incomplete, session=rv.summary(row, shown), cli_version=row["cli_version"],
+                stats=rv.stats(row),
                 context_window=row["context_window"], subagents=[rv.summary(k_) for k_ in kids[:50]],
                 compactions=[Compaction(turn_index=c["turn_idx"], at=c["at"], trigger=c["trigger"],
                                         pre_tokens=c["pre_tokens"]) for c in comps],

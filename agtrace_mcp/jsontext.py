@@ -12,7 +12,8 @@ import re
 
 # escaped backslashes first, so that `\\ud800` (a backslash, then the letters) is left as it is; then a
 # valid pair; then a lone half
-_ESCAPES = re.compile(rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_ESCAPES = re.compile(rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+                      rb"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 REPLACEMENT = b"\\ufffd"  # U+FFFD: what a reader of logs keeps
 ARGUMENT_MARK = b"\\ufdd0"  # U+FDD0: marks a lone surrogate in a client's arguments (refused by the checks)

@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = ROOT / "fixtures/home/.codex/sessions/2026/05/01/rollout-2026-05-01T12-00-00-019de2fb-1900-7a01-8000-00000000e001.jsonl"
+FIXTURE = (ROOT / "fixtures/home/.codex/sessions/2026/05/01"
+           / "rollout-2026-05-01T12-00-00-019de2fb-1900-7a01-8000-00000000e001.jsonl")
 
 
 def long_line(home: Path) -> None:
@@ -50,7 +51,8 @@ _WRAPPER = """
 import resource, subprocess, sys, time
 t0 = time.monotonic()
 try:
-    rc = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=float(sys.argv[1])).returncode
+    rc = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                        timeout=float(sys.argv[1])).returncode
 except subprocess.TimeoutExpired:
     rc = None
 # the largest of the indexer and its parse workers (every descendant waited for)
