@@ -3,8 +3,8 @@
 The builder's records (`engine/records.py`) carry whole texts; the index keeps them masked (whole, before
 any cut), then capped texts, previews of tool outputs and capped argument JSON. Preparing those is pure
 Python and most of a sink's work, so it lives here, apart from the SQL: a parse worker process
-(`store/workers.py`) prepares the rows of a whole file and the one writer (`store/sink.py`) only writes them. Every prepared value is a snapshot: the builder goes on
-mutating its records after emitting them.
+(`store/workers.py`) prepares the rows of a whole file and the one writer (`store/sink.py`) only writes
+them. Every prepared value is a snapshot: the builder goes on mutating its records after emitting them.
 """
 
 from __future__ import annotations
