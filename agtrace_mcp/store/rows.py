@@ -69,18 +69,18 @@ def masked(text: str | None, kind: int) -> tuple[str | None, tuple[Secret, ...]]
 
 def masked_args(args: Any) -> tuple[str | None, int, tuple[Secret, ...]]:
     """Tool arguments as stored: their JSON masked whole (positions in that JSON), then capped; and the
-    length of the whole JSON."""
+    length of the whole masked JSON (what `get_tool_output` pages through)."""
     full = _args_text(args)
     if full is None:
         return None, 0, ()
     text, found = masked(full, TOOL_CALL)
     if len(text) <= ARG_STR_CAP * 2:  # type: ignore[arg-type]
-        return text, len(full), found
+        return text, len(text), found  # type: ignore[arg-type]
     try:  # masked JSON is still JSON (a marker holds no quote or backslash): cap its long strings
         capped = orjson.dumps(cap_strings(orjson.loads(text))).decode()  # type: ignore[arg-type]
     except (TypeError, orjson.JSONDecodeError, RecursionError):
         capped = orjson.dumps(text[:ARG_STR_CAP * 2]).decode()  # type: ignore[index]
-    return capped, len(full), found
+    return capped, len(text), found  # type: ignore[arg-type]
 
 
 def masked_error(message: str | None, output: str, masked_output: str) -> str | None:
@@ -246,23 +246,24 @@ def meta_row(m: SessionMetaRec) -> MetaRow:
 
 def turn_row(t: TurnRec) -> TurnRow:
     text, found = masked(t.text, PROMPT)
-    return TurnRow(t.index, t.started_at, t.ended_at, cap_text(text, TEXT_CAP) or "", len(t.text), t.origin,
+    return TurnRow(t.index, t.started_at, t.ended_at, cap_text(text, TEXT_CAP) or "", len(text or ""), t.origin,
                    t.slash, t.interrupted, t.off, found)
 
 
-def _output(t: ToolRec) -> tuple[str, str | None, tuple[Secret, ...]]:
-    """A tool output's preview and error message, cut from the output masked whole."""
+def _output(t: ToolRec) -> tuple[str, int, str | None, tuple[Secret, ...]]:
+    """A tool output's preview, its length masked (what `get_tool_output` pages through) and its error
+    message, all from the output masked whole."""
     out, found = masked(t.output, TOOL_OUTPUT)
     err = masked_error(t.error_message, t.output, out or "")
-    return preview(out or ""), err, found
+    return preview(out or ""), len(out or ""), err, found
 
 
 def tool_row(seq: int, t: ToolRec) -> ToolRow:
     a, alen, args_found = masked_args(t.args)
-    out, err, out_found = _output(t)
+    out, out_len, err, out_found = _output(t)
     return ToolRow(seq, t.call_id, mask(t.name), t.kind, a, alen, t.started_at, t.ended_at,
                    ms_between(t.started_at, t.ended_at) if t.has_result else None, t.status, t.error_kind,
-                   t.exit_code, err, out, len(t.output), t.out_off, t.child, args_found + out_found)
+                   t.exit_code, err, out, out_len, t.out_off, t.child, args_found + out_found)
 
 
 def step_row(s: StepRec) -> StepRow:
@@ -276,9 +277,10 @@ def step_row(s: StepRec) -> StepRow:
 
 
 def result_patch(t: ToolRec) -> ResultPatch:
-    out, err, found = _output(t) if t.has_result else ("", mask(t.error_message) if t.error_message else None, ())
+    out, out_len, err, found = (_output(t) if t.has_result
+                                else ("", 0, mask(t.error_message) if t.error_message else None, ()))
     return ResultPatch(t.call_id, t.has_result, t.started_at, t.ended_at, t.status, t.error_kind, t.exit_code,
-                       err, out, len(t.output), t.out_off, t.child, found)
+                       err, out, out_len, t.out_off, t.child, found)
 
 
 # -- a recorded stream of sink calls -------------------------------------------------------------------------
