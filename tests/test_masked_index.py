@@ -73,7 +73,7 @@ def _as_before_issue_16(db_path: Path) -> None:
         con.close()
 
 
-def test_an_index_written_before_masking_is_masked_in_place_and_read_again(tmp_path: Path):
+def test_an_index_written_before_masking_drops_its_secrets_at_once_and_masks_them_on_the_next_read(tmp_path: Path):
     home = tmp_path / "home"
     shutil.copytree(FIXTURES, home)
     data = tmp_path / "d"
@@ -83,18 +83,44 @@ def test_an_index_written_before_masking_is_masked_in_place_and_read_again(tmp_p
     _as_before_issue_16(data / "index.sqlite3")
     (home / LEAKY_LOG).unlink()  # its session is now only in the index: nothing can read it again
 
-    api = api_over(home, data)  # opening it runs the migration
+    api = api_over(home, data)  # opening it runs the migration: it masks only what no log can give again
     with api.store.read() as db:
+        gone = "SELECT id FROM sessions WHERE on_disk = 0"
         for table, col in (("tools", "output"), ("tools", "args"), ("turns", "text"), ("steps", "message")):
-            assert not db.execute(f"SELECT count(*) FROM {table} WHERE {col} LIKE ? OR {col} LIKE ?",
+            assert not db.execute(f"SELECT count(*) FROM {table} WHERE session_id IN ({gone})"
+                                  f" AND ({col} LIKE ? OR {col} LIKE ?)",
                                   (f"%{OPENAI}%", f"%{DB_PASSWORD}%")).fetchone()[0], (table, col)
         assert not db.execute("SELECT count(*) FROM docs_fts WHERE docs_fts MATCH ?", (f'"{OPENAI}"',)).fetchone()[0]
         assert db.execute("SELECT count(*) FROM docs_fts WHERE docs_fts MATCH 'Jk0L'").fetchone()[0]
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.execute("INSERT INTO docs_fts (docs_fts) VALUES ('integrity-check')")
     assert api.search_history(OPENAI).hits == []
     leaky = api.get_turn(LEAKY, 0).model_dump_json()
     assert OPENAI not in leaky and "[REDACTED:openai_key:…Jk0L]" in leaky
-    api.refresh()  # every file still on disk is read again by the new parser
+    api.refresh()  # every file still on disk is read again by the new parser, masked
     with api.store.read() as db:
         versions = {r[0] for r in db.execute("SELECT parser_version FROM files WHERE on_disk = 1")}
+        for table, col in (("tools", "output"), ("tools", "args"), ("turns", "text"), ("steps", "message")):
+            assert not db.execute(f"SELECT count(*) FROM {table} WHERE {col} LIKE ? OR {col} LIKE ?",
+                                  (f"%{OPENAI}%", f"%{DB_PASSWORD}%")).fetchone()[0], (table, col)
+        db.execute("INSERT INTO docs_fts (docs_fts) VALUES ('integrity-check')")
     assert versions == {PARSER_VERSION}
+    assert api.search_history("Jk0L").hits
+
+
+def test_a_session_named_by_id_is_read_again_before_it_is_answered_after_an_upgrade(tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copytree(FIXTURES, home)
+    data = tmp_path / "d"
+    api = api_over(home, data)
+    api.refresh()
+    sid = next(s.session_id for s in api.list_sessions(limit=200).sessions)
+    api.close()
+    _as_before_issue_16(data / "index.sqlite3")
+    api = api_over(home, data)
+    api.config.refresh_interval = 3600  # no whole-history refresh: only the by-id read
+    api.get_session(sid)
+    with api.store.read() as db:
+        version = db.execute("SELECT f.parser_version FROM sessions s JOIN files f ON f.id = s.file_id"
+                             " WHERE s.id = ?", (sid,)).fetchone()[0]
+    assert version == PARSER_VERSION

@@ -21,7 +21,7 @@ from ..providers import SourceFile
 from ..providers.base import may_hold
 from . import queries as q
 from .db import move_aside, open_db, open_db_readonly
-from .ingest import Found, RefreshReport, ingest_now, pending, refresh, renumber_docs, stat_file
+from .ingest import PARSER_VERSION, Found, RefreshReport, ingest_now, pending, refresh, renumber_docs, stat_file
 from .lock import IndexLock
 from .queries import Scope
 from .workers import worker_count
@@ -294,12 +294,14 @@ class Store:
         asking about its own session must see the step it just took."""
         with self._lock:
             row = self.db.execute(
-                "SELECT f.path, f.provider, f.kind, f.parent, f.size, f.mtime_ns, f.inode FROM sessions s"
-                " JOIN files f ON f.id = s.file_id WHERE s.id = ?", (sid,)).fetchone()
+                "SELECT f.path, f.provider, f.kind, f.parent, f.size, f.mtime_ns, f.inode, f.parser_version"
+                " FROM sessions s JOIN files f ON f.id = s.file_id WHERE s.id = ?", (sid,)).fetchone()
         if row is None:
             return
         f = stat_file(SourceFile(row[0], row[1], row[2], row[3]))
-        if f is not None and (f.size, f.mtime_ns, f.inode) != (row[4], row[5], row[6]):
+        # changed, or read by an older parser (after an upgrade: its rows are not masked yet, say)
+        if f is not None and ((f.size, f.mtime_ns, f.inode) != (row[4], row[5], row[6])
+                              or row[7] != PARSER_VERSION):
             self._ingest_now([f])
 
     def _ingest_now(self, files: list[Found]) -> None:

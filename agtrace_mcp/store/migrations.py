@@ -392,7 +392,21 @@ def m009_masked_index(db: sqlite3.Connection) -> None:
     and every file is read again, so that previews and findings come from whole masked texts."""
     db.execute("ALTER TABLE secrets ADD COLUMN pos INTEGER")
     db.execute("DELETE FROM meta WHERE key = 'secrets_scanned'")
-    mask_in_place(db)
+    # Every log still on disk is read again (parser version) and masked then; masking all of it here would
+    # hold the first start after the upgrade for ~20 s per GB of logs. Until a log is read again, its
+    # sessions keep no search docs (search can find no secret in them; by-id answers read the log first;
+    # every answer is masked on its way out); the sessions whose logs are gone are masked in place now.
+    import os
+
+    gone = [(p,) for (p,) in db.execute("SELECT path FROM files WHERE on_disk = 1") if not os.path.exists(p)]
+    # logs deleted since the last refresh: their sessions can only be masked here (one stat per log)
+    db.executemany("UPDATE files SET on_disk = 0 WHERE path = ?", gone)
+    db.execute("UPDATE sessions SET on_disk = 0 WHERE file_id IN (SELECT id FROM files WHERE on_disk = 0)")
+    on_disk = "SELECT rowid FROM sessions WHERE on_disk = 1"
+    db.execute("INSERT INTO docs_fts (docs_fts) VALUES ('delete-all')")
+    db.execute(f"DELETE FROM docs WHERE skey IN ({on_disk})")
+    db.execute("DELETE FROM secrets WHERE session_id IN (SELECT id FROM sessions WHERE on_disk = 1)")
+    mask_in_place(db, sessions="SELECT id FROM sessions WHERE on_disk = 0", fts_empty=True)
     db.execute("UPDATE files SET parser_version = -1")
 
 
@@ -403,26 +417,35 @@ MASKED_COLUMNS = (("turns", "text"), ("turns", "final_message"), ("steps", "mess
                   ("sessions", "git_branch"))
 
 
-def mask_in_place(db: sqlite3.Connection) -> int:
-    """Mask every text column of the index where it holds a credential, keeping the full-text index equal to
-    the rows (an FTS5 entry is deleted with the text it was made from); normalise project roots. Returns
-    how many search docs changed."""
+def mask_in_place(db: sqlite3.Connection, sessions: str | None = None, fts_empty: bool = False) -> int:
+    """Mask every text column of the index (of the `sessions` that subquery selects) where it holds a
+    credential, keeping the full-text index equal to the rows (an FTS5 entry is deleted with the text it was
+    made from; `fts_empty`: the FTS index was emptied, so every remaining doc is indexed again afterwards);
+    normalise project roots. Returns how many search docs changed."""
     from ..paths import normalize_root
     from ..redact import find_secrets, mask
 
     db.create_function("agtrace_mask", 1, lambda t: mask(t) if isinstance(t, str) else t, deterministic=True)
     db.create_function("agtrace_root", 1, lambda t: normalize_root(t) if isinstance(t, str) else t,
                        deterministic=True)
-    changed = [(i, t) for i, t in db.execute("SELECT id, text FROM doc_text WHERE text IS NOT NULL")
-               if next(find_secrets(t), None) is not None]
-    db.executemany("INSERT INTO docs_fts (docs_fts, rowid, text) VALUES ('delete', ?, ?)", changed)
+    docs = "SELECT id, text FROM doc_text WHERE text IS NOT NULL"
+    if sessions is not None:
+        docs += f" AND id IN (SELECT d.id FROM docs d JOIN sessions s ON s.rowid = d.skey WHERE s.id IN ({sessions}))"
+    changed = [(i, t) for i, t in db.execute(docs) if next(find_secrets(t), None) is not None]
+    if not fts_empty:
+        db.executemany("INSERT INTO docs_fts (docs_fts, rowid, text) VALUES ('delete', ?, ?)", changed)
     for table, col in MASKED_COLUMNS:
-        db.execute(f"UPDATE {table} SET {col} = agtrace_mask({col}) WHERE {col} IS NOT NULL"
+        key = "id" if table == "sessions" else "session_id"
+        only = f" AND {key} IN ({sessions})" if sessions is not None else ""
+        db.execute(f"UPDATE {table} SET {col} = agtrace_mask({col}) WHERE {col} IS NOT NULL{only}"
                    f" AND agtrace_mask({col}) IS NOT {col}")
     db.execute("UPDATE sessions SET project_root = agtrace_root(project_root) WHERE project_root IS NOT NULL"
                " AND agtrace_root(project_root) IS NOT project_root")
-    db.executemany("INSERT INTO docs_fts (rowid, text) SELECT id, text FROM doc_text WHERE id = ? AND text IS NOT NULL",
-                   [(i,) for i, _ in changed])
+    if fts_empty:
+        db.execute("INSERT INTO docs_fts (rowid, text) SELECT id, text FROM doc_text WHERE text IS NOT NULL")
+    else:
+        db.executemany("INSERT INTO docs_fts (rowid, text) SELECT id, text FROM doc_text WHERE id = ?"
+                       " AND text IS NOT NULL", [(i,) for i, _ in changed])
     return len(changed)
 
 
