@@ -24,7 +24,9 @@ from pydantic import BaseModel
 from . import model as m
 from . import redact
 from . import rowviews as rv
-from .arguments import check_limit, check_provider, check_time, checked, cursor_for, cursor_offset
+from .arguments import (
+    check_limit, check_project, check_provider, check_range, check_time, checked, cursor_for, cursor_offset,
+)
 from .config import Config
 from .engine.analysis import KINDS as ANALYSIS_KINDS
 from .engine.analysis import Thresholds, analyze, normalize_error
@@ -32,7 +34,8 @@ from .engine.failures import error_excerpt
 from .engine.text import cut_middle, snippet
 from .engine.usage import StepPoint
 from .errors import (
-    LOG_GONE, LOG_REWRITTEN, RANGE_OR_SESSION, SEE_CALL_IDS, SEE_PROJECTS, SEE_SESSION, TURN_NEEDS_SESSION,
+    LOG_GONE, LOG_REWRITTEN, RANGE_OR_SESSION, READ_A_TURN, SEE_CALL_IDS, SEE_PROJECTS, SEE_SESSION,
+    TURN_NEEDS_SESSION,
     BadArgumentError, NotFoundError,
 )
 from .model import ERROR_KINDS
@@ -41,6 +44,7 @@ from .store import IndexState, Store
 from .store.ingest import discover
 from .store import Progress as Progress
 from .store import queries as q
+from .store.rows import TEXT_CAP
 from .views import (
     AnalysisThresholds,
     Compaction,
@@ -68,7 +72,7 @@ from .views import (
     StepDetail,
     StepFeed,
     StepUsage,
-    ToolOutput,
+    TextPage,
     TurnDetail,
     TurnStart,
     TurnStep,
@@ -78,6 +82,9 @@ from .views import (
 )
 
 V = TypeVar("V", bound=BaseModel)
+OUTLINE_OVER = 30  # a turn of more steps comes as an outline unless `detail` says otherwise
+CAPS = (1 << 30, 16_000, 8_000, 6_000, 4_000, 3_000, 2_000)  # field caps tried in turn, biggest first
+TEXT_FIELDS = ("prompt", "final_answer", "interjection", "message", "reasoning", "args", "output")
 FAILURE_GROUPS = ("tool", "error_kind", "error", "project")
 MAX_CALL_IDS = 10
 SEARCH_KINDS = ("prompt", "message", "reasoning", "tool_call", "tool_output")
@@ -171,7 +178,8 @@ class Agtrace:
         """Sessions, newest activity first."""
         limit = check_limit(limit)
         provider = check_provider(provider)
-        since_c, until_c = check_time(since, "since"), check_time(until, "until")
+        project = check_project(project)
+        since_c, until_c = check_range(since, until)
         filters = ("sessions", project, provider, since_c, until_c, query, has_failures, include_subagents)
         offset = cursor_offset(cursor, filters)
         incomplete = self._complete()
@@ -202,10 +210,11 @@ class Agtrace:
             kids = q.children(db, sid, self.store.scope)  # type: ignore[arg-type]
             trows = q.turns(db, sid, offset, offset + turn_limit)  # type: ignore[arg-type]
             counts = q.tool_counts(db, sid, offset, offset + turn_limit)  # type: ignore[arg-type]
+            said = q.interjection_counts(db, sid, offset, offset + turn_limit)  # type: ignore[arg-type]
             comps = q.compactions(db, sid)  # type: ignore[arg-type]
             shown = q.visible(db, self.store.scope, {row["parent_id"]})  # type: ignore[arg-type]
         total = row["turns"]
-        outline = [rv.outline(t, counts.get(t["idx"], [])) for t in trows]
+        outline = [rv.outline(t, counts.get(t["idx"], []), said.get(t["idx"], 0)) for t in trows]
 
         def build(k: int) -> SessionDetail:
             more = offset + k < total
@@ -247,64 +256,102 @@ class Agtrace:
             if row["turns"]:
                 t = q.turns(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
                 c = q.tool_counts(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
-                last = rv.outline(t[0], c.get(t[0]["idx"], [])) if t else None
+                said = q.interjection_counts(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
+                last = rv.outline(t[0], c.get(t[0]["idx"], []), said.get(row["turns"] - 1, 0)) if t else None
         return self._out(CurrentSession(index_incomplete=incomplete, session=rv.summary(row), latest_turn=last,
                                         note="the session with the most recent activity in this project; "
                                              "call get_turn(session_id, -1) for its latest turn"))
 
     # -- turns ----------------------------------------------------------------------------------
 
-    def get_turn(self, session_id: str, turn_index: int, *, cursor: str | None = None) -> TurnDetail:
-        """One turn in full: prompt, every step's reasoning, message, tool calls, outputs, failures, usage."""
+    def get_turn(self, session_id: str, turn_index: int, *, detail: str | None = None,
+                 cursor: str | None = None) -> TurnDetail:
+        """One turn: its state, the full prompt, the messages typed while it ran and the full final answer, with
+        its steps either in full (`detail="full"`: reasoning, messages, calls with arguments and outputs,
+        failures, usage) or as an outline (`detail="outline"`: one line per step). Without `detail`, a turn of
+        more than OUTLINE_OVER steps comes as an outline. Whatever is cut says which get_text call returns it."""
+        if detail in ("", "auto"):
+            detail = None
+        if detail is not None and detail not in ("outline", "full"):
+            raise BadArgumentError(f"detail must be 'outline' or 'full', not {detail!r}")
         sid = self.resolve(session_id)
         with self.store.read() as db:
             srow = q.session_row(db, sid)  # type: ignore[arg-type]
-            n = srow["turns"]
-            idx = turn_index + n if turn_index < 0 else turn_index
-            if n == 0:
-                raise NotFoundError(f"session {sid} has no turns", SEE_SESSION, session_id=sid)
-            if not 0 <= idx < n:
-                raise NotFoundError(f"turn {turn_index} is out of range: session {sid} has {n} turns "
-                                    f"(0..{n - 1}, or -1 for the latest)")
+            idx = _turn_index(sid, srow["turns"], turn_index)
             trow = q.turn_row(db, sid, idx)  # type: ignore[arg-type]
             srows = q.steps(db, sid, idx)  # type: ignore[arg-type]
             tool_rows = self._in_scope_children(db, q.tools_of_turn(db, sid, idx))  # type: ignore[arg-type]
+            said = q.interjections(db, sid, idx)  # type: ignore[arg-type]
         assert trow is not None
-        filters = ("turn", sid, idx)
+        n = srow["turns"]
+        mode = detail or ("outline" if len(srows) > OUTLINE_OVER else "full")
+        filters = ("turn", sid, idx, mode)
         first = cursor_offset(cursor, filters)
         by_step: dict[int, list[Any]] = {}
         for t in tool_rows:
             by_step.setdefault(t["step_idx"], []).append(t)
-        srows = [s for s in srows if s["idx"] >= first]
+        page = [s for s in srows if s["idx"] >= first]
         stats = rv.turn_stats(trow)
+        prompt_call = rv.text_call(sid, "prompt", idx)
+        answer_call = rv.text_call(sid, "final_answer", idx)
+        prompt = rv.name_cuts(trow["text"] or "", prompt_call)
+        answer = rv.name_cuts(trow["final_answer"], answer_call) if trow["final_answer"] else None
+        auto = "" if detail else f" (chosen for a turn of more than {OUTLINE_OVER} steps)"
 
-        def view(steps: list[StepDetail], cap: int, more_at: int | None, tools_cut: bool = False) -> TurnDetail:
+        def view(cap: int, *, steps: list[StepDetail] | None = None, lines: list[str] | None = None,
+                 more_at: int | None = None, tools_cut: bool = False) -> TurnDetail:
+            floor = max(cap, rv.ANSWER_FLOOR)  # the prompt and the final answer are never cut below this
             notes = []
+            if mode == "outline":
+                notes.append(f"outline{auto}: one line per step; get_turn(session_id, {idx}, detail=full) has every "
+                             "field, get_text one field whole")
             if more_at is not None:
-                notes.append(f"steps from {more_at} on were left out to fit the output budget; pass next_cursor "
-                             "to get them")
+                notes.append(f"steps from {more_at} on did not fit the output budget: pass next_cursor for them")
             if tools_cut:
-                notes.append("a step had more tool calls than fit; the rest are in find_failed_tools/"
-                             "get_tool_output, or ask for a larger budget")
-            if any(t.output_truncated or t.args_truncated for st_ in steps for t in st_.tools):
-                notes.append("long outputs/arguments are cut head+tail; call get_tool_output(session_id, call_id) "
-                             "for the full text")
+                notes.append("a step had more tool calls than fit; find_failed_tools or get_text(call_id=…) reach "
+                             "the rest")
+            cut_any = tools_cut or more_at is not None or any(
+                t.output_truncated or t.args_truncated for st_ in steps or [] for t in st_.tools)
+            if cut_any or "chars cut;" in prompt or (answer and "chars cut;" in answer):
+                notes.append("every cut says which get_text call returns the rest")
             return TurnDetail(
-                session_id=sid, index=idx, turns_total=n, started_at=trow["started_at"], ended_at=trow["ended_at"],
-                user=UserView(text=cut_middle(trow["text"], cap * 2), origin=trow["origin"], slash_command=trow["slash"]),
-                interrupted=bool(trow["interrupted"]), steps=steps, stats=stats,
+                session_id=sid, index=idx, turns_total=n, status=trow["status"], detail=mode,  # type: ignore[arg-type]
+                started_at=trow["started_at"], ended_at=trow["ended_at"],
+                user=UserView(text=rv.cut(prompt, floor, prompt_call), origin=trow["origin"],
+                              slash_command=trow["slash"]),
+                interjections=[rv.interjection(r, cap, sid) for r in said] if mode == "full" else [],
+                outline=lines, steps=steps or [],
+                final_answer=rv.cut(answer, floor, answer_call) if answer else None, stats=stats,
                 next_cursor=cursor_for(filters, more_at) if more_at is not None else None,
-                truncated=more_at is not None or tools_cut or any(t.output_truncated for st_ in steps for t in st_.tools),
-                note="; ".join(notes) or None)
+                truncated=cut_any, note="; ".join(notes) or None)
 
         budget = self.config.budget_chars - 600  # room for the notes and the cursor
-        # Shrink the per-field cap first; then keep the steps that fit (the rest stay reachable by cursor).
-        for cap in (4000, 2000, 1000, 500, 240):
-            steps = [rv.step(st_, by_step.get(st_["idx"], []), cap) for st_ in srows]
+        if mode == "outline":
+            lines = rv.outline_lines(page, by_step, [r for r in said if r["after_step"] >= first - (first == 0)], sid)
+            for cap in CAPS[:3]:  # only the prompt and the answer can shrink here
+                full = view(cap, lines=[line for _, line in lines])
+                if self._size(full) <= budget:
+                    return self._out(full)
+            base = self._size(view(rv.KEEP_WHOLE, lines=[]))
+            used, k = base, 0
+            while k < len(lines) and used + len(lines[k][1]) + 4 <= budget:
+                used += len(lines[k][1]) + 4
+                k += 1
+            while 0 < k < len(lines) and lines[k][0] == lines[k - 1][0]:  # never split a step from its » lines
+                k -= 1
+            more = lines[k][0] if k < len(lines) else None
+            if more is not None and more == first:  # a single step's lines are over the budget: show them cut
+                k, more = 1, (page[1]["idx"] if len(page) > 1 else None)
+            return self._out(view(rv.KEEP_WHOLE, lines=[line for _, line in lines[:k]], more_at=more))
+
+        # Full: shrink the biggest fields first (every field over the cap is cut to it), never below KEEP_WHOLE;
+        # then keep the steps that fit (the rest stay reachable by cursor).
+        for cap in CAPS:
+            steps = [rv.step(st_, by_step.get(st_["idx"], []), cap, sid) for st_ in page]
             sizes = [len(x.model_dump_json()) + 1 for x in steps]
-            base = self._size(view([], cap, None))
+            base = self._size(view(cap, steps=[]))
             if base + sum(sizes) <= budget:
-                return self._out(view(steps, cap, None))
+                return self._out(view(cap, steps=steps))
         used, k = base, 0
         while k < len(steps) and used + sizes[k] <= budget:
             used += sizes[k]
@@ -319,66 +366,149 @@ class Agtrace:
                     break
                 kept.append(t)
             trimmed = first_step.model_copy(update={"tools": kept})
-            more_at = srows[1]["idx"] if len(srows) > 1 else None
-            return self._out(view([trimmed], 240, more_at, tools_cut=len(kept) < len(first_step.tools)))
-        return self._out(view(steps[:k], 240, srows[k]["idx"] if k < len(srows) else None))
+            more_at = page[1]["idx"] if len(page) > 1 else None
+            return self._out(view(rv.KEEP_WHOLE, steps=[trimmed], more_at=more_at,
+                                  tools_cut=len(kept) < len(first_step.tools)))
+        return self._out(view(rv.KEEP_WHOLE, steps=steps[:k], more_at=page[k]["idx"] if k < len(page) else None))
 
-    def get_tool_output(self, session_id: str, call_id: str, *, field: str = "output", offset: int = 0,
-                        limit: int = 20_000) -> ToolOutput:
-        """The full text of one tool output (or its arguments), paged by character offset."""
-        if field not in ("output", "args"):
-            raise BadArgumentError(f"field must be 'output' or 'args', not {field!r}")
-        if offset < 0:
+    # -- any text in full ---------------------------------------------------------------------------
+
+    def get_text(self, session_id: str, turn_index: int | None = None, field: str = "output", *,
+                 step_index: int | None = None, call_id: str | None = None, offset: int = 0,
+                 limit: int | None = None) -> TextPage:
+        """Any prompt, final answer, typed-mid-turn message, step message or reasoning, tool argument or output in
+        full, paged by character offset: the rest of anything an answer cut. A text the index keeps whole comes
+        from the index; a longer one is read from its log."""
+        if field not in TEXT_FIELDS:
+            raise BadArgumentError(f"field must be one of {', '.join(TEXT_FIELDS)}, not {field!r}")
+        if not isinstance(offset, int) or offset < 0:
             raise BadArgumentError("offset must be ≥ 0")
-        limit = max(1, min(limit, self.config.budget_chars - 2000))
+        page = max(1, min(limit or self.config.budget_chars, self.config.budget_chars - 2000))
         sid = self.resolve(session_id)
-        with self.store.read() as db:
-            row = q.tool_row(db, sid, call_id)  # type: ignore[arg-type]
-        if row is None:
-            raise NotFoundError(f"no tool call {call_id!r} in session {sid}", SEE_CALL_IDS, session_id=sid)
-        text, source = rv.full_tool_text(row, field)
-        if self.config.redact:
-            text = redact.mask(text)  # the whole text, before it is paged: a page never splits a secret
+        if field in ("args", "output"):
+            if not call_id:
+                raise BadArgumentError(f"field={field} needs the call's call_id", SEE_CALL_IDS, session_id=sid)
+            with self.store.read() as db:
+                row = q.tool_row(db, sid, call_id)  # type: ignore[arg-type]
+            if row is None:
+                raise NotFoundError(f"no tool call {call_id!r} in session {sid}", SEE_CALL_IDS, session_id=sid)
+            text, source = rv.full_tool_text(row, field)
+            if self.config.redact:
+                text = redact.mask(text)  # the whole text, before it is paged: a page never splits a secret
+            whole = source == "log" or (row["output_len"] if field == "output" else row["args_len"]) <= len(text)
+            turn_index, step_index = row["turn_idx"], row["step_idx"]
+        else:
+            if turn_index is None:
+                raise BadArgumentError(f"field={field} needs turn_index", READ_A_TURN, session_id=sid)
+            if field in ("message", "reasoning", "interjection") and step_index is None:
+                what = "its number within the turn" if field == "interjection" else "the step"
+                raise BadArgumentError(f"field={field} needs step_index ({what})", READ_A_TURN, session_id=sid)
+            text, whole, source, turn_index = self._stored_text(sid, turn_index, field, step_index)
+            if not whole:
+                logged = self._logged_text(sid, turn_index, field, step_index)
+                if logged is not None:
+                    text, whole, source = logged, True, "log"
         if offset > len(text):
             raise BadArgumentError(f"offset {offset} is past the end ({len(text)} chars)")
-        chunk = text[offset: offset + limit]
+        chunk = text[offset: offset + page]
         nxt = offset + len(chunk)
-        return self._out(ToolOutput(session_id=sid, call_id=call_id, field=field, offset=offset, text=chunk,  # type: ignore[arg-type]
-                                    total_chars=len(text), next_offset=nxt if nxt < len(text) else None,
-                                    source=source))  # type: ignore[arg-type]
+        return self._out(TextPage(session_id=sid, field=field, turn_index=turn_index, step_index=step_index,  # type: ignore[arg-type]
+                                  call_id=call_id, offset=offset, text=chunk, total_chars=len(text),
+                                  next_offset=nxt if nxt < len(text) else None, source=source,  # type: ignore[arg-type]
+                                  complete=whole))
+
+    def _stored_text(self, sid: str, turn_index: int, field: str,
+                     step_index: int | None) -> tuple[str, bool, str, int]:
+        """(text, whether the index holds it whole, "index", turn index) of a non-tool field."""
+        with self.store.read() as db:
+            n = q.session_row(db, sid)["turns"]  # type: ignore[arg-type]
+            idx = _turn_index(sid, n, turn_index)
+            if field in ("prompt", "final_answer"):
+                t = q.turn_row(db, sid, idx)  # type: ignore[arg-type]
+                assert t is not None
+                if field == "prompt":
+                    return t["text"] or "", t["text_len"] <= len(t["text"] or ""), "index", idx
+                if not t["final_answer"]:
+                    raise NotFoundError(f"turn {idx} of session {sid} has no final answer (its status is "
+                                        f"{t['status']})")
+                return t["final_answer"], t["final_answer_len"] <= len(t["final_answer"]), "index", idx
+            if field == "interjection":
+                r = db.execute("SELECT text, text_len FROM interjections WHERE session_id = ? AND turn_idx = ?"  # type: ignore[attr-defined]
+                               " AND seq = ?", (sid, idx, step_index)).fetchone()
+                if r is None:
+                    raise NotFoundError(f"turn {idx} of session {sid} has no typed-mid-turn message {step_index}",
+                                        READ_A_TURN, session_id=sid)
+                return r[0], r[1] <= len(r[0]), "index", idx
+            r = db.execute(f"SELECT {field}, {field}_len FROM steps WHERE session_id = ? AND turn_idx = ? AND idx = ?",  # type: ignore[attr-defined]
+                           (sid, idx, step_index)).fetchone()
+        if r is None:
+            raise NotFoundError(f"turn {idx} of session {sid} has no step {step_index}", READ_A_TURN, session_id=sid)
+        text = r[0] or ""
+        return text, r[1] <= len(text) and not (r[1] > TEXT_CAP - 400 and rv.index_cut(text)), "index", idx
+
+    def _logged_text(self, sid: str, idx: int, field: str, step_index: int | None) -> str | None:
+        """A field read whole from the session's log (None when the log is gone)."""
+        try:
+            s = self.load_session(sid)
+        except NotFoundError:
+            return None
+        if idx >= len(s.turns):
+            return None
+        turn = s.turns[idx]
+        if field == "prompt":
+            return turn.user.text
+        if field == "final_answer":
+            return turn.final_answer
+        if field == "interjection":
+            return turn.interjections[step_index].text if step_index is not None and \
+                0 <= step_index < len(turn.interjections) else None
+        step = next((x for x in turn.steps if x.index == step_index), None)
+        return getattr(step, field) if step is not None else None
+
+    def get_tool_output(self, session_id: str, call_id: str, *, field: str = "output", offset: int = 0,
+                        limit: int = 20_000) -> TextPage:
+        """The full text of one tool output (or its arguments), paged by character offset (see `get_text`)."""
+        if field not in ("output", "args"):
+            raise BadArgumentError(f"field must be 'output' or 'args', not {field!r}")
+        return self.get_text(session_id, field=field, call_id=call_id, offset=offset, limit=limit)
 
     # -- failures and search --------------------------------------------------------------------
 
     def find_failed_tools(self, *, session_id: str | None = None, project: str | None = None,
                           provider: str | None = None, tool: str | None = None, kind: str | None = None,
-                          since: str | None = None, limit: int = 20, cursor: str | None = None,
-                          group_by: str | None = None) -> FailureList:
-        """Failed tool executions, newest first, with coordinates and an error excerpt.
+                          since: str | None = None, until: str | None = None, limit: int = 20,
+                          cursor: str | None = None, group_by: str | None = None) -> FailureList:
+        """Failed tool executions, newest first, with coordinates and the line of the output that says what went
+        wrong; a failed poll of a running process names the command that started it.
 
         With `group_by` (tool, error_kind, error, project): groups of failures with counts, first/last seen
         and the newest examples — "what usually fails here?"."""
         limit = check_limit(limit)
         provider = check_provider(provider)
+        project = check_project(project)
         if kind is not None and kind not in ERROR_KINDS:
             raise BadArgumentError(f"unknown error kind {kind!r}; use one of {', '.join(ERROR_KINDS)}")
         if group_by is not None and group_by not in FAILURE_GROUPS:
             raise BadArgumentError(f"unknown group_by {group_by!r}; use one of {', '.join(FAILURE_GROUPS)}")
+        since_c, until_c = check_range(since, until)
         sid = self.resolve(session_id) if session_id else None
-        since_c = check_time(since, "since")
-        filters = ("failures", sid, project, provider, tool, kind, since_c)
+        filters = ("failures", sid, project, provider, tool, kind, since_c, until_c)
         if group_by is not None:
             return self._failure_groups(group_by, filters, limit, cursor)
         offset = cursor_offset(cursor, filters)
         incomplete = None if sid else self._complete()
         with self.store.read() as db:
             rows, total = q.failed_tools(db, self.store.scope, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
-                                         tool=tool, kind=kind, since=since_c, limit=limit, offset=offset)
+                                         tool=tool, kind=kind, since=since_c, until=until_c, limit=limit,
+                                         offset=offset)
+            starters = q.poll_starters(db, rows)  # type: ignore[arg-type]
         items = [FailedTool(
             session_id=r["session_id"], provider=r["provider"], project_root=r["project_root"],
             turn_index=r["turn_idx"], step_index=r["step_idx"], call_id=r["call_id"], tool=r["name"],
             error_kind=r["error_kind"], exit_code=r["exit_code"],
             error=snippet(r["error_message"] or error_excerpt(r["output"] or ""), 400),
-            args_preview=snippet(r["args"] or "", 240), at=r["started_at"]) for r in rows]
+            args_preview=snippet(r["args"] or "", 240), command=starters.get(r["call_id"], (None, None))[1],
+            started_by=starters.get(r["call_id"], (None, None))[0], at=r["started_at"]) for r in rows]
 
         def build(k: int) -> FailureList:
             more = offset + k < total
@@ -390,34 +520,41 @@ class Agtrace:
 
     def search_history(self, query: str, *, session_id: str | None = None, project: str | None = None,
                        provider: str | None = None, kind: str | list[str] | None = None, since: str | None = None,
-                       until: str | None = None, limit: int = 20, cursor: str | None = None) -> SearchResults:
-        """Full-text search over prompts, messages, reasoning, tool calls and outputs."""
+                       until: str | None = None, sort: str = "newest", limit: int = 20,
+                       cursor: str | None = None) -> SearchResults:
+        """Full-text search over prompts (and messages typed mid-turn), messages, reasoning, tool calls and
+        outputs: every word must appear, "a quoted phrase" as written, word* as a prefix, AND/OR/NOT in
+        capitals as operators. Newest first, or by relevance (bm25)."""
         limit = check_limit(limit)
         provider = check_provider(provider)
+        project = check_project(project)
+        if sort not in ("newest", "relevance"):
+            raise BadArgumentError(f"sort must be 'newest' or 'relevance', not {sort!r}")
         kinds = [kind] if isinstance(kind, str) else (list(kind) if kind else None)
         for k in kinds or []:
             if k not in SEARCH_KINDS:
                 raise BadArgumentError(f"unknown kind {k!r}; use one of {', '.join(SEARCH_KINDS)}")
+        since_c, until_c = check_range(since, until)
+        parsed = q.parse_query(query)  # a query with nothing to search for is an error before any waiting
         sid = self.resolve(session_id) if session_id else None
-        since_c, until_c = check_time(since, "since"), check_time(until, "until")
-        filters = ("search", query, sid, project, provider, tuple(kinds or ()), since_c, until_c)
+        filters = ("search", query, sid, project, provider, tuple(kinds or ()), since_c, until_c, sort)
         offset = cursor_offset(cursor, filters)
-        q.fts_query(query)  # validates
         incomplete = None if sid else self._complete()
         with self.store.read() as db:
-            rows = q.search(db, self.store.scope, query, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
-                            kinds=kinds, since=since_c, until=until_c, limit=limit + 1, offset=offset)
+            rows = q.search(db, self.store.scope, parsed, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
+                            kinds=kinds, since=since_c, until=until_c, sort=sort, limit=limit + 1, offset=offset)
         more_rows = len(rows) > limit
         rows = rows[:limit]
         items = [SearchHit(session_id=r["session_id"], turn_index=r["turn_idx"],
-                           step_index=None if r["step_idx"] < 0 else r["step_idx"], call_id=r["call_id"],
-                           kind=r["kind"], snippet=self._snippet(r["text"], query), provider=r["provider"],
-                           project_root=r["project_root"], session_title=snippet(r["title"], 120),
-                           at=r["turn_started_at"]) for r in rows]
+                           step_index=None if r["step_idx"] < 0 else r["step_idx"], interjection=r["interjection"],
+                           call_id=r["call_id"], kind=r["kind"], status=r["status"], error_kind=r["error_kind"],
+                           snippet=self._snippet(r["text"] or "", parsed.terms), provider=r["provider"],
+                           project_root=r["project_root"], session_title=snippet(r["title"], 120), at=r["at"])
+                 for r in rows]
 
         def build(k: int) -> SearchResults:
             more = k < len(items) or more_rows
-            return SearchResults(index_incomplete=incomplete, hits=items[:k],
+            return SearchResults(index_incomplete=incomplete, hits=items[:k], sort=sort, read_as=parsed.read_as,  # type: ignore[arg-type]
                                  next_cursor=cursor_for(filters, offset + k) if more else None,
                                  truncated=k < len(items),
                                  note="call get_turn(session_id, turn_index) to read a hit in context" if items
@@ -435,7 +572,8 @@ class Agtrace:
         items = [ProjectInfo(project_root=r["project_root"], sessions=r["sessions"],
                              providers=sorted((r["providers"] or "").split(",")), first_activity=r["first_activity"],
                              last_activity=r["last_activity"], turns=r["turns"] or 0,
-                             failed_tools=r["failed_tools"] or 0) for r in rows]
+                             failed_tools=r["failed_tools"] or 0, missing_tools=r["missing_tools"] or 0)
+                 for r in rows]
 
         def build(k: int) -> ProjectList:
             more = offset + k < total
@@ -451,6 +589,7 @@ class Agtrace:
         tool arguments and whole tool outputs), before it is masked and cut.
         """
         limit = check_limit(limit)
+        project = check_project(project)
         sid = self.resolve(session_id) if session_id else None
         filters = ("secrets", sid, project)
         offset = cursor_offset(cursor, filters)
@@ -537,8 +676,8 @@ class Agtrace:
             return usage.model_copy(update={"index_incomplete": self._known_state()})
         if turn is not None:
             raise BadArgumentError("a turn needs its session_id", TURN_NEEDS_SESSION)
-        since_c, until_c = check_time(since, "since"), check_time(until, "until")
-        return self._range_usage(project, provider, since_c, until_c, limit, cursor)
+        since_c, until_c = check_range(since, until)
+        return self._range_usage(check_project(project), provider, since_c, until_c, limit, cursor)
 
     def _session_usage(self, sid: str, limit: int, cursor: str | None) -> UsageReport:
         filters = ("usage", sid)
@@ -650,18 +789,18 @@ class Agtrace:
         return self._out(self._fit(build, len(items)))
 
     def _failure_groups(self, group_by: str, filters: tuple[Any, ...], limit: int, cursor: str | None) -> FailureList:
-        _, sid, project, provider, tool, kind, since_c = filters
+        _, sid, project, provider, tool, kind, since_c, until_c = filters
         gfilters = (*filters, "group", group_by)
         offset = cursor_offset(cursor, gfilters)
         incomplete = None if sid else self._complete()
         with self.store.read() as db:
             rows = q.failure_rows(db, self.store.scope, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
-                                  tool=tool, kind=kind, since=since_c)
+                                  tool=tool, kind=kind, since=since_c, until=until_c)
         groups: dict[Any, list[Any]] = {}
         for r in rows:  # newest first
             msg = r["error_message"] or error_excerpt(r["out_head"] or "")
             key = {"tool": r["name"], "error_kind": r["error_kind"], "project": r["project_root"],
-                   "error": normalize_error(msg) or f"({r['error_kind'] or 'error'}, no message)"}[group_by]
+                   "error": _error_key(msg, r)}[group_by]
             groups.setdefault(key, []).append((r, msg))
         ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), -rv.ts_key(kv[1][0][0]["started_at"])))
         page = ordered[offset: offset + limit]
@@ -766,10 +905,11 @@ class Agtrace:
         for t in tool_rows:
             by_step.setdefault((t["turn_idx"], t["step_idx"]), []).append(t)
         steps = [TurnStep(turn_index=s["turn_idx"],
-                          **dict(rv.step(s, by_step.get((s["turn_idx"], s["idx"]), []), 400)))
+                          **dict(rv.step(s, by_step.get((s["turn_idx"], s["idx"]), []), 400, sid, whole=0)))
                  for s in srows]
         turns = [TurnStart(index=t["idx"], started_at=t["started_at"], origin=t["origin"],
-                           prompt=cut_middle(t["text"] or "", 2000), interrupted=bool(t["interrupted"]))
+                           prompt=cut_middle(t["text"] or "", 2000), interrupted=bool(t["interrupted"]),
+                           status=t["status"])
                  for t in trows]
         return self._out(StepFeed(session=rv.summary(row, shown), turns=turns, steps=steps, more=more))
 
@@ -839,13 +979,13 @@ class Agtrace:
         return self._out(DoctorReport(index_path=str(path), index_bytes=size, providers=list(out.values()),
                                       refresh_seconds=rep.seconds if rep else None, note=note))
 
-    def _snippet(self, text: str, query: str) -> str:
+    def _snippet(self, text: str, terms: list[tuple[tuple[str, ...], bool]]) -> str:
         """A window of `text` around the first query term, terms marked «like this».
 
         The index holds masked text only (masked whole, before it was cut), so no window of it can show part
         of a secret.
         """
-        return rv.highlight(text, query)
+        return rv.highlight(text, terms)
 
     # -- budget ---------------------------------------------------------------------------------
 
@@ -869,6 +1009,27 @@ class Agtrace:
         return build(lo)
 
 
+def _error_key(msg: str | None, r: Any) -> str:
+    """What failures of one kind have in common: the normalised message (a line that says something; the
+    output's telling line when the message says nothing), else the kind and exit code."""
+    key = normalize_error(msg) or normalize_error(error_excerpt(r["out_head"] or ""))
+    if key:
+        return key
+    code = f" {r['exit_code']}" if r["exit_code"] is not None else ""
+    return f"({(r['error_kind'] or 'error').replace('_', ' ')}{code}, no message)"
+
+
+def _turn_index(sid: str, n: int, turn_index: int) -> int:
+    """A turn index (negative: from the end) checked against the session's `n` turns."""
+    if n == 0:
+        raise NotFoundError(f"session {sid} has no turns", SEE_SESSION, session_id=sid)
+    idx = turn_index + n if turn_index < 0 else turn_index
+    if not 0 <= idx < n:
+        raise NotFoundError(f"turn {turn_index} is out of range: session {sid} has {n} turns "
+                            f"(0..{n - 1}, or -1 for the latest)")
+    return idx
+
+
 def _common_prefix(a: str, b: str) -> int:
     """How many leading characters `a` and `b` share."""
     n = 0
@@ -881,7 +1042,7 @@ def _common_prefix(a: str, b: str) -> int:
 
 # Every public method refuses string arguments no query can use (a NUL, a lone surrogate, megabytes) with a
 # message saying what to send instead, whichever surface called it (MCP, CLI, Python).
-for _name in ("resolve", "list_sessions", "get_session", "current_session", "get_turn", "get_tool_output",
+for _name in ("resolve", "list_sessions", "get_session", "current_session", "get_turn", "get_text", "get_tool_output",
               "find_failed_tools", "search_history", "list_projects", "secret_findings", "analyze_session",
               "get_usage", "load_session", "steps_after"):
     setattr(Agtrace, _name, checked(getattr(Agtrace, _name)))

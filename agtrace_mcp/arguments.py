@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -68,15 +69,40 @@ def check_limit(limit: int) -> int:
     return min(limit, MAX_LIMIT)
 
 
+ALIASES = {"claude": "claude_code", "claude-code": "claude_code", "claude code": "claude_code",
+           "gemini": "gemini_cli", "gemini-cli": "gemini_cli", "copilot": "copilot_cli", "copilot-cli": "copilot_cli",
+           "github copilot": "copilot_cli", "agy": "antigravity", "codex-cli": "codex", "codex_cli": "codex"}
+
+
 def check_provider(p: str | None) -> str | None:
-    """An agent name (or a short alias such as `claude`, `agy`); None for any agent."""
+    """An agent name (or an alias such as `claude`, `gemini`, `copilot`, `agy`); None for any agent."""
     if p in (None, ""):
         return None
-    aliases = {"claude": "claude_code", "gemini": "gemini_cli", "copilot": "copilot_cli", "agy": "antigravity"}
-    p = aliases.get(p, p)  # type: ignore[arg-type]
-    if p not in PROVIDERS:
-        raise BadArgumentError(f"unknown provider {p!r}; use one of {', '.join(PROVIDERS)}")
-    return p
+    if not isinstance(p, str):
+        raise BadArgumentError(f"provider must be an agent name, not {p!r}")
+    key = p.strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in PROVIDERS:
+        raise BadArgumentError(f"unknown provider {p!r}; use one of {', '.join(PROVIDERS)} (or claude, gemini, "
+                               "copilot)")
+    return key
+
+
+def check_project(p: str | None) -> str | None:
+    """A project folder: `~` expanded, `.`/`..` resolved, no trailing slash; a relative path is refused (the
+    server's own working directory says nothing about the caller's)."""
+    if p in (None, ""):
+        return None
+    if not isinstance(p, str):
+        raise BadArgumentError(f"project must be a folder path, not {p!r}")
+    path = os.path.expanduser(p.strip())
+    if not (path.startswith("/") or (len(path) > 2 and path[1] == ":" and path[2] in "\\/")):
+        raise BadArgumentError(f"project must be an absolute path (or start with ~), not {p!r}")
+    if path.startswith("/"):
+        path = os.path.normpath(path)
+        if path.startswith("//"):
+            path = "/" + path.lstrip("/")
+    return path.rstrip("/\\") or "/"
 
 
 def check_time(value: str | None, name: str) -> str | None:
@@ -87,6 +113,14 @@ def check_time(value: str | None, name: str) -> str | None:
         return parse_user_time(value)  # type: ignore[arg-type]
     except (ValueError, OverflowError) as e:
         raise BadArgumentError(f"{name}: {e}") from None
+
+
+def check_range(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """`since` and `until` as ISO UTC timestamps; `since` after `until` is an error (nothing could match)."""
+    since_c, until_c = check_time(since, "since"), check_time(until, "until")
+    if since_c and until_c and since_c > until_c:
+        raise BadArgumentError(f"since ({since}) is after until ({until}); swap them")
+    return since_c, until_c
 
 
 def _filters_key(filters: tuple[Any, ...]) -> str:

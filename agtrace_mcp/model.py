@@ -20,6 +20,7 @@ ErrorKind = Literal["tool_error", "exit_code", "interrupted", "denied", "timeout
 ERROR_KINDS: tuple[str, ...] = ("tool_error", "exit_code", "interrupted", "denied", "timeout")
 StepStatus = Literal["done", "failed", "in_progress"]
 Origin = Literal["user", "slash_command", "compaction", "system"]
+TurnStatus = Literal["completed", "interrupted", "incomplete"]
 
 
 class _Model(BaseModel):
@@ -86,6 +87,7 @@ class Stats(_Model):
     steps: int = 0
     tool_calls: int = 0
     failed_tools: int = 0
+    missing_tools: int = Field(0, description="Calls whose result never came (neither ok nor failed)")
     input: int = 0
     cache_read: int = 0
     cache_write: int = 0
@@ -95,13 +97,24 @@ class Stats(_Model):
     duration_ms: int | None = None
 
 
+class Interjection(_Model):
+    """A message the user typed while the agent worked on the turn; it reached the model after `after_step`."""
+
+    text: str
+    at: datetime | None = None
+    after_step: int = Field(-1, description="The step it followed (-1: before the first step)")
+
+
 class Turn(_Model):
     index: int
     started_at: datetime | None = None
     ended_at: datetime | None = None
     user: UserInput
     steps: list[Step] = []
+    interjections: list[Interjection] = []
     interrupted: bool = False
+    status: TurnStatus = "incomplete"
+    final_answer: str | None = None
     stats: Stats = Stats()
 
 

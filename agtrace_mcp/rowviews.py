@@ -15,6 +15,7 @@ from .engine.usage import StepPoint, cache_hit_rate, compaction_bounds, pct
 from .providers import REGISTRY, SourceFile
 from .views import (
     CompactionUsage,
+    InterjectionView,
     ContextUse,
     Finding,
     ModelUsage,
@@ -31,17 +32,26 @@ from .views import (
 MAX_CALL_IDS = 10  # call ids listed per analysis finding
 
 
-def highlight(text: str, query: str, width: int = 240) -> str:
-    """About `width` characters of `text` around the first query term, each term marked «like this»."""
-    terms = [t.rstrip("*").strip('"').lower() for t in query.split() if t.rstrip("*").strip('"')]
-    low = text.lower()
-    hits = [(low.find(t), t) for t in terms if low.find(t) >= 0]
-    start = min(hits)[0] if hits else 0
+def highlight(text: str, terms: list[tuple[tuple[str, ...], bool]], width: int = 240) -> str:
+    """About `width` characters of `text` around the first match, each matching word marked «like this».
+
+    Marks whole words only, as the search matched them (a prefix term marks the words it begins): `in` marks
+    the word "in", never the "in" inside "String"."""
+    pats = []
+    for tokens, prefix in terms:
+        for i, tok in enumerate(tokens):
+            tail = r"[^\W_]*" if prefix and i == len(tokens) - 1 else ""
+            pats.append(re.escape(tok) + tail)
+    if not pats:
+        return snippet(text, width)
+    word = re.compile(r"(?<![^\W_])(?:" + "|".join(sorted(pats, key=len, reverse=True)) + r")(?![^\W_])",
+                      re.IGNORECASE)
+    m = word.search(text)
+    start = m.start() if m else 0
     a = max(0, start - width // 3)
     b = min(len(text), a + width)
     window = " ".join(text[a:b].split())
-    for t in sorted({t for _, t in hits}, key=len, reverse=True):
-        window = re.sub(re.escape(t), lambda m: f"«{m.group(0)}»", window, flags=re.IGNORECASE)
+    window = word.sub(lambda mt: f"«{mt.group(0)}»", window)
     return ("…" if a > 0 else "") + window + ("…" if b < len(text) else "")
 
 
@@ -58,14 +68,15 @@ def summary(r: Any, shown: set[str] | None = None) -> SessionSummary:
     return SessionSummary(
         session_id=r["id"], provider=r["provider"], project_root=r["project_root"], title=r["title"] or "",
         started_at=r["started_at"], ended_at=r["ended_at"], turns=r["turns"], tool_calls=r["tool_calls"],
-        failed_tools=r["failed_tools"], models=orjson.loads(r["models"] or "[]"), git_branch=r["git_branch"],
-        parent_session_id=parent, agent_name=r["agent_name"], on_disk=bool(r["on_disk"]))
+        failed_tools=r["failed_tools"], missing_tools=r["missing_tools"], models=orjson.loads(r["models"] or "[]"),
+        git_branch=r["git_branch"], parent_session_id=parent, agent_name=r["agent_name"], on_disk=bool(r["on_disk"]))
 
 
 def stats(r: Any) -> m.Stats:
     """A `sessions` row's totals."""
     from .engine.timeutil import ms_between
     return m.Stats(turns=r["turns"], steps=r["steps"], tool_calls=r["tool_calls"], failed_tools=r["failed_tools"],
+                   missing_tools=r["missing_tools"],
                    input=r["input"], cache_read=r["cache_read"], cache_write=r["cache_write"], output=r["output"],
                    reasoning=r["reasoning"], peak_context_tokens=r["peak_context"],
                    duration_ms=ms_between(r["started_at"], r["ended_at"]))
@@ -75,54 +86,217 @@ def turn_stats(t: Any) -> m.Stats:
     """A `turns` row's totals."""
     from .engine.timeutil import ms_between
     return m.Stats(turns=1, steps=t["steps"], tool_calls=t["tool_calls"], failed_tools=t["failed_tools"],
+                   missing_tools=t["missing_tools"],
                    input=t["input"], cache_read=t["cache_read"], cache_write=t["cache_write"], output=t["output"],
                    reasoning=t["reasoning"], peak_context_tokens=t["peak_context"],
                    duration_ms=ms_between(t["started_at"], t["ended_at"]))
 
 
-def outline(t: Any, counts: list[tuple[str, int, int]]) -> TurnOutline:
-    """A `turns` row with its (tool, ok, failed) counts, as one line of a session outline."""
+def outline(t: Any, counts: list[tuple[str, int, int, int]], interjections: int = 0) -> TurnOutline:
+    """A `turns` row with its (tool, ok, failed, missing) counts, as one line of a session outline."""
     return TurnOutline(index=t["idx"], started_at=t["started_at"], ended_at=t["ended_at"], origin=t["origin"],
-                       prompt=snippet(t["text"], 300), steps=t["steps"],
-                       tools=[ToolUse(name=n, ok=ok, failed=f) for n, ok, f in counts[:20]],
-                       failed_tools=t["failed_tools"], interrupted=bool(t["interrupted"]),
-                       final_answer=snippet(t["final_message"], 300) or None)
+                       status=t["status"], prompt=snippet(t["text"], 300), steps=t["steps"],
+                       tools=[ToolUse(name=n, ok=ok, failed=f, missing=mi) for n, ok, f, mi in counts[:20]],
+                       failed_tools=t["failed_tools"], missing_tools=t["missing_tools"], interjections=interjections,
+                       final_answer=snippet(t["final_answer"], 300) or None)
 
 
-def step(s: Any, tools: list[Any], cap: int) -> StepDetail:
+# -- cutting texts so that nothing is lost: every marker names the call that returns the rest -------------
+
+KEEP_WHOLE = 2000  # a field this short is never cut
+ANSWER_FLOOR = 8000  # the prompt and the final answer are never cut below this
+_INDEX_CUT = re.compile(r"\n…\[(\d+) chars cut\]…\n")  # what the index wrote where it kept head and tail
+_INDEX_CUT_INLINE = re.compile(r"…\[(\d+) chars cut\]…")  # inside argument strings
+
+
+def index_cut(text: str) -> bool:
+    """Whether the index kept only a head and a tail of this text (its marker sits before the last 150 chars)."""
+    return _INDEX_CUT.search(text[-300:]) is not None
+
+
+def text_call(sid: str, field: str, turn: int | None = None, step: int | None = None,
+              call_id: str | None = None) -> str:
+    """The get_text call that returns a field whole (no quotes: markers sit inside JSON strings)."""
+    where = f"call_id={call_id}" if call_id else f"turn_index={turn}" + ("" if step is None else f", step_index={step}")
+    return f"get_text(session_id={sid}, {where}, field={field})"
+
+
+def cut(text: str, limit: int, call: str, whole: int = KEEP_WHOLE) -> str:
+    """Head and tail of `text` within about `limit` chars; the marker says how much was cut and which call
+    returns all of it. Texts of at most `limit` chars (or `whole`) come back unchanged."""
+    limit = max(limit, whole)
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 40 - len(call), 60)
+    head = keep * 2 // 3
+    tail = keep - head
+    return f"{text[:head]}\n…[{len(text) - head - tail} chars cut; {call} returns all]…\n{text[len(text) - tail:]}"
+
+
+def name_cuts(text: str, call: str) -> str:
+    """Rewrite the index's own cut markers (where it kept a head and a tail) to name the call for the rest."""
+    if "chars cut]" not in text:
+        return text
+    return _INDEX_CUT.sub(lambda mt: f"\n…[{mt.group(1)} chars cut; {call} returns all]…\n", text)
+
+
+def _name_cuts_json(v: Any, call: str) -> Any:
+    if isinstance(v, str):
+        return _INDEX_CUT_INLINE.sub(lambda mt: f"…[{mt.group(1)} chars cut; {call} returns all]…", v) \
+            if "chars cut]" in v else v
+    if isinstance(v, dict):
+        return {k: _name_cuts_json(x, call) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_name_cuts_json(x, call) for x in v]
+    return v
+
+
+def _cut_json(v: Any, limit: int, call: str, whole: int = KEEP_WHOLE) -> Any:
+    """Cut the strings inside a JSON value longer than `limit`, keeping it valid JSON."""
+    if isinstance(v, str):
+        return cut(v, limit, call, whole)
+    if isinstance(v, dict):
+        return {k: _cut_json(x, limit, call, whole) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_cut_json(x, limit, call, whole) for x in v]
+    return v
+
+
+def step(s: Any, tools: list[Any], cap: int, sid: str = "", whole: int = KEEP_WHOLE) -> StepDetail:
+    """A step in full, every field longer than `cap` (and KEEP_WHOLE) cut with a marker naming get_text."""
     usage = None
     if s["has_usage"]:
         usage = m.Usage(input=s["input"], cache_read=s["cache_read"], cache_write=s["cache_write"],
                         output=s["output"], reasoning=s["reasoning_tokens"])
-    return StepDetail(index=s["idx"], started_at=s["started_at"], model=s["model"], status=s["status"],
-                      reasoning=cut_middle(s["reasoning"], cap, "; the index keeps 16 KB") if s["reasoning"] else None,
-                      message=cut_middle(s["message"], cap * 2, "; the index keeps 16 KB") if s["message"] else None,
-                      tools=[tool(t, cap) for t in tools], usage=usage)
+    ti, si = s["turn_idx"], s["idx"]
+
+    def field(name: str) -> str | None:
+        text = s[name]
+        if not text:
+            return None
+        call = text_call(sid, name, ti, si)
+        return cut(name_cuts(text, call), cap, call, whole)
+
+    return StepDetail(index=si, started_at=s["started_at"], model=s["model"], status=s["status"],
+                      reasoning=field("reasoning"), message=field("message"),
+                      tools=[tool(t, cap, sid, whole) for t in tools], usage=usage)
 
 
-def tool(t: Any, cap: int) -> ToolDetail:
+def tool(t: Any, cap: int, sid: str = "", whole: int = KEEP_WHOLE) -> ToolDetail:
     args: Any = orjson.loads(t["args"]) if t["args"] else None
     if args is not None and not isinstance(args, (dict, str)):
         args = orjson.dumps(args).decode()
+    args_call = text_call(sid, "args", call_id=t["call_id"])
     args_cut = t["args_len"] > len(t["args"] or "")
-    if args is not None and len(t["args"]) > cap:
-        args = cap_json(args, max(80, cap // 4))
-        args_cut = True
-    out = t["output"] or ""
-    shown = cut_middle(out, cap, "; call get_tool_output for the full text") if len(out) > cap else out
+    if args is not None:
+        args = _name_cuts_json(args, args_call)
+        if len(t["args"]) > cap:
+            shrunk = _cut_json(args, cap // 2, args_call, whole)
+            args_cut = args_cut or shrunk != args
+            args = shrunk
+    out_call = text_call(sid, "output", call_id=t["call_id"])
+    out = name_cuts(t["output"] or "", out_call)
+    shown = cut(out, cap, out_call, whole)
     err = None
     if t["status"] == "error":
         err = ToolErrorView(kind=t["error_kind"] or "tool_error", exit_code=t["exit_code"],
                             message=snippet(t["error_message"] or "", 400))
     return ToolDetail(call_id=t["call_id"], name=t["name"], kind=t["kind"], args=args, args_truncated=args_cut,
                       status=t["status"], error=err, output=shown, output_chars=t["output_len"],
-                      output_truncated=t["output_len"] > len(shown) or shown is not out,
+                      output_truncated=t["output_len"] > len(t["output"] or "") or shown is not out,
                       started_at=t["started_at"], duration_ms=t["duration_ms"], child_session_id=t["child_id"])
 
 
-def cap_json(v: Any, cap: int) -> Any:
-    from .store.rows import cap_strings
-    return cap_strings(v, cap)
+def interjection(r: Any, cap: int, sid: str) -> InterjectionView:
+    call = text_call(sid, "interjection", r["turn_idx"], r["seq"])
+    return InterjectionView(text=cut(name_cuts(r["text"], call), cap, call), at=r["at"], after_step=r["after_step"])
+
+
+# -- a turn in outline: one line per step ---------------------------------------------------------------------
+
+
+def duration(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms}ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f}s"
+    return f"{ms // 60_000}m{ms // 1000 % 60:02d}s"
+
+
+def _first_line(text: str | None, limit: int) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return snippet(line, limit)
+    return ""
+
+
+def call_of(t: Any) -> Any:
+    """An index tool row as the analysis engine's `Call` (its describe/command helpers read it)."""
+    from .engine.analysis import Call
+    try:
+        args = orjson.loads(t["args"]) if t["args"] else None
+    except orjson.JSONDecodeError:
+        args = t["args"]
+    return Call(turn=t["turn_idx"], step=t["step_idx"], seq=t["seq"], call_id=t["call_id"], name=t["name"],
+                kind=t["kind"], args=args, status=t["status"], error_kind=t["error_kind"], error=t["error_message"],
+                started_at=t["started_at"], duration_ms=t["duration_ms"], output_len=t["output_len"],
+                child=t["child_id"])
+
+
+def tool_line(t: Any) -> str:
+    """`Bash: npm test → error exit 1, 3.2s: FAIL src/a.test.ts` — the call, its target and how it ended."""
+    from .engine.analysis import describe
+    target = describe(call_of(t), 80)
+    status = {"ok": "ok", "error": "error", "missing": "missing (no result)", "in_progress": "running"}.get(
+        t["status"], t["status"])
+    bits = []
+    if t["status"] == "error" and t["error_kind"] and t["error_kind"] != "exit_code":
+        bits.append(t["error_kind"])
+    if t["exit_code"] is not None and (t["exit_code"] != 0 or t["status"] == "error"):
+        bits.append(f"exit {t['exit_code']}")
+    if t["duration_ms"] is not None:
+        bits.append(duration(t["duration_ms"]))
+    line = f"{t['name']}" + (f": {target}" if target else "") + f" → {status}" + (f" ({', '.join(bits)})" if bits else "")
+    if t["status"] == "error":
+        first = _first_line(t["error_message"], 160)
+        if first:
+            line += f": {first}"
+    return line
+
+
+def outline_lines(steps: list[Any], by_step: dict[int, list[Any]], said: list[Any], sid: str) -> list[tuple[int, str]]:
+    """(step index, line) per step, with a » line after the step each interjection followed."""
+    after: dict[int, list[Any]] = {}
+    for r in said:
+        after.setdefault(r["after_step"], []).append(r)
+    out: list[tuple[int, str]] = []
+
+    def user_lines(k: int, at_step: int) -> None:
+        for r in after.pop(k, []):
+            call = text_call(sid, "interjection", r["turn_idx"], r["seq"])
+            out.append((at_step, f"» user (typed mid-turn): {cut(name_cuts(r['text'], call), 600, call)}"))
+
+    first = steps[0]["idx"] if steps else 0
+    if first == 0:
+        user_lines(-1, 0)
+    for s in steps:
+        tools = by_step.get(s["idx"], [])
+        parts = []
+        msg = _first_line(s["message"], 100 if tools else 200)
+        if s["status"] == "failed":
+            parts.append(f"model request failed: {_first_line(s['error'] or s['message'], 200)}")
+        elif msg:
+            parts.append(f"says: {msg}")
+        parts += [tool_line(t) for t in tools]
+        if not parts:
+            parts.append("(thinking)" if s["reasoning"] else "(no text)")
+        out.append((s["idx"], f"#{s['idx']} " + "; ".join(parts)))
+        user_lines(s["idx"], s["idx"])
+    for k in sorted(after):  # after steps not shown on this page (or never written)
+        user_lines(k, k)
+    return out
 
 
 def full_tool_text(row: Any, field: str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from .model import Stats, Usage
+from .model import Stats, TurnStatus, Usage
 
 Truncation = Field(False, description="True when this response was cut to fit the output budget; see `note`")
 
@@ -49,6 +49,7 @@ class SessionSummary(_View):
     turns: int = 0
     tool_calls: int = 0
     failed_tools: int = 0
+    missing_tools: int = Field(0, description="Calls whose result never came")
     models: list[str] = []
     git_branch: str | None = None
     parent_session_id: str | None = None
@@ -68,6 +69,11 @@ class ToolUse(_View):
     name: str
     ok: int
     failed: int
+    missing: int = Field(0, description="Calls whose result never came")
+
+
+StatusField = Field("incomplete", description="completed: ended with an answer; interrupted: stopped by the user "
+                                              "or harness; incomplete: no end (still running, or crashed)")
 
 
 class TurnOutline(_View):
@@ -75,12 +81,15 @@ class TurnOutline(_View):
     started_at: str | None = None
     ended_at: str | None = None
     origin: str = "user"
+    status: TurnStatus = StatusField
     prompt: str = Field(description="Snippet of the user's prompt")
     steps: int = 0
     tools: list[ToolUse] = []
     failed_tools: int = 0
-    interrupted: bool = False
-    final_answer: str | None = Field(None, description="Snippet of the last assistant message of the turn")
+    missing_tools: int = 0
+    interjections: int = Field(0, description="Messages the user typed while the agent worked on this turn")
+    final_answer: str | None = Field(None, description="Snippet of the turn's final answer (never mid-turn "
+                                                       "commentary); null when it has none")
 
 
 class Compaction(_View):
@@ -143,15 +152,28 @@ class UserView(_View):
     slash_command: str | None = None
 
 
+class InterjectionView(_View):
+    """A message the user typed while the agent worked; it reached the model after step `after_step`."""
+
+    text: str
+    at: str | None = None
+    after_step: int = Field(-1, description="-1: before the first step")
+
+
 class TurnDetail(_View):
     session_id: str
     index: int
     turns_total: int
+    status: TurnStatus = StatusField
+    detail: Literal["outline", "full"]
     started_at: str | None = None
     ended_at: str | None = None
     user: UserView
-    interrupted: bool = False
-    steps: list[StepDetail]
+    interjections: list[InterjectionView] = []
+    outline: list[str] | None = Field(None, description="detail=outline: one line per step (tool, target, status, "
+                                                        "exit code, duration, first error line) and » interjections")
+    steps: list[StepDetail] = Field([], description="detail=full: every step in full")
+    final_answer: str | None = None
     stats: Stats
     next_cursor: str | None = Field(None, description="More steps of this turn: pass back as `cursor`")
     truncated: bool = Truncation
@@ -168,8 +190,11 @@ class FailedTool(_View):
     tool: str
     error_kind: str | None = None
     exit_code: int | None = None
-    error: str = Field("", description="Excerpt of the error")
+    error: str = Field("", description="The line of the output that says what went wrong")
     args_preview: str = ""
+    command: str | None = Field(None, description="A poll of a running process: the command that started it "
+                                                  "(whose failure this is)")
+    started_by: str | None = Field(None, description="A poll: the call id that started the process")
     at: str | None = None
 
 
@@ -224,17 +249,22 @@ class SearchHit(_View):
     session_id: str
     turn_index: int
     step_index: int | None = Field(None, description="null for a hit in the prompt")
+    interjection: int | None = Field(None, description="Set when the hit is a message typed mid-turn: its number")
     call_id: str | None = None
     kind: Literal["prompt", "message", "reasoning", "tool_call", "tool_output"]
+    status: str | None = Field(None, description="tool_output: the call's status (ok, error, missing)")
+    error_kind: str | None = None
     snippet: str
     provider: str
     project_root: str | None = None
     session_title: str = ""
-    at: str | None = None
+    at: str | None = Field(None, description="When the step (or message) holding the text was written")
 
 
 class SearchResults(_Indexed):
     hits: list[SearchHit]
+    sort: Literal["newest", "relevance"] = "newest"
+    read_as: str | None = Field(None, description="How the query was read, when that may not be what was meant")
     next_cursor: str | None = None
     truncated: bool = Truncation
     note: str | None = None
@@ -248,6 +278,7 @@ class ProjectInfo(_View):
     last_activity: str | None = None
     turns: int = 0
     failed_tools: int = 0
+    missing_tools: int = 0
 
 
 class ProjectList(_Indexed):
@@ -257,16 +288,24 @@ class ProjectList(_Indexed):
     truncated: bool = Truncation
 
 
-class ToolOutput(_View):
+TextField = Literal["prompt", "final_answer", "interjection", "message", "reasoning", "args", "output"]
+
+
+class TextPage(_View):
     session_id: str
-    call_id: str
-    field: Literal["output", "args"]
+    field: TextField
+    turn_index: int | None = None
+    step_index: int | None = None
+    call_id: str | None = None
     offset: int
     text: str
     total_chars: int
     next_offset: int | None = Field(None, description="Pass back as `offset` for the rest; null = end")
-    source: Literal["log", "index"] = Field(
-        "log", description="'index' when the log file is gone and only the stored preview is left")
+    source: Literal["log", "index"] = Field("log", description="Where the text was read")
+    complete: bool = Field(True, description="False when the log is gone and only the index's cut copy is left")
+
+
+ToolOutput = TextPage  # the older name (get_tool_output)
 
 
 class CurrentSession(_Indexed):
@@ -334,12 +373,11 @@ class DoctorReport(_View):
 # -- analysis (analyze_session) -------------------------------------------------------------------
 
 FindingKind = Literal["retry_storm", "repeated_call", "cycle", "edit_pingpong", "no_progress", "denied_call",
-                      "interrupted_turn", "slow_tool"]
+                      "interrupted_turn", "user_correction", "slow_tool"]
 
 
 class Finding(_View):
-    kind: FindingKind = Field(description="retry_storm | repeated_call | cycle | edit_pingpong | no_progress | "
-                                          "denied_call | interrupted_turn | slow_tool")
+    kind: FindingKind
     severity: Literal["info", "warning", "critical"]
     start_turn: int = Field(description="Turn where the pattern starts")
     start_step: int | None = Field(None, description="Step where it starts (null: the turn as a whole)")
@@ -508,6 +546,7 @@ class TurnStart(_View):
     origin: str = "user"
     prompt: str
     interrupted: bool = False
+    status: TurnStatus = StatusField
 
 
 class TurnStep(StepDetail):

@@ -42,10 +42,23 @@ class ClaudeLog:
         self.ids.append(cid)
         return cid
 
-    def result(self, cid: str, text: str = "ok", is_error: bool = False, took: float = 1.0) -> ClaudeLog:
-        """The result of call `cid`, `took` seconds after the last record."""
-        self._rec("user", {"role": "user", "content": [{"type": "tool_result", "tool_use_id": cid, "content": text,
-                                                        "is_error": is_error}]}, seconds=took)
+    def result(self, cid: str, text: str = "ok", is_error: bool = False, took: float = 1.0,
+               typed: str | None = None) -> ClaudeLog:
+        """The result of call `cid`, `took` seconds after the last record; `typed` is what the user typed while
+        the tool ran (Claude Code sends it to the model beside the result)."""
+        content: list[dict] = [{"type": "tool_result", "tool_use_id": cid, "content": text, "is_error": is_error}]
+        if typed is not None:
+            content.append({"type": "text", "text": typed})
+        self._rec("user", {"role": "user", "content": content}, seconds=took)
+        return self
+
+    def queued(self, text: str, absorbed: bool = True) -> ClaudeLog:
+        """What Claude Code records for a message typed while the agent works: a queue-operation enqueue, then a
+        remove when the running turn took it in (2.1.2x), or a dequeue when it became the next prompt."""
+        self.lines.append({"type": "queue-operation", "operation": "enqueue", "timestamp": self._ts(0.1),
+                           "sessionId": self.sid, "content": text})
+        self.lines.append({"type": "queue-operation", "operation": "remove" if absorbed else "dequeue",
+                           "timestamp": self._ts(0.1), "sessionId": self.sid})
         return self
 
     def tool(self, name: str, args: dict, result: str = "ok", is_error: bool = False, took: float = 1.0) -> str:

@@ -68,7 +68,7 @@ def patch(old: str, new: str) -> str:
 S = {k: f"{i:08x}-aaaa-4000-8000-{i:012x}" for i, k in enumerate(
     ["clean", "repeat", "repeat_neg", "poll", "cycle", "cycle_neg", "pingpong", "pingpong_neg", "storm",
      "storm_ok", "storm_neg", "noprog", "noprog_neg", "slow", "slow_neg", "interrupt", "denied", "denied_retry",
-     "repeat_turns"], 1)}
+     "repeat_turns", "interrupt_end", "typed"], 1)}
 CODEX_PP = "019e0000-0000-7000-8000-0000000000a1"
 CODEX_PP_NEG = "019e0000-0000-7000-8000-0000000000a2"
 IDS: dict[str, list[str]] = {}
@@ -221,6 +221,22 @@ def _sessions(home: Path) -> None:
     log.tool("Grep", {"pattern": "cart"})
     log.tool("Read", {"file_path": "/home/dev/app/src/checkout.py"})
     log.interrupt().prompt("stop, just explain").answer("Sure.").write(home)
+
+    # the same, but nobody followed the interrupt up
+    log = ClaudeLog(S["interrupt_end"]).prompt("refactor the cart")
+    log.tool("Read", {"file_path": "/home/dev/app/src/cart.py"})
+    log.answer("Refactored.").prompt("now rename everything")
+    log.tool("Grep", {"pattern": "cart"})
+    log.tool("Read", {"file_path": "/home/dev/app/src/checkout.py"})
+    log.interrupt().write(home)
+
+    # a message typed while a tool ran: it reached the model with the tool's result
+    log = ClaudeLog(S["typed"]).prompt("install the deps and build")
+    log.tool("Read", {"file_path": "/home/dev/app/package.json"})
+    cid = log.call("Bash", {"command": "npm install"})
+    log.result(cid, "added 12 packages", typed="use pnpm, not npm")
+    log.tool("Bash", {"command": "pnpm install"})
+    log.answer("Installed with pnpm.").write(home)
 
     # a denied call, not tried again
     log = ClaudeLog(S["denied"]).prompt("clean up")
@@ -392,10 +408,22 @@ def test_even_durations_have_no_slow_outlier(api: Agtrace):
 # -- interruptions and denials --------------------------------------------------------------------
 
 
-def test_an_interrupted_turn_is_located(api: Agtrace):
+def test_an_interrupt_followed_by_a_new_instruction_is_a_user_correction(api: Agtrace):
     [f] = kinds(api, "interrupt")
+    assert (f.kind, f.start_turn, f.start_step, f.end_turn) == ("user_correction", 1, 1, 2)
+    assert "stopped turn 1" in f.explanation and "stop, just explain" in f.explanation
+
+
+def test_an_interrupted_turn_nobody_followed_up_is_located(api: Agtrace):
+    [f] = kinds(api, "interrupt_end")
     assert (f.kind, f.start_turn, f.end_turn, f.end_step) == ("interrupted_turn", 1, 1, 1)
     assert "interrupted turn 1" in f.explanation
+
+
+def test_a_message_typed_while_the_agent_worked_is_a_user_correction(api: Agtrace):
+    [f] = kinds(api, "typed")
+    assert (f.kind, f.start_turn, f.start_step) == ("user_correction", 0, 1)
+    assert "use pnpm, not npm" in f.explanation and f.target == "use pnpm, not npm"
 
 
 def test_a_denied_call_not_tried_again(api: Agtrace):

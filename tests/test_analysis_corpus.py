@@ -201,7 +201,11 @@ def test_a_denied_plan_resubmitted_and_denied_again(api: Agtrace, corpus_home: P
     for c in (fs[0].call_ids[0], fs[1].call_ids[0]):
         assert uses[c]["name"] == "ExitPlanMode" and "doesn't want to proceed" in results[c]["text"]
     assert uses[fs[0].call_ids[0]]["input"]["plan"] != uses[fs[1].call_ids[0]]["input"]["plan"]
-    assert [f.start_turn for f in by_kind(api, "d64b50bb", "interrupted_turn")] == [0, 1]
+    # one refusal is one finding: the interrupt that closed turn 1 after the second refusal is not another
+    assert by_kind(api, "d64b50bb", "interrupted_turn") == []
+    # turn 0 was stopped and the user said what to do instead
+    [c] = [f for f in by_kind(api, "d64b50bb", "user_correction") if f.start_turn == 0]
+    assert c.end_turn == 1 and "stopped turn 0" in c.explanation
 
 
 def test_a_gemini_shell_command_the_user_denied(api: Agtrace, corpus_home: Path):

@@ -121,7 +121,7 @@ async def test_get_session_outlines_turns_with_tool_counts(client: Client):
     res = await ok(client, "get_session", session_id="111111")
     assert res["session"]["session_id"] == MAIN_ID
     t0 = res["turns"][0]
-    assert {"name": "Bash", "ok": 0, "failed": 1} in t0["tools"]
+    assert {"name": "Bash", "ok": 0, "failed": 1, "missing": 0} in t0["tools"]
     assert res["turns"][1]["final_answer"].startswith("Fixed")
 
 

@@ -8,8 +8,8 @@ Finding kinds (thresholds in `Thresholds`, all adjustable):
 
 - `repeated_call`  the same tool with the same NORMALISED arguments (whitespace collapsed, key order ignored,
   volatile keys such as `description`/`timeout` dropped) called `repeat_min`+ times with no file change in
-  between (consecutive or not). Polling calls (BashOutput, `write_stdin` with no input, …) and plan/todo
-  tools are not counted.
+  between (consecutive or not). Polling calls (BashOutput, `write_stdin` with no input, task status, …) and
+  plan/todo tools are not counted.
 - `cycle`          a small set (3..`cycle_max_distinct`) of distinct calls repeated, in any order, at least
   `cycle_min_rounds` times each over a window of `cycle_min_calls`+ calls with no file written.
 - `edit_pingpong`  the same file edited A→B and later B→A (Edit/MultiEdit old/new strings, Codex apply_patch
@@ -21,7 +21,13 @@ Finding kinds (thresholds in `Thresholds`, all adjustable):
 - `slow_tool`      a call slower than `slow_factor`× the median and ≥ the p95 of its tool in this session
   (≥ `slow_min_count` timed calls, ≥ `slow_min_seconds`), or slower than `slow_abs_seconds` outright.
 - `interrupted_turn`, `denied_call`: the user stopped a turn; the user or a sandbox refused a call (and
-  whether the agent tried the same call again).
+  whether the agent tried the same call again). A refusal is one finding (its turn's interrupt is not another).
+- `user_correction`: the user redirected the agent: a message typed while it worked, or an interrupt followed
+  by a new instruction (then reported instead of `interrupted_turn`).
+
+Polls of a started process (Codex `write_stdin`, Claude `BashOutput`, Antigravity task status) are linked to the
+call that started it (`link_polls`): never a repeated call themselves, and the starter ends the way its last
+poll saw the process end, so a command that failed three times through its polls is a retry storm.
 """
 
 from __future__ import annotations
@@ -30,14 +36,14 @@ import hashlib
 import re
 import statistics
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from difflib import SequenceMatcher
 from typing import Any
 
 import orjson
 
 KINDS = ("retry_storm", "repeated_call", "cycle", "edit_pingpong", "no_progress", "denied_call",
-         "interrupted_turn", "slow_tool")
+         "interrupted_turn", "user_correction", "slow_tool")
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 DENIAL_LOOKAHEAD = 200  # calls after a denial searched for the same call made again
 LOOKAHEAD = 2000  # calls after a retry storm searched for the attempt finally succeeding
@@ -64,6 +70,8 @@ class Call:
     duration_ms: int | None = None
     output_len: int = 0
     child: str | None = None
+    started_by: str | None = None  # a poll: the call that started the process it polls
+    command: str | None = None  # a poll: what that call ran
 
 
 @dataclass(slots=True)
@@ -72,6 +80,9 @@ class TurnInfo:
     steps: int = 0
     interrupted: bool = False
     origin: str = "user"
+    prompt: str = ""  # the start of the prompt (what the user asked)
+    status: str = "incomplete"
+    interjections: list[tuple[str, int, str | None]] = field(default_factory=list)  # (text, after_step, at)
 
 
 @dataclass
@@ -312,17 +323,61 @@ def shell_reads_only(cmd: str) -> bool:
     return any_cmd
 
 
+_STATUS_ACTIONS = frozenset({"status", "get_status", "check", "poll", "wait", "output", "read", "logs"})
+_PROC_KEYS = ("session_id", "bash_id", "shell_id", "task_id", "TaskId", "taskId", "CommandId", "commandId",
+              "command_id", "process_id", "processId")
+
+
 def is_poll(c: Call) -> bool:
+    """Whether a call only waits on (or reads from) a process an earlier call started."""
     n = c.name.lower()
     if n in POLL_NAMES:
         return True
     a = c.args
     if n == "write_stdin":
         return isinstance(a, dict) and not a.get("chars")
+    if n == "manage_task" and isinstance(a, dict):  # Antigravity: Action "status" on a background task
+        action = a.get("Action") or a.get("action")
+        return isinstance(action, str) and action.strip('"').lower() in _STATUS_ACTIONS
     if isinstance(a, str) and "write_stdin" in a and "exec_command" not in a:
         return True
     cmd = command_of(c)
     return bool(cmd) and cmd.strip().startswith("sleep ") and not shell_writes(cmd)
+
+
+def poll_process(c: Call) -> str | None:
+    """The id of the process a poll waits on (write_stdin `session_id`, BashOutput `bash_id`, a task id)."""
+    if not isinstance(c.args, dict) or not is_poll(c):
+        return None
+    for k in _PROC_KEYS:
+        v = c.args.get(k)
+        if isinstance(v, (int, str)) and not isinstance(v, bool) and str(v).strip('"'):
+            return str(v).strip('"')
+    return None
+
+
+def announces(output: str | None, proc: str) -> bool:
+    """Whether an output names the process id `proc` as a whole token ("session ID 21570", "ID: bash_1")."""
+    if not output or proc not in output:
+        return False
+    return re.search(r"(?<![\w/-])" + re.escape(proc) + r"(?![\w-])", output) is not None
+
+
+def link_polls(calls: list[Call], outputs: dict[str, str]) -> None:
+    """Give each poll its starter: the latest earlier call (not a poll) whose output names the polled process.
+    `outputs` holds the candidate starters' outputs by call id."""
+    last_by_proc: dict[str, Call] = {}
+    for i, c in enumerate(calls):
+        proc = poll_process(c)
+        if proc is None:
+            continue
+        starter = next((d for d in reversed(calls[:i]) if d.call_id in outputs and not is_poll(d)
+                        and announces(outputs[d.call_id], proc)), None) if last_by_proc.get(proc) is None else \
+            last_by_proc[proc]
+        if starter is not None:
+            last_by_proc[proc] = starter
+            c.started_by = starter.call_id
+            c.command = describe(starter, 120)
 
 
 def role(c: Call) -> str:
@@ -515,24 +570,49 @@ _E_HEX = re.compile(r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-f
 _E_QUOTED = re.compile(r"\"[^\"\n]{0,300}\"|'[^'\n]{0,300}'|`[^`\n]{0,300}`|‘[^’\n]{0,300}’|“[^”\n]{0,300}”")
 _E_PATH = re.compile(r"(?:[A-Za-z]:\\|~/|\.{1,2}/|/)[^\s:;,'\"()\[\]<>]*[^\s:;,'\"()\[\]<>.]|"
                      r"\b[\w.-]+(?:/[\w.-]+)+\b|\b[\w-]+\.(?:py|ts|tsx|js|jsx|go|rs|java|rb|c|h|cpp|md|json|ya?ml|toml)\b")
-_E_NUM = re.compile(r"(?<![A-Za-z_<])[-+]?\d+(?:\.\d+)*(?![A-Za-z_>])")
+# a number with its unit is one value: 30s, 45s and 1.5s are all `<n>s` (never `<n>0s`)
+_E_UNIT = re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(ns|us|µs|ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hrs?|"
+                     r"hours?|d|days?|[kmgt]i?b|[kmg]|x|%)(?![\w>])", re.IGNORECASE)
+_E_NUM = re.compile(r"(?<![\w<])[-+]?\d+(?:[.,:]\d+)*(?![\w>])")
+_E_HOLLOW = frozenset({"error", "errors", "exception", "failed", "fail", "failure", "fatal", "err", "warning",
+                       "the", "and", "with", "not", "for"})
 
 
-def normalize_error(text: str | None, limit: int = 160) -> str:
-    """An error message with its variable parts replaced: what failures have in common across calls."""
-    if not text:
-        return ""
-    line = next((ln for ln in text.splitlines() if ln.strip()), "")
-    s = line.strip()
-    s = re.sub(r"</?tool_use_error>", "", s)
+def _normalize_line(line: str) -> str:
+    s = re.sub(r"</?tool_use_error>", "", line.strip())
     s = _E_TS.sub("<time>", s)
     s = _E_UUID.sub("<id>", s)
     s = _E_QUOTED.sub("<str>", s)
     s = _E_PATH.sub("<path>", s)
     s = _E_HEX.sub("<id>", s)
+    s = _E_UNIT.sub(lambda m: "<n>" + m.group(1).lower(), s)
     s = _E_NUM.sub("<n>", s)
-    s = _WS.sub(" ", s).strip()
-    return s[:limit]
+    return _WS.sub(" ", s).strip()
+
+
+def _informative(norm: str) -> bool:
+    """Whether a normalised line says something beyond "Error" or a path: a word of its own."""
+    words = re.findall(r"(?<![<\w])[A-Za-z][A-Za-z'-]{2,}", norm)
+    return any(w.lower() not in _E_HOLLOW for w in words)
+
+
+def normalize_error(text: str | None, limit: int = 160) -> str:
+    """An error message with its variable parts replaced: what failures have in common across calls.
+
+    The first line that says something is used (a bare `Error`, a lone path or a line of JSON log noise is
+    skipped; a JSON log line counts by its message); "" when no line says anything."""
+    if not text:
+        return ""
+    from .failures import _json_message
+
+    for line in text.splitlines()[:40]:
+        if not line.strip():
+            continue
+        msg = _json_message(line.strip())
+        norm = _normalize_line(msg if msg is not None else line)
+        if _informative(norm):
+            return norm[:limit]
+    return ""
 
 
 # -- the detectors ---------------------------------------------------------------------------------
@@ -919,14 +999,29 @@ def _is_denied(c: Call) -> bool:
     return c.error_kind == "denied" or (c.error_kind == "interrupted" and bool(_DENIED_TEXT.search(c.error or "")))
 
 
+def _denied_turns(ctx: _Ctx) -> set[int]:
+    return {c.turn for c in ctx.calls if c.status == "error" and _is_denied(c)}
+
+
+def _redirected(ctx: _Ctx, t: int) -> TurnInfo | None:
+    """The turn after interrupted turn `t` when it is the user's new instruction (not a continuation)."""
+    nxt = ctx.turns.get(t + 1)
+    return nxt if nxt is not None and nxt.origin in ("user", "slash_command") and nxt.prompt.strip() else None
+
+
 def find_interruptions(ctx: _Ctx) -> list[Finding]:
+    """Turns the user (or harness) stopped, with the calls cut off. A refusal is reported once, as a denied
+    call; an interrupt the user followed with a new instruction is a user_correction."""
     by_turn: dict[int, list[Call]] = defaultdict(list)
     for c in ctx.calls:
         if c.status == "error" and c.error_kind == "interrupted" and not _is_denied(c):
             by_turn[c.turn].append(c)
+    denied = _denied_turns(ctx)
     out = []
     for t in sorted(set(by_turn) | {t.index for t in ctx.turns.values() if t.interrupted}):
         info = ctx.turns.get(t, TurnInfo(index=t))
+        if t in denied or (info.interrupted and _redirected(ctx, t) is not None):
+            continue
         calls = by_turn.get(t, [])
         last_step = info.steps - 1 if info.steps else None
         if calls:
@@ -939,6 +1034,33 @@ def find_interruptions(ctx: _Ctx) -> list[Finding]:
             tool=calls[0].name if calls else None, target=describe(calls[0]) if calls else None, count=len(calls),
             explanation=f"{what} {t}" + (f" at step {start[1]}" if start[1] is not None else "") + during
                         + (f"; {_plural(len(calls), 'call')} cancelled" if calls else "")))
+    return out
+
+
+def find_corrections(ctx: _Ctx) -> list[Finding]:
+    """The user redirected the agent: a message typed while it worked, or an interrupt followed by a new
+    instruction. Each says what the user said, so the agent can see what it got wrong."""
+    out = []
+    denied = _denied_turns(ctx)
+    for t in sorted(ctx.turns):
+        info = ctx.turns[t]
+        for text, after, _at in info.interjections:
+            step = after if after >= 0 else None
+            out.append(Finding(
+                kind="user_correction", severity="warning", start=(t, step), end=(t, step), call_ids=[],
+                count=1, target=_short(text, 200),
+                explanation=f"while turn {t} ran, the user wrote" + (f" (after step {after})" if after >= 0 else "")
+                            + f": “{_short(text, 160)}”"))
+        nxt = _redirected(ctx, t) if info.interrupted and t not in denied else None
+        if nxt is not None:
+            cut = [c for c in ctx.calls if c.turn == t and c.status == "error" and c.error_kind == "interrupted"]
+            last_step = info.steps - 1 if info.steps else None
+            out.append(Finding(
+                kind="user_correction", severity="warning", start=(t, last_step), end=(nxt.index, None),
+                call_ids=_ids(cut), count=1 + len(cut), target=_short(nxt.prompt, 200),
+                explanation=f"the user stopped turn {t}" + (f" during {cut[0].name} `{describe(cut[0], 60)}`"
+                                                           if cut else "")
+                            + f" and then asked (turn {nxt.index}): “{_short(nxt.prompt, 160)}”"))
     return out
 
 
@@ -966,15 +1088,31 @@ def find_denials(ctx: _Ctx) -> list[Finding]:
     return out
 
 
+def _through_polls(calls: list[Call]) -> list[Call]:
+    """A process started by one call and polled by others ended the way its last poll saw it end: the starter
+    takes that outcome (a test run that exited 2 under `write_stdin` failed), so retries are seen per command."""
+    by_id = {c.call_id: i for i, c in enumerate(calls)}
+    last: dict[str, Call] = {}
+    for c in calls:
+        if c.started_by and c.status in ("ok", "error"):
+            last[c.started_by] = c
+    out = list(calls)
+    for starter_id, p in last.items():
+        i = by_id.get(starter_id)
+        if i is not None and p.status == "error" and out[i].status != "error":
+            out[i] = replace(out[i], status="error", error_kind=p.error_kind, error=p.error)
+    return out
+
+
 def analyze(calls: list[Call], turns: list[TurnInfo], th: Thresholds | None = None) -> list[Finding]:
     """Every finding of one session, most severe first (then by position)."""
     th = th or Thresholds()
-    calls = sorted(calls, key=lambda c: (c.turn, c.step, c.seq))
+    calls = _through_polls(sorted(calls, key=lambda c: (c.turn, c.step, c.seq)))
     ctx = _context(calls, turns, th)
     storms = find_retry_storms(ctx)
     cycles = find_cycles(ctx)
     covered = {cid for f in storms + cycles for cid in f.call_ids}
     findings = [*storms, *cycles, *find_repeats(ctx, covered), *find_pingpong(ctx), *find_no_progress(ctx),
-                *find_denials(ctx), *find_interruptions(ctx), *find_slow(ctx)]
+                *find_denials(ctx), *find_interruptions(ctx), *find_corrections(ctx), *find_slow(ctx)]
     findings.sort(key=Finding.sort_key)
     return findings

@@ -17,7 +17,7 @@ from ..paths import normalize_root
 from ..redact import mask
 from . import events as ev
 from .failures import classify
-from .records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
+from .records import CompactRec, InterjectionRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from .tools import tool_kind
 
 MAX_ORPHANS = 2000
@@ -34,6 +34,14 @@ def _title(text: str) -> str:
     return mask(text[:TITLE_SCAN])[:TITLE_CHARS]
 
 
+def _note_last_step(turn: TurnRec, step: StepRec) -> None:
+    """Remember whether the turn's latest step was a plain answer (a message, no calls, no failure): a turn
+    that ends on such a step ended with an answer."""
+    msg = step.message_text
+    turn.last_clean = bool(msg and msg.strip()) and not step.tools and not step.failed
+    turn.last_answer = msg if turn.last_clean else None
+
+
 def _s(v: object) -> bool:
     """A usable metadata string (logs can hold anything where a string belongs)."""
     return isinstance(v, str) and v != ""
@@ -48,6 +56,7 @@ class Sink(Protocol):
     def patch_tool(self, sid: str, turn_index: int, step_index: int, tool: ToolRec) -> None: ...
     def patch_usage(self, sid: str, turn_index: int, step_index: int, usage: tuple[int, ...]) -> None: ...
     def compaction(self, sid: str, rec: CompactRec) -> None: ...
+    def interjection(self, sid: str, rec: InterjectionRec) -> None: ...
 
 
 @dataclass(slots=True)
@@ -83,6 +92,8 @@ class SessionBuilder:
             ev.Meta: self._meta,
             ev.Prompt: self._prompt,
             ev.Interrupt: self._interrupt,
+            ev.Interjection: self._interjection,
+            ev.TurnEnd: self._turn_end,
             ev.StepBegin: self._step_begin,
             ev.Text: self._text,
             ev.Call: self._call,
@@ -106,6 +117,8 @@ class SessionBuilder:
         for sid, st in self.sessions.items():
             self.sink.meta(sid, st.meta)
             if st.turn is not None:
+                if st.step is not None:
+                    _note_last_step(st.turn, st.step)  # provisional: the open step is the last one so far
                 self.sink.turn(sid, st.turn)
             if st.step is not None:
                 waiting = [t for t in st.step.tools if not t.has_result]
@@ -182,6 +195,8 @@ class SessionBuilder:
             if not t.has_result:
                 t.status = "missing"
                 st.pending[t.call_id] = _Pending(step.turn_index, step.index, t.started_at, t.name)
+        if st.turn is not None and st.turn.index == step.turn_index:
+            _note_last_step(st.turn, step)
         self.sink.step(sid, step)
         st.recent_keys[step.key] = (step.turn_index, step.index)
         if len(st.recent_keys) > _RECENT_KEYS:
@@ -242,7 +257,7 @@ class SessionBuilder:
         self._close_turn(e.sid, st)
         self._place_compaction(e.sid, st, mid_turn=False)
         st.turn = TurnRec(index=st.n_turns, started_at=e.ts, text=e.text, origin=e.origin, slash=e.slash,
-                          ended_at=e.ts, off=e.off)
+                          ended_at=e.ts, off=e.off, end_marked=e.end_marked is True)
         st.n_turns += 1
         if not st.meta.title and e.origin in ("user", "slash_command") and e.text.strip():
             st.meta.title = _title(" ".join(e.text.split()))
@@ -268,6 +283,30 @@ class SessionBuilder:
                 self.sink.patch_tool(e.sid, p.turn_index, p.step_index, patch)
                 del st.pending[call_id]
 
+    def _interjection(self, e: ev.Interjection) -> None:
+        if not isinstance(e.text, str) or not e.text.strip():
+            return
+        st = self._state(e.sid, e.ts)
+        turn = st.turn
+        if turn is None:  # nothing is running: what the user typed starts a turn after all
+            self._prompt(ev.Prompt(e.sid, e.ts, e.text))
+            return
+        after = st.step.index if st.step is not None else turn.n_steps - 1
+        rec = InterjectionRec(turn_index=turn.index, seq=turn.n_interjections, at=e.ts, after_step=after,
+                              text=e.text)
+        turn.n_interjections += 1
+        turn.last_clean = False  # the user spoke after the last answer: the turn goes on
+        self.sink.interjection(e.sid, rec)
+
+    def _turn_end(self, e: ev.TurnEnd) -> None:
+        st = self._state(e.sid, e.ts)
+        turn = st.turn
+        if turn is None:
+            return
+        turn.ended = True
+        if isinstance(e.final_answer, str) and e.final_answer.strip():
+            turn.end_answer = e.final_answer
+
     def _step_begin(self, e: ev.StepBegin) -> None:
         if not isinstance(e.key, str):
             e.key = str(e.key)
@@ -288,6 +327,10 @@ class SessionBuilder:
             return
         step = self._ensure_step(e.sid, st, e.ts)
         (step.reasoning if e.kind == "reasoning" else step.message).append(e.text)
+        if e.kind != "reasoning" and e.phase is not None and st.turn is not None:
+            st.turn.phased = True
+            if e.phase == "final_answer":
+                st.turn.phase_answer = e.text
 
     def _call(self, e: ev.Call) -> None:
         if not isinstance(e.call_id, str) or not isinstance(e.name, str):

@@ -39,6 +39,9 @@ class Prompt:
     origin: str = "user"  # user | slash_command | compaction | system
     slash: str | None = None
     off: int = -1  # byte offset of the record in its file
+    # The format marks the end of every turn explicitly (Codex `task_complete`): without that mark the turn is
+    # not completed, whatever its last step looks like.
+    end_marked: bool = False
 
 
 @dataclass(slots=True)
@@ -47,6 +50,25 @@ class Interrupt:
 
     sid: str
     ts: str | None
+
+
+@dataclass(slots=True)
+class Interjection:
+    """A message the user typed while the agent worked: part of the running turn, never a new one."""
+
+    sid: str
+    ts: str | None
+    text: str
+
+
+@dataclass(slots=True)
+class TurnEnd:
+    """The agent finished the current turn (Codex `task_complete`, Copilot `session.task_complete`, Claude
+    `turn_duration`); `final_answer` is the answer it ended with, when the format records it."""
+
+    sid: str
+    ts: str | None
+    final_answer: str | None = None
 
 
 @dataclass(slots=True)
@@ -67,6 +89,7 @@ class Text:
     kind: str
     text: str
     ts: str | None = None
+    phase: str | None = None  # Codex: "commentary" (mid-turn update) or "final_answer"
 
 
 @dataclass(slots=True)

@@ -43,16 +43,71 @@ def exit_code_in(text: str, agent: str, head: int = 4096) -> int | None:
     return None
 
 
+# Lines an agent harness writes around a command's own output (Codex headers, truncation notices).
+_HARNESS_LINE = re.compile(r"^(?:Chunk ID:|Wall time:|Process exited with code|Process running with session ID|"
+                           r"Original token count:|Output:$|Exit code:|Warning: truncated output|Total output lines:|"
+                           r"Script (?:completed|failed)$|Command: |Directory: )")
+# The line that says what went wrong, strongest first: test failures, compiler/runtime errors, exceptions.
+_STRONG = [
+    re.compile(r"^(?:--- FAIL\b|FAIL\b|FAILED\b|✗|✕|×|● |E {2,}\S)"),
+    re.compile(r"^(?:error(?:\[E\d+\])?|fatal|panic|ERROR|FATAL|PANIC)\b[:!]"),
+    re.compile(r"^(?:[\w.$]+(?:Error|Exception|Exit|Failure))(?::|$)"),
+    re.compile(r"^(?:npm ERR!|ERR!|Error:|error TS\d+|.*: error:|.*: (?:fatal )?error )"),
+]
+_WEAK = re.compile(r"\b(?:error|errors|failed|failure|fail|denied|refused|not found|no such file|cannot|can't|"
+                   r"timed out|timeout|exception|invalid|unknown|missing|undefined|interrupted|abort(?:ed)?)\b",
+                   re.IGNORECASE)
+_TRACEBACK = "Traceback (most recent call last)"
+
+
+def _json_message(line: str) -> str | None:
+    """A structured log line's message (`{"level":"error","msg":"…"}`); None when it is not one."""
+    if not (line.startswith("{") and line.endswith("}")):
+        return None
+    import orjson
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    parts = [str(obj[k]) for k in ("msg", "message", "error", "err") if isinstance(obj.get(k), (str, int, float))]
+    return ": ".join(dict.fromkeys(parts)) or None
+
+
 def error_excerpt(text: str, limit: int = 300) -> str:
-    """The part of an output that explains a failure: prefer lines that say error, else the tail."""
+    """The line of an output that explains a failure: a test FAIL (with the reason on the next line), an
+    `error:` or `Error:`, an exception (the last line of a traceback), else a line that says error/failed/…,
+    else the last lines. Harness headers and structured log noise are skipped; a JSON log line counts by
+    its message."""
     if not text:
         return ""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    raw = [ln.rstrip() for ln in text.splitlines()]
+    lines = [ln for ln in raw if ln.strip() and not _HARNESS_LINE.match(ln.strip())]
+    if not lines:
+        return ""
+    if _TRACEBACK in text:
+        after = text[text.rindex(_TRACEBACK):].splitlines()
+        tail = [ln.strip() for ln in after[1:] if ln.strip() and not ln.startswith((" ", "\t"))]
+        if tail:
+            return tail[-1][:limit]
+    for pat in _STRONG:
+        for i, ln in enumerate(lines):
+            s = ln.strip()
+            if pat.match(s):
+                if s.startswith(("--- FAIL", "FAIL")) and i + 1 < len(lines) and lines[i + 1][:1] in (" ", "\t"):
+                    s = f"{s} {lines[i + 1].strip()}"  # go test: the reason is the indented line below
+                return s[:limit]
     for ln in lines:
-        low = ln.lower()
-        if "error" in low or "denied" in low or "fail" in low or "not found" in low or "interrupt" in low:
-            return ln.strip()[:limit]
-    tail = "\n".join(lines[-3:]).strip()
+        s = ln.strip()
+        msg = _json_message(s)
+        if msg is not None:
+            if _WEAK.search(msg) or '"level":"error"' in s.replace(" ", "").lower():
+                return msg[:limit]
+            continue
+        if _WEAK.search(s):
+            return s[:limit]
+    tail = "\n".join(ln.strip() for ln in lines[-3:])
     return tail[-limit:]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import model as m
-from .records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
+from .records import CompactRec, InterjectionRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from .timeutil import ms_between, parse_ts
 
 
@@ -15,6 +15,7 @@ class _Collected:
     turns: dict[int, TurnRec] = field(default_factory=dict)
     steps: dict[tuple[int, int], StepRec] = field(default_factory=dict)
     compactions: list[CompactRec] = field(default_factory=list)
+    interjections: dict[tuple[int, int], InterjectionRec] = field(default_factory=dict)
 
 
 class MemorySink:
@@ -51,6 +52,9 @@ class MemorySink:
 
     def compaction(self, sid: str, rec: CompactRec) -> None:
         self._get(sid).compactions.append(rec)
+
+    def interjection(self, sid: str, rec: InterjectionRec) -> None:
+        self._get(sid).interjections[(rec.turn_index, rec.seq)] = rec
 
     def to_models(self) -> list[m.Session]:
         return [to_session(c) for c in self.sessions.values() if c.meta is not None]
@@ -94,6 +98,7 @@ def add_step_stats(stats: m.Stats, step: StepRec) -> None:
     stats.steps += 1
     stats.tool_calls += len(step.tools)
     stats.failed_tools += sum(1 for t in step.tools if t.status == "error")
+    stats.missing_tools += sum(1 for t in step.tools if t.status == "missing")
     if step.usage is not None:
         i, cr, cw, o, r = step.usage
         stats.input += i
@@ -110,6 +115,9 @@ def to_session(c: _Collected) -> m.Session:
     by_turn: dict[int, list[StepRec]] = {}
     for (ti, _si), s in sorted(c.steps.items()):
         by_turn.setdefault(ti, []).append(s)
+    said: dict[int, list[m.Interjection]] = {}
+    for (ti, _n), ij in sorted(c.interjections.items()):
+        said.setdefault(ti, []).append(m.Interjection(text=ij.text, at=parse_ts(ij.at), after_step=ij.after_step))
     turns: list[m.Turn] = []
     total = m.Stats()
     for ti in sorted(c.turns):
@@ -122,7 +130,8 @@ def to_session(c: _Collected) -> m.Session:
         turns.append(m.Turn(
             index=tr.index, started_at=parse_ts(tr.started_at), ended_at=parse_ts(tr.ended_at),
             user=m.UserInput(text=tr.text, origin=tr.origin, slash_command=tr.slash),  # type: ignore[arg-type]
-            steps=[step_model(s) for s in steps], interrupted=tr.interrupted, stats=ts))
+            steps=[step_model(s) for s in steps], interjections=said.get(ti, []), interrupted=tr.interrupted,
+            status=tr.status, final_answer=tr.final_answer, stats=ts))  # type: ignore[arg-type]
     total.turns = len(turns)
     total.duration_ms = ms_between(meta.started_at, meta.ended_at)
     return m.Session(

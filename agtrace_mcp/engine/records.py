@@ -60,6 +60,48 @@ class TurnRec:
     interrupted: bool = False
     off: int = -1
     n_steps: int = 0  # steps opened so far = index of the next step
+    end_marked: bool = False  # the format marks turn ends: without the mark the turn is incomplete
+    ended: bool = False  # the agent said it finished (TurnEnd)
+    end_answer: str | None = None  # the final answer the end mark carried
+    phase_answer: str | None = None  # the last message written as phase `final_answer`
+    phased: bool = False  # messages of this turn carry phases (then only `final_answer` ones are answers)
+    last_answer: str | None = None  # message of the last closed step, when that step was only a message
+    last_clean: bool = False  # the last closed step was a message with no calls and no failure
+    n_interjections: int = 0
+
+    @property
+    def status(self) -> str:
+        """completed | interrupted | incomplete (DESIGN §3 "Turn state")."""
+        if self.interrupted:
+            return "interrupted"
+        if self.ended or (not self.end_marked and self.last_clean):
+            return "completed"
+        return "incomplete"
+
+    @property
+    def final_answer(self) -> str | None:
+        """The turn's final answer only: never a mid-turn commentary."""
+        status = self.status
+        if status == "interrupted":
+            return self.phase_answer
+        if status != "completed":
+            return None
+        if self.end_answer:
+            return self.end_answer
+        if self.phase_answer:
+            return self.phase_answer
+        return None if self.phased else self.last_answer
+
+
+@dataclass(slots=True)
+class InterjectionRec:
+    """A message typed while the agent worked, after step `after_step` of the turn (-1: before its first)."""
+
+    turn_index: int
+    seq: int
+    at: str | None
+    after_step: int
+    text: str
 
 
 @dataclass(slots=True)

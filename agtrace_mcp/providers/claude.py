@@ -58,6 +58,10 @@ class ClaudeState:
     task_prompts: dict[str, str] = field(default_factory=dict)  # Task prompt -> call id awaiting a sidechain
     pending_slash: tuple[str, str | None, str, str, int] | None = None  # sid, ts, text, command, offset
     seen_user: bool = False  # agent files: records before the first user record are copies of the parent's
+    # Prompts typed while the agent worked (`queue-operation` enqueue): text and time, oldest first. A dequeue
+    # turns the oldest into the next prompt (a user record follows); a remove means the running turn took it in.
+    queued: list[tuple[str, str | None]] = field(default_factory=list)
+    absorbed: list[str] = field(default_factory=list)  # texts already taken from `queued_command` attachments
 
 
 def block_text(content: Any) -> str:
@@ -159,6 +163,10 @@ class ClaudeProvider:
                         self._user(st, sid, o, off, emit)
                     else:
                         self._system(st, sid, o, emit)
+                elif t == "queue-operation":
+                    self._queue(st, o, emit)
+                elif t == "attachment":
+                    self._attachment(st, o, src, emit, stats)
                 elif t not in _KNOWN_TYPES:
                     stats.unknown[str(t)] += 1
             except SHAPE_ERRORS as e:
@@ -289,6 +297,58 @@ class ClaudeProvider:
             emit(ev.Meta(sid, agent_name="warmup"))
         emit(ev.Prompt(sid, ts, cleaned, "user", off=off))
 
+    # -- messages typed while the agent works ------------------------------------------------------
+
+    def _queue(self, st: ClaudeState, o: dict[str, Any], emit: Emit) -> None:
+        """`queue-operation` records: what the user typed while the agent was busy. Older builds (2.1.2x) record
+        a message the running turn took in only as enqueue + remove; newer ones also write a `queued_command`
+        attachment (taken first, see `_attachment`)."""
+        if st.agent_file:
+            return
+        op = o.get("operation")
+        if op == "enqueue":
+            content = o.get("content")
+            text = block_text(content).strip() if content is not None else ""
+            if text:
+                st.queued.append((text, norm_ts(o.get("timestamp"))))
+                del st.queued[:-16]  # bounded: the state is pickled
+        elif op == "dequeue":
+            if st.queued:
+                st.queued.pop(0)  # it becomes the next prompt: its user record follows
+        elif op == "remove":
+            if not st.queued:
+                return
+            text, ts = st.queued.pop(0)
+            if text in st.absorbed:
+                st.absorbed.remove(text)
+                return
+            sid = st.sid or (o.get("sessionId") if isinstance(o.get("sessionId"), str) else None)
+            if sid and not text.startswith(("<", "/")):  # task notifications and slash commands are not typed text
+                emit(ev.Interjection(sid, ts or norm_ts(o.get("timestamp")), text))
+
+    def _attachment(self, st: ClaudeState, o: dict[str, Any], src: SourceFile, emit: Emit, stats: ParseStats) -> None:
+        """A `queued_command` attachment of a human prompt: the message the running turn took in."""
+        a = o.get("attachment")
+        if not isinstance(a, dict) or a.get("type") != "queued_command" or a.get("isMeta") or o.get("isMeta"):
+            return
+        if a.get("commandMode", "prompt") != "prompt":
+            return  # task notifications and the like: the harness, not the user
+        origin = a.get("origin")
+        if isinstance(origin, dict) and origin.get("kind", "human") != "human":
+            return
+        text = _HARNESS_BLOCK.sub("", block_text(a.get("prompt"))).strip()
+        if not text:
+            return
+        sid = self._route(st, o, src, emit, stats)
+        if sid is None:
+            return
+        emit(ev.Interjection(sid, norm_ts(o.get("timestamp")), text))
+        for i, (queued, _ts) in enumerate(st.queued):
+            if queued == text:  # its queue record's remove comes next: do not take it twice
+                st.absorbed.append(text)
+                del st.absorbed[:-16]
+                break
+
     def _link_sidechain(self, st: ClaudeState, sid: str, prompt: str, emit: Emit) -> None:
         if prompt == "Warmup":
             emit(ev.Meta(sid, agent_name="warmup"))
@@ -307,12 +367,20 @@ class ClaudeProvider:
             child = tur["agentId"]
         tur_error = isinstance(tur, str) and tur.startswith("Error")
         n_results = 0
+        said: list[str] = []
         for b in content:
             if not isinstance(b, dict):
                 continue
             if b.get("type") != "tool_result":
-                if b.get("type") == "text" and str(b.get("text", "")).startswith(_INTERRUPT):
-                    emit(ev.Interrupt(sid, ts))
+                if b.get("type") == "text":
+                    text = str(b.get("text", ""))
+                    if text.startswith(_INTERRUPT):
+                        emit(ev.Interrupt(sid, ts))
+                    else:
+                        # Typed while the tools ran: it reached the model with their results (2.1.x).
+                        typed = _HARNESS_BLOCK.sub("", text).strip()
+                        if typed and not typed.startswith(_NOT_PROMPT_PREFIXES):
+                            said.append(typed)
                 continue
             n_results += 1
             output = _result_output(b)
@@ -321,6 +389,8 @@ class ClaudeProvider:
             code = exit_code_in(output, "claude") if is_error else None
             emit(ev.Result(sid, str(b.get("tool_use_id", "")), ts, output, is_error=is_error, exit_code=code,
                            hint="interrupted" if interrupted else None, child=child, off=off))
+        for text in said:
+            emit(ev.Interjection(sid, ts, text))
 
     def _system(self, st: ClaudeState, sid: str, o: dict[str, Any], emit: Emit) -> None:
         sub = o.get("subtype")

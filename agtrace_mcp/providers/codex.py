@@ -71,7 +71,7 @@ _TOP_TYPES = frozenset({
 _IGNORED_EVENTS = frozenset({
     "agent_message", "agent_message_delta", "agent_reasoning", "agent_reasoning_delta",
     "agent_reasoning_raw_content", "agent_reasoning_raw_content_delta", "agent_reasoning_section_break",
-    "task_complete", "exited_review_mode", "web_search_begin", "exec_command_begin",
+    "exited_review_mode", "web_search_begin", "exec_command_begin",
     "exec_command_output_delta", "mcp_tool_call_begin", "patch_apply_begin", "thread_rolled_back",
     "thread_goal_updated", "item_started", "image_generation_end", "image_generation_begin",
     "plan_update", "view_image_tool_call", "background_event", "stream_error", "warning", "turn_diff",
@@ -112,6 +112,9 @@ class CodexState:
     has_turn: bool = False  # a prompt or model item was emitted
     pending: tuple[str | None, str, int] | None = None  # candidate prompt from a response_item (ts, text, off)
     turn_unprompted: bool = False  # task_started seen and no prompt for it yet
+    task_events: bool = False  # this file marks turns with task_started/task_complete (so ends are explicit)
+    task_open: bool = False  # a task (turn) started and has not completed or been aborted
+    task_prompted: bool = False  # the open task has its prompt: a further user_message steers it
     trigger_turn: bool = False
     compact_src: str | None = None  # which of `compacted`/`context_compacted` already recorded a compaction
     marks: dict[str, tuple[bool | None, int | None, str | None]] = field(default_factory=dict)
@@ -570,7 +573,9 @@ class CodexProvider:
         st.turn_unprompted = False
         st.compact_src = None
         st.has_turn = True
-        emit(ev.Prompt(sid, ts, text, origin, slash=slash, off=off))
+        if st.task_open:
+            st.task_prompted = True
+        emit(ev.Prompt(sid, ts, text, origin, slash=slash, off=off, end_marked=st.task_events))
 
     def _item(self, st: CodexState, sid: str, p: dict[str, Any], ts: str | None, off: int, emit: Emit,
               stats: ParseStats) -> None:
@@ -581,7 +586,8 @@ class CodexProvider:
                 self._begin(st, sid, ts, emit)
                 text = content_text(p.get("content"))
                 if text:
-                    emit(ev.Text(sid, "message", text, ts))
+                    phase = p.get("phase") if isinstance(p.get("phase"), str) else None
+                    emit(ev.Text(sid, "message", text, ts, phase))
             elif role == "user":
                 self._user_item(st, sid, p, ts, off, emit)
             return  # developer / system: harness instructions
@@ -754,15 +760,30 @@ class CodexProvider:
                 return
             st.pending = None  # its response_item copy, if one came first
             st.seen_user_message = True
+            if st.task_open and st.task_prompted:
+                # Typed while the task ran (Codex steers the running turn with it): part of that turn.
+                st.step_open = False
+                emit(ev.Interjection(sid, ts, text))
+                return
             self._prompt(st, sid, ts, text, "user", off, emit)
         elif et == "task_started":
             st.step_open = False
             st.turn_unprompted = True
+            st.task_events = True
+            st.task_open = True
+            st.task_prompted = False
             self._context_window(st, sid, p.get("model_context_window"), emit)
+        elif et == "task_complete":
+            self._flush_pending(st, sid, emit)
+            st.step_open = False
+            st.task_open = False
+            last = p.get("last_agent_message")
+            emit(ev.TurnEnd(sid, ts, last if isinstance(last, str) else None))
         elif et == "turn_aborted":
             self._flush_pending(st, sid, emit)
             st.step_open = False
             st.turn_unprompted = False
+            st.task_open = False
             emit(ev.Interrupt(sid, ts))
         elif et == "context_compacted":
             self._compaction(st, sid, ts, "event", emit)

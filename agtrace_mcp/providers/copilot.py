@@ -102,9 +102,9 @@ _INJECTED_SOURCES = ("skill", "system", "hook", "harness")
 
 # Event types read on purpose but not turned into events (counted as skipped, not unknown).
 _IGNORED = frozenset({
-    "session.compaction_start", "session.shutdown", "session.info", "session.warning", "session.idle",
+    "session.compaction_start", "session.info", "session.warning",
     "session.mode_changed", "session.plan_changed", "session.workspace_file_changed", "session.handoff",
-    "session.truncation", "session.snapshot_rewind", "session.context_changed", "session.task_complete",
+    "session.truncation", "session.snapshot_rewind", "session.context_changed",
     "session.remote_steerable_changed", "session.schedule_created", "session.schedule_cancelled",
     "session.autopilot_objective_changed", "session.permissions_changed", "session.custom_notification",
     "session.tools_updated", "session.background_tasks_changed", "session.skills_loaded",
@@ -132,6 +132,7 @@ class CopilotState:
     cwd: str | None = None
     model: str | None = None  # the selected model (a subagent starts with it)
     in_turn: bool = False  # a prompt has opened a turn
+    busy: bool = False  # the agent is working on the turn: a model call is due (tools requested, no answer yet)
     turn_ts: str | None = None  # assistant.turn_start of the open model call
     turn_key: str | None = None  # key of that model call; None once it produced a message or ended
     reasoning: list[str] = field(default_factory=list)  # assistant.reasoning waiting for its message
@@ -289,6 +290,7 @@ class CopilotProvider:
 
     def _session_resume(self, st: CopilotState, src: SourceFile, o: dict[str, Any], d: dict[str, Any],
                         ts: str | None, off: int, emit: Emit, stats: ParseStats) -> None:
+        st.busy = False  # a resumed session waits for the user
         ctx = d.get("context") if isinstance(d.get("context"), dict) else {}
         st.cwd = st.cwd or _str(ctx.get("cwd"))
         st.model = _str(d.get("selectedModel")) or st.model
@@ -323,6 +325,10 @@ class CopilotProvider:
         if not text:
             stats.skipped["injected_user_message"] += 1
             return
+        if _steers(d, st):
+            # Typed while the agent worked (Copilot's "steering"): it joins the running turn.
+            emit(ev.Interjection(_sid(st), ts, text))
+            return
         origin, slash = "user", None
         if text.startswith("/"):
             command = text.split(None, 1)[0]
@@ -330,6 +336,7 @@ class CopilotProvider:
                 origin, slash = "slash_command", command
         emit(ev.Prompt(_sid(st), ts, text, origin, slash, off))
         st.in_turn = True
+        st.busy = True
         st.turn_key = None
         st.reasoning.clear()
 
@@ -370,6 +377,9 @@ class CopilotProvider:
         if content:
             emit(ev.Text(sid, "message", content, ts))
         requests = d.get("toolRequests")
+        if sid == st.sid:
+            # a response that asks for tools is followed by another model call; one that does not is the answer
+            st.busy = isinstance(requests, list) and any(isinstance(r, dict) for r in requests)
         if isinstance(requests, list):
             for tr in requests:
                 if not isinstance(tr, dict):
@@ -435,8 +445,22 @@ class CopilotProvider:
         emit(ev.StepBegin(sid, key, start or ts))
         emit(ev.StepFailed(sid, ts, f"{kind}: {msg}" if kind else msg))
 
+    def _idle(self, st: CopilotState, src: SourceFile, o: dict[str, Any], d: dict[str, Any],
+              ts: str | None, off: int, emit: Emit, stats: ParseStats) -> None:
+        """The agent stopped working (idle, shut down, resumed later): what the user types next is a prompt."""
+        stats.skipped[str(o.get("type"))] += 1
+        st.busy = False
+
+    def _task_complete(self, st: CopilotState, src: SourceFile, o: dict[str, Any], d: dict[str, Any],
+                       ts: str | None, off: int, emit: Emit, stats: ParseStats) -> None:
+        """The agent declared the task done, with its summary: the turn's final answer."""
+        st.busy = False
+        if st.in_turn:
+            emit(ev.TurnEnd(_sid(st), ts, _str(d.get("summary"))))
+
     def _abort(self, st: CopilotState, src: SourceFile, o: dict[str, Any], d: dict[str, Any],
                ts: str | None, off: int, emit: Emit, stats: ParseStats) -> None:
+        st.busy = False
         if st.in_turn:
             emit(ev.Interrupt(_sid(st), ts))
         else:
@@ -524,11 +548,32 @@ _HANDLERS: dict[str, _Handler] = {
     "tool.user_requested": CopilotProvider._tool_start,
     "tool.execution_complete": CopilotProvider._tool_complete,
     "abort": CopilotProvider._abort,
+    "session.idle": CopilotProvider._idle,
+    "session.shutdown": CopilotProvider._idle,
+    "session.task_complete": CopilotProvider._task_complete,
     "subagent.started": CopilotProvider._subagent_started,
 }
 
 
 # -- shared pieces ------------------------------------------------------------------------------------
+
+
+_STEER = ("steer", "immediate", "inject")
+_START = ("idle", "start", "submit", "new")
+
+
+def _steers(d: dict[str, Any], st: CopilotState) -> bool:
+    """Whether a user message joined the running turn. Newer builds say how it was delivered (`delivery`:
+    idle-start against steering/queued while busy); otherwise it did when the agent was still working: a
+    prompt had opened the turn and its last response asked for tools (another model call was due)."""
+    delivery = d.get("delivery")
+    if isinstance(delivery, str) and delivery:
+        low = delivery.lower()
+        if low.startswith(_STEER):
+            return True
+        if low.startswith(_START) or "queue" in low:
+            return False
+    return st.in_turn and st.busy
 
 
 def prompt_text(content: Any) -> str:

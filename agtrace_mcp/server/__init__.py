@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import Tool as MCPTool
+from pydantic import ValidationError
 
 from .. import __version__
 from ..api import Agtrace
 from .prompts import register_prompts
 from .resources import register_resources
+from .schemas import argument_error, compact_input, compact_output, unknown_arguments
 from .tools import register_tools
 
 INSTRUCTIONS = """\
@@ -20,18 +25,54 @@ Copilot CLI, OpenCode) write on this machine, including your own current session
 
 Typical order:
 1. current_session(project=<your working directory>) tells which session you are in; list_sessions(project=…)
-   lists past ones (filters: provider, since/until, query, has_failures).
-2. get_session(session_id) gives stats and an outline of its turns; get_turn(session_id, turn_index) reads one
-   turn in full (turn_index=-1 is the latest).
-3. find_failed_tools(project=… or session_id=…) answers "what failed and why"; search_history(query) answers
-   "what did I try before". Both give session/turn/step coordinates to open with get_turn.
-4. get_tool_output(session_id, call_id) returns the full text of anything that was cut.
-Ids: a unique prefix of 6+ characters works. Lists are paged: pass next_cursor back as cursor.
-Secrets in the logs are masked in every answer."""
+   lists past ones.
+2. get_session(session_id) gives stats and one line per turn; get_turn(session_id, turn_index) reads a turn
+   (turn_index=-1 is the latest): a long one as an outline, detail="full" for every field.
+3. find_failed_tools(session_id=… or project=…) answers "what failed and why"; search_history(query) "what did I
+   try before"; analyze_session(session_id) "am I stuck?". All give turn/step coordinates for get_turn.
+4. get_text(...) returns anything that was cut, whole: every cut names the call.
+Arguments: session_id is a full id or a unique prefix of 6+ characters; project is an absolute path (~ allowed)
+and covers the folders below it; provider is claude_code (claude), codex, gemini_cli (gemini), antigravity,
+copilot_cli (copilot) or opencode; since/until take an ISO date or time (2026-11-01, 2026-11-01T10:00Z) or a
+span back from now (30m, 6h, 2d, 1w); limit is a page size (1-200); pass next_cursor back as cursor for the
+next page. Secrets in the logs are masked in every answer."""
+
+
+class AgtraceServer(MCPServer):
+    """MCPServer with compact tool definitions and argument errors in this project's words."""
+
+    _listed: list[MCPTool] | None = None
+
+    async def list_tools(self) -> list[MCPTool]:
+        if self._listed is None:  # the tools never change after start-up
+            self._listed = [t.model_copy(update={"input_schema": compact_input(t.input_schema),
+                                                 "output_schema": compact_output(t.output_schema)})
+                            for t in await super().list_tools()]
+        return self._listed
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            unknown = unknown_arguments(name, arguments or {}, tool.parameters)
+            if unknown:
+                raise ToolError(unknown)
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise
+        except ToolError as e:
+            cause = e.__cause__
+            if isinstance(cause, ValidationError):
+                raise ToolError(argument_error(name, cause)) from cause
+            prefix = f"Error executing tool {name}: "
+            msg = str(e)
+            if msg.startswith(prefix):  # the SDK's wrapping adds nothing the message does not say
+                raise ToolError(msg[len(prefix):]) from cause
+            raise
 
 
 def build_server(api: Agtrace) -> MCPServer:
-    mcp: MCPServer = MCPServer("agtrace", title="agtrace: coding-agent session history", version=__version__,
+    mcp: MCPServer = AgtraceServer("agtrace", title="agtrace: coding-agent session history", version=__version__,
                                instructions=INSTRUCTIONS, log_level="WARNING",
                                website_url="https://github.com/agtrace-mcp/agtrace-mcp")
     register_tools(mcp, api)
@@ -64,4 +105,4 @@ def serve(args: argparse.Namespace, api: Agtrace) -> int:
                     allow_hosts=getattr(args, "allow_host", None) or [])
 
 
-__all__ = ["build_server", "serve", "INSTRUCTIONS"]
+__all__ = ["build_server", "serve", "INSTRUCTIONS", "AgtraceServer"]

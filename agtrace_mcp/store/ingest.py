@@ -42,7 +42,8 @@ BATCH_FILES = 256
 POOL_MIN_BYTES = 48 << 20  # whole reads worth starting parse workers for (each costs ~0.3 s to start)
 
 # Bump when a provider or the builder changes what it produces: every file is then read again.
-PARSER_VERSION = 5  # 5: texts masked whole before they are capped (issue 16)
+# 5: texts masked whole before they are capped (issue 16); 6: turn state, final answers, interjections (issue 12)
+PARSER_VERSION = 6
 
 
 @dataclass

@@ -449,6 +449,47 @@ def mask_in_place(db: sqlite3.Connection, sessions: str | None = None, fts_empty
     return len(changed)
 
 
+DOC_TEXT_VIEW_V3 = """
+        CREATE VIEW doc_text AS SELECT d.id AS id, CASE d.kind
+            WHEN 0 THEN CASE WHEN d.seq < 0
+                THEN (SELECT t.text FROM turns t WHERE t.session_id = s.id AND t.idx = d.turn_idx)
+                ELSE (SELECT i.text FROM interjections i WHERE i.session_id = s.id AND i.turn_idx = d.turn_idx
+                      AND i.seq = d.seq) END
+            WHEN 1 THEN (SELECT x.message FROM steps x WHERE x.session_id = s.id AND x.turn_idx = d.turn_idx
+                         AND x.idx = d.step_idx)
+            WHEN 2 THEN (SELECT x.reasoning FROM steps x WHERE x.session_id = s.id AND x.turn_idx = d.turn_idx
+                         AND x.idx = d.step_idx)
+            WHEN 3 THEN (SELECT x.name || char(10) || coalesce(x.args, '') FROM tools x WHERE x.session_id = s.id
+                         AND x.turn_idx = d.turn_idx AND x.step_idx = d.step_idx AND x.seq = d.seq)
+            WHEN 4 THEN (SELECT x.output FROM tools x WHERE x.session_id = s.id AND x.turn_idx = d.turn_idx
+                         AND x.step_idx = d.step_idx AND x.seq = d.seq)
+            END AS text FROM docs d JOIN sessions s ON s.rowid = d.skey;
+"""
+
+
+@migration
+def m010_turn_state_interjections(db: sqlite3.Connection) -> None:
+    """Turn state (completed | interrupted | incomplete) and final answer; calls whose result never came counted
+    apart; messages the user typed while the agent worked, searchable as prompts (a prompt doc with `seq` ≥ 0 is
+    the turn's interjection number `seq`). The parser version moved with it, so every log is read again."""
+    run_script(
+        db,
+        """
+        ALTER TABLE turns ADD COLUMN status TEXT NOT NULL DEFAULT 'incomplete';
+        ALTER TABLE turns ADD COLUMN final_answer TEXT;
+        ALTER TABLE turns ADD COLUMN final_answer_len INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE turns ADD COLUMN missing_tools INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sessions ADD COLUMN missing_tools INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE interjections (
+            session_id TEXT NOT NULL, turn_idx INTEGER NOT NULL, seq INTEGER NOT NULL, at TEXT,
+            after_step INTEGER NOT NULL DEFAULT -1, text TEXT NOT NULL DEFAULT '', text_len INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX interjections_key ON interjections(session_id, turn_idx, seq);
+        DROP VIEW doc_text;
+        """ + DOC_TEXT_VIEW_V3,
+    )
+
+
 def migrate(db: sqlite3.Connection) -> int:
     """Apply every migration not yet applied; returns how many ran."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")

@@ -151,13 +151,27 @@ def turns(db: sqlite3.Connection, sid: str, start: int, stop: int) -> list[sqlit
                       (sid, start, stop)).fetchall()
 
 
-def tool_counts(db: sqlite3.Connection, sid: str, start: int, stop: int) -> dict[int, list[tuple[str, int, int]]]:
-    out: dict[int, list[tuple[str, int, int]]] = {}
+def tool_counts(db: sqlite3.Connection, sid: str, start: int,
+                stop: int) -> dict[int, list[tuple[str, int, int, int]]]:
+    """Per turn: (tool name, ok, failed, missing) — a call whose result never came is neither ok nor failed."""
+    out: dict[int, list[tuple[str, int, int, int]]] = {}
     for r in db.execute(
-            "SELECT turn_idx, name, count(*), sum(status = 'error') FROM tools WHERE session_id = ? AND turn_idx >= ?"
-            " AND turn_idx < ? GROUP BY turn_idx, name ORDER BY turn_idx, count(*) DESC, name", (sid, start, stop)):
-        out.setdefault(r[0], []).append((r[1], r[2] - r[3], r[3]))
+            "SELECT turn_idx, name, sum(status = 'ok'), sum(status = 'error'), sum(status = 'missing')"
+            " FROM tools WHERE session_id = ? AND turn_idx >= ? AND turn_idx < ? GROUP BY turn_idx, name"
+            " ORDER BY turn_idx, count(*) DESC, name", (sid, start, stop)):
+        out.setdefault(r[0], []).append((r[1], r[2], r[3], r[4]))
     return out
+
+
+def interjection_counts(db: sqlite3.Connection, sid: str, start: int, stop: int) -> dict[int, int]:
+    """Per turn: how many messages the user typed while the agent worked."""
+    return dict(db.execute("SELECT turn_idx, count(*) FROM interjections WHERE session_id = ? AND turn_idx >= ?"
+                           " AND turn_idx < ? GROUP BY turn_idx", (sid, start, stop)).fetchall())
+
+
+def interjections(db: sqlite3.Connection, sid: str, turn: int) -> list[sqlite3.Row]:
+    return db.execute("SELECT * FROM interjections WHERE session_id = ? AND turn_idx = ? ORDER BY seq",
+                      (sid, turn)).fetchall()
 
 
 def turn_row(db: sqlite3.Connection, sid: str, idx: int) -> sqlite3.Row | None:
@@ -186,13 +200,15 @@ def compactions(db: sqlite3.Connection, sid: str) -> list[sqlite3.Row]:
 
 def failed_tools(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
                  provider: str | None = None, tool: str | None = None, kind: str | None = None,
-                 since: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
+                 since: str | None = None, until: str | None = None, limit: int = 20,
+                 offset: int = 0) -> tuple[list[sqlite3.Row], int]:
     w = Where(scope, project)
     w.add("t.session_id = ?", session)
     w.add("s.provider = ?", provider)
     w.add("t.name = ?", tool)
     w.add("t.error_kind = ?", kind)
     w.add("t.started_at >= ?", since)
+    w.add("t.started_at <= ?", until)
     where, params = w.sql, w.params
     base = f"FROM tools t JOIN sessions s ON s.id = t.session_id WHERE t.status = 'error'{where}"
     total = db.execute(f"SELECT count(*) {base}", params).fetchone()[0]
@@ -203,23 +219,83 @@ def failed_tools(db: sqlite3.Connection, scope: Scope, *, session: str | None = 
     return rows, total
 
 
+_TOKEN = re.compile(r"[^\W_]+")  # what FTS5's unicode61 tokenizer keeps: letters and digits ("_" separates)
+_QUERY_PART = re.compile(r'"([^"]*)"?|(\S+)')
+_OPERATORS = ("AND", "OR", "NOT")
+
+
+@dataclass
+class ParsedQuery:
+    """A search as FTS5 runs it: `expr`; `terms` (tokens, prefix) to highlight; `read_as` says how the words
+    were read when that may not be what the user meant (single letters, operators, dropped characters)."""
+
+    expr: str
+    terms: list[tuple[tuple[str, ...], bool]]
+    read_as: str | None = None
+
+
 def fts_query(text: str) -> str:
-    """User words → an FTS5 query: every term must appear (quoted, so punctuation is literal)."""
-    terms = [t for t in re.split(r"\s+", text.strip()) if t]
+    """User words → an FTS5 query (see `parse_query`)."""
+    return parse_query(text).expr
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """User words → an FTS5 query: every word must appear; "a quoted phrase" must appear as written; a word
+    ending in * is a prefix; AND, OR and NOT in capitals are operators. A word is matched by its letters and
+    digits (`C++` is the word `c`, `foo.bar` the phrase `foo bar`): when that loses something the answer says so."""
+    parts: list[str] = []  # FTS5 pieces
+    shown: list[str] = []  # the same, for people
+    terms: list[tuple[tuple[str, ...], bool]] = []
+    notes: list[str] = []
+    pending_op: str | None = None
+    for m in _QUERY_PART.finditer(text or ""):
+        phrase, word = m.group(1), m.group(2)
+        if word in _OPERATORS:
+            if parts and pending_op is None:
+                pending_op = word
+            else:
+                notes.append(f"{word} needs a word on each side: ignored")
+            continue
+        raw = phrase if phrase is not None else word
+        prefix = phrase is None and raw.endswith("*") and len(raw) > 1
+        tokens = tuple(t.lower() for t in _TOKEN.findall(raw))
+        if not tokens:
+            if raw.strip():
+                notes.append(f"{raw!r} has no letters or digits: left out")
+            continue
+        if word is not None and word.lower() in ("and", "or", "not"):
+            notes.append(f"{word!r} is searched as a word (write {word.upper()} for the operator)")
+        if all(len(t) == 1 for t in tokens):
+            what = " ".join(tokens)
+            notes.append(f"{raw!r} is read as {what!r}: a single letter matches every word that is just that letter")
+        piece = '"' + " ".join(tokens) + '"' + ("*" if prefix else "")
+        human = (f'"{" ".join(tokens)}"' if len(tokens) > 1 or phrase is not None else tokens[0]) + ("*" if prefix else "")
+        if parts:
+            op = pending_op or "AND"
+            parts.append(op if pending_op else "")
+            shown.append(op)
+        pending_op = None
+        parts.append(piece)
+        shown.append(human)
+        terms.append((tokens, prefix))
+    if pending_op is not None:
+        notes.append(f"{pending_op} at the end has no word after it: ignored")
     if not terms:
-        raise BadArgumentError("query is empty; pass words to search for")
-    out = []
-    for t in terms:
-        prefix = t.endswith("*") and len(t) > 1
-        core = t[:-1] if prefix else t
-        out.append('"' + core.replace('"', '""') + '"' + ("*" if prefix else ""))
-    return " ".join(out)
+        raise BadArgumentError("query is empty; pass words to search for" if not notes else
+                               "query has nothing to search for: " + "; ".join(notes))
+    expr = " ".join(p for p in parts if p)
+    operators = any(x in _OPERATORS and x != "AND" for x in shown) or any(p in _OPERATORS for p in parts if p)
+    read_as = None
+    if notes or operators:
+        read_as = " ".join(shown) + (" — " + "; ".join(notes) if notes else "")
+    return ParsedQuery(expr, terms, read_as)
 
 
-def search(db: sqlite3.Connection, scope: Scope, text: str, *, session: str | None = None,
+def search(db: sqlite3.Connection, scope: Scope, query: ParsedQuery | str, *, session: str | None = None,
            project: str | None = None, provider: str | None = None, kinds: list[str] | None = None,
-           since: str | None = None, until: str | None = None, limit: int = 20,
+           since: str | None = None, until: str | None = None, sort: str = "newest", limit: int = 20,
            offset: int = 0) -> list[dict[str, Any]]:
+    pq = parse_query(query) if isinstance(query, str) else query
     w = Where(scope, project)
     w.add("s.id = ?", session)
     w.add("s.provider = ?", provider)
@@ -230,17 +306,41 @@ def search(db: sqlite3.Connection, scope: Scope, text: str, *, session: str | No
     where, params = w.sql, w.params
     # Newest first: doc ids grow with time (files are indexed oldest first, appends come later), and FTS5
     # walks its matches in id order, so the first page costs the same for a rare word and for "error".
+    # By relevance, every match is ranked (bm25): slower for a common word, asked for on purpose.
+    order = "docs_fts.rank, docs_fts.rowid DESC" if sort == "relevance" else "docs_fts.rowid DESC"
     rows = db.execute(
-        "SELECT s.id AS session_id, d.turn_idx, d.step_idx, d.kind AS kind_no,"
-        " (SELECT x.call_id FROM tools x WHERE x.session_id = s.id AND x.turn_idx = d.turn_idx"
-        "  AND x.step_idx = d.step_idx AND x.seq = d.seq) AS call_id,"
+        "SELECT s.id AS session_id, d.turn_idx, d.step_idx, d.seq, d.kind AS kind_no,"
         " (SELECT x.text FROM doc_text x WHERE x.id = d.id) AS text, s.provider, s.project_root, s.title,"
-        " s.ended_at, (SELECT t.started_at FROM turns t WHERE t.session_id = s.id AND t.idx = d.turn_idx)"
-        " AS turn_started_at"
-        " FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid JOIN sessions s ON s.rowid = d.skey"
-        f" WHERE docs_fts MATCH ?{where} ORDER BY docs_fts.rowid DESC LIMIT ? OFFSET ?",
-        [fts_query(text), *params, limit, offset]).fetchall()
-    return [{**dict(r), "kind": DOC_KINDS[r["kind_no"]]} for r in rows]
+        " s.ended_at FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid JOIN sessions s ON s.rowid = d.skey"
+        f" WHERE docs_fts MATCH ?{where} ORDER BY {order} LIMIT ? OFFSET ?",
+        [pq.expr, *params, limit, offset]).fetchall()
+    out = []
+    for r in rows:
+        hit = {**dict(r), "kind": DOC_KINDS[r["kind_no"]], "call_id": None, "status": None, "error_kind": None,
+               "interjection": None}
+        sid, ti, si, seq = r["session_id"], r["turn_idx"], r["step_idx"], r["seq"]
+        if si >= 0:  # the time of the step that holds the text
+            x = db.execute("SELECT started_at FROM steps WHERE session_id = ? AND turn_idx = ? AND idx = ?",
+                           (sid, ti, si)).fetchone()
+            hit["at"] = x[0] if x else None
+            if seq >= 0:
+                t = db.execute("SELECT call_id, status, error_kind FROM tools WHERE session_id = ? AND turn_idx = ?"
+                               " AND step_idx = ? AND seq = ?", (sid, ti, si, seq)).fetchone()
+                if t is not None:
+                    hit["call_id"] = t[0]
+                    if hit["kind"] == "tool_output":
+                        hit["status"], hit["error_kind"] = t[1], t[2]
+        elif seq >= 0:  # a message typed mid-turn
+            x = db.execute("SELECT at, after_step FROM interjections WHERE session_id = ? AND turn_idx = ? AND seq = ?",
+                           (sid, ti, seq)).fetchone()
+            hit["at"] = x[0] if x else None
+            hit["interjection"] = seq
+            hit["step_idx"] = x[1] if x and x[1] >= 0 else -1
+        else:
+            x = db.execute("SELECT started_at FROM turns WHERE session_id = ? AND idx = ?", (sid, ti)).fetchone()
+            hit["at"] = x[0] if x else None
+        out.append(hit)
+    return out
 
 
 def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
@@ -251,6 +351,7 @@ def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int) -> t
     rows = db.execute(
         "SELECT s.project_root, count(*) AS sessions, group_concat(DISTINCT s.provider) AS providers,"
         " max(s.ended_at) AS last_activity, min(s.started_at) AS first_activity, sum(s.failed_tools) AS failed_tools,"
+        " sum(s.missing_tools) AS missing_tools,"
         " sum(s.turns) AS turns"
         f" FROM sessions s WHERE s.parent_id IS NULL{where} GROUP BY s.project_root"
         " ORDER BY last_activity DESC LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
@@ -325,27 +426,82 @@ def analysis_input(db: sqlite3.Connection, sid: str) -> tuple[list[Any], list[An
         calls.append(Call(turn=r[0], step=r[1], seq=r[2], call_id=r[3], name=r[4], kind=r[5], args=args, status=r[7],
                           error_kind=r[8], error=err, started_at=r[11], duration_ms=r[12], output_len=r[13],
                           child=r[14]))
-    turns = [TurnInfo(index=r[0], steps=r[1], interrupted=bool(r[2]), origin=r[3]) for r in db.execute(
-        "SELECT idx, steps, interrupted, origin FROM turns WHERE session_id = ? ORDER BY idx", (sid,))]
+    link_starters(db, sid, calls)
+    said: dict[int, list[tuple[str, int, str | None]]] = {}
+    for r in db.execute("SELECT turn_idx, text, after_step, at FROM interjections WHERE session_id = ?"
+                        " ORDER BY turn_idx, seq", (sid,)):
+        said.setdefault(r[0], []).append((r[1], r[2], r[3]))
+    turns = [TurnInfo(index=r[0], steps=r[1], interrupted=bool(r[2]), origin=r[3], prompt=r[4] or "", status=r[5],
+                      interjections=said.get(r[0], [])) for r in db.execute(
+        "SELECT idx, steps, interrupted, origin, substr(text, 1, 400), status FROM turns WHERE session_id = ?"
+        " ORDER BY idx", (sid,))]
     return calls, turns
+
+
+def poll_starters(db: sqlite3.Connection, rows: list[Any]) -> dict[str, tuple[str, str]]:
+    """For the failed calls among `rows` (tool rows) that poll a started process: call id → (the starter's call
+    id, what it ran). A failed poll is that command's failure."""
+    import orjson
+
+    from ..engine.analysis import Call, announces, describe, is_poll, poll_process
+
+    out: dict[str, tuple[str, str]] = {}
+    for r in rows:
+        try:
+            args = orjson.loads(r["args"]) if r["args"] else None
+        except orjson.JSONDecodeError:
+            args = r["args"]
+        proc = poll_process(Call(turn=r["turn_idx"], step=r["step_idx"], seq=r["seq"], call_id=r["call_id"],
+                                 name=r["name"], kind=r["kind"], args=args))
+        if proc is None:
+            continue
+        for c in db.execute(
+                "SELECT call_id, name, kind, args, output, turn_idx, step_idx, seq FROM tools WHERE session_id = ?"
+                " AND (turn_idx, step_idx, seq) < (?, ?, ?) AND instr(output, ?) > 0"
+                " ORDER BY turn_idx DESC, step_idx DESC, seq DESC LIMIT 20",
+                (r["session_id"], r["turn_idx"], r["step_idx"], r["seq"], proc)):
+            try:
+                cargs = orjson.loads(c[3]) if c[3] else None
+            except orjson.JSONDecodeError:
+                cargs = c[3]
+            starter = Call(turn=c[5], step=c[6], seq=c[7], call_id=c[0], name=c[1], kind=c[2], args=cargs)
+            if not is_poll(starter) and announces(c[4], proc):
+                out[r["call_id"]] = (c[0], describe(starter, 120))
+                break
+    return out
+
+
+def link_starters(db: sqlite3.Connection, sid: str, calls: list[Any]) -> None:
+    """Link the polls among `calls` (analysis `Call`s of session `sid`) to the calls that started the processes
+    they poll: the latest earlier call whose output (as the index keeps it) names the process id."""
+    from ..engine.analysis import link_polls, poll_process
+
+    outputs: dict[str, str] = {}
+    for proc in {p for p in (poll_process(c) for c in calls) if p}:
+        for r in db.execute("SELECT call_id, output FROM tools WHERE session_id = ? AND instr(output, ?) > 0",
+                            (sid, proc)):
+            outputs[r[0]] = r[1]
+    if outputs:
+        link_polls(calls, outputs)
 
 
 def failure_rows(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
                  provider: str | None = None, tool: str | None = None, kind: str | None = None,
-                 since: str | None = None) -> list[sqlite3.Row]:
+                 since: str | None = None, until: str | None = None) -> list[sqlite3.Row]:
     """Every failed call matching the filters (the columns grouping needs), newest first."""
     where, params = scope.sql()
     w2, p2 = project_clause(project)
     where += w2
     params += p2
     for cond, value in ((" AND t.session_id = ?", session), (" AND s.provider = ?", provider),
-                        (" AND t.name = ?", tool), (" AND t.error_kind = ?", kind), (" AND t.started_at >= ?", since)):
+                        (" AND t.name = ?", tool), (" AND t.error_kind = ?", kind), (" AND t.started_at >= ?", since),
+                        (" AND t.started_at <= ?", until)):
         if value:
             where += cond
             params.append(value)
     return db.execute(
-        "SELECT t.session_id, t.turn_idx, t.step_idx, t.call_id, t.name, t.error_kind, t.exit_code, t.error_message,"
-        " CASE WHEN t.error_message IS NULL THEN substr(t.output, 1, 1500) END AS out_head, t.started_at,"
+        "SELECT t.session_id, t.turn_idx, t.step_idx, t.seq, t.call_id, t.name, t.kind, t.args, t.error_kind,"
+        " t.exit_code, t.error_message, substr(t.output, 1, 1500) AS out_head, t.started_at,"
         " s.project_root, s.provider FROM tools t JOIN sessions s ON s.id = t.session_id"
         f" WHERE t.status = 'error'{where}"
         " ORDER BY t.started_at DESC, t.session_id, t.turn_idx DESC, t.step_idx DESC, t.seq DESC", params).fetchall()

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ..engine.failures import error_excerpt
-from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
+from ..engine.records import CompactRec, InterjectionRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
 from ..redact import Finding, mask, mask_with_findings
 
@@ -167,6 +167,20 @@ class TurnRow:
     slash: str | None
     interrupted: bool
     off: int
+    status: str  # completed | interrupted | incomplete
+    final_answer: str | None  # masked, capped
+    final_answer_len: int  # of the whole masked answer
+    secrets: tuple[Secret, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class InterjectionRow:
+    turn_index: int
+    seq: int
+    at: str | None
+    after_step: int
+    text: str  # masked, capped
+    text_len: int  # of the whole masked text
     secrets: tuple[Secret, ...] = ()
 
 
@@ -215,6 +229,10 @@ class StepRow:
     def failed_tools(self) -> int:
         return sum(1 for t in self.tools if t.status == "error")
 
+    @property
+    def missing_tools(self) -> int:
+        return sum(1 for t in self.tools if t.status == "missing")
+
 
 @dataclass(slots=True, frozen=True)
 class ResultPatch:
@@ -246,8 +264,16 @@ def meta_row(m: SessionMetaRec) -> MetaRow:
 
 def turn_row(t: TurnRec) -> TurnRow:
     text, found = masked(t.text, PROMPT)
+    # the final answer is a message of the turn (found and indexed there): masked here, not counted again
+    answer = _mask_cached(t.final_answer)[0] if t.final_answer else None
     return TurnRow(t.index, t.started_at, t.ended_at, cap_text(text, TEXT_CAP) or "", len(text or ""), t.origin,
-                   t.slash, t.interrupted, t.off, found)
+                   t.slash, t.interrupted, t.off, t.status, cap_text(answer, TEXT_CAP), len(answer or ""), found)
+
+
+def interjection_row(i: InterjectionRec) -> InterjectionRow:
+    text, found = masked(i.text, PROMPT)
+    return InterjectionRow(i.turn_index, i.seq, i.at, i.after_step, cap_text(text, TEXT_CAP) or "", len(text or ""),
+                           found)
 
 
 def _output(t: ToolRec) -> tuple[str, int, str | None, tuple[Secret, ...]]:
@@ -286,7 +312,7 @@ def result_patch(t: ToolRec) -> ResultPatch:
 # -- a recorded stream of sink calls -------------------------------------------------------------------------
 
 # op codes of a recorded stream (small ints pickle smaller than names)
-META, TURN, STEP, PATCH_TOOL, PATCH_USAGE, COMPACTION = range(6)
+META, TURN, STEP, PATCH_TOOL, PATCH_USAGE, COMPACTION, INTERJECTION = range(7)
 
 
 class RecordingSink:
@@ -316,6 +342,9 @@ class RecordingSink:
     def compaction(self, sid: str, c: CompactRec) -> None:
         self.ops.append((COMPACTION, sid, CompactRec(c.turn_index, c.at, c.trigger, c.pre_tokens)))
 
+    def interjection(self, sid: str, i: InterjectionRec) -> None:
+        self.ops.append((INTERJECTION, sid, interjection_row(i)))
+
     def drain(self) -> list[tuple[Any, ...]]:
         ops, self.ops = self.ops, []
         return ops
@@ -324,6 +353,6 @@ class RecordingSink:
 def replay(ops: list[tuple[Any, ...]], sink: Any) -> None:
     """Write a recorded stream through a writing sink (`StoreSink`), in order."""
     write = (sink.write_meta, sink.write_turn, sink.write_step, sink.write_patch_tool, sink.write_patch_usage,
-             sink.write_compaction)
+             sink.write_compaction, sink.write_interjection)
     for op in ops:
         write[op[0]](*op[1:])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from ..engine.records import CompactRec, SessionMetaRec, StepRec, ToolRec, TurnRec
+from ..engine.records import CompactRec, InterjectionRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
 from .migrations import DOC_KINDS
 from .rows import (
@@ -24,11 +24,13 @@ from .rows import (
     REASONING,
     TOOL_CALL,
     TOOL_OUTPUT,
+    InterjectionRow,
     MetaRow,
     ResultPatch,
     Secret,
     StepRow,
     TurnRow,
+    interjection_row,
     meta_row,
     result_patch,
     step_row,
@@ -45,9 +47,9 @@ class _TurnAcc:
     steps: int = 0
     tools: int = 0
     failed: int = 0
+    missing: int = 0
     usage: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
     peak: int = 0
-    final: str | None = None
 
 
 class StoreSink:
@@ -137,6 +139,9 @@ class StoreSink:
     def compaction(self, sid: str, c: CompactRec) -> None:
         self.write_compaction(sid, c)
 
+    def interjection(self, sid: str, i: InterjectionRec) -> None:
+        self.write_interjection(sid, interjection_row(i))
+
     # -- writes of prepared rows (`rows.py`; also replayed from a parse worker) -------------------
 
     def write_meta(self, sid: str, m: MetaRow) -> None:
@@ -169,16 +174,18 @@ class StoreSink:
         self.turns_written.add(key)
         if new:
             self.db.execute(
-                "INSERT INTO turns (session_id, idx, started_at, ended_at, text, text_len, origin, slash, interrupted, off)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO turns (session_id, idx, started_at, ended_at, text, text_len, origin, slash, interrupted, off,"
+                " status, final_answer, final_answer_len) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (sid, t.index, t.started_at, t.ended_at, t.text, t.text_len, t.origin, t.slash, int(t.interrupted),
-                 t.off))
+                 t.off, t.status, t.final_answer, t.final_answer_len))
             if t.text:
                 self._doc(sid, t.index, -1, -1, PROMPT, t.text)
             self._secrets(sid, t.index, -1, None, t.secrets)
         else:
-            self.db.execute("UPDATE turns SET ended_at = ?, interrupted = ? WHERE session_id = ? AND idx = ?",
-                            (t.ended_at, int(t.interrupted), sid, t.index))
+            self.db.execute("UPDATE turns SET ended_at = ?, interrupted = ?, status = ?, final_answer = ?,"
+                            " final_answer_len = ? WHERE session_id = ? AND idx = ?",
+                            (t.ended_at, int(t.interrupted), t.status, t.final_answer, t.final_answer_len, sid,
+                             t.index))
 
     def write_step(self, sid: str, s: StepRow) -> None:
         if not self._ok(sid):
@@ -227,15 +234,15 @@ class StoreSink:
                     acc.usage[i] -= prev[i]
                 acc.tools -= prev[5]
                 acc.failed -= prev[6]
-            failed = s.failed_tools
+                acc.missing -= prev[7]
+            failed, missing = s.failed_tools, s.missing_tools
             for i in range(5):
                 acc.usage[i] += u[i]
             acc.tools += len(s.tools)
             acc.failed += failed
+            acc.missing += missing
             acc.peak = max(acc.peak, u[0] + u[1] + u[2])
-            if s.message:
-                acc.final = s.message[:400]
-            self.step_usage[key] = (*u, len(s.tools), failed)
+            self.step_usage[key] = (*u, len(s.tools), failed, missing)
 
     def write_patch_tool(self, sid: str, turn_index: int, step_index: int, t: ResultPatch) -> None:
         if not self._ok(sid):
@@ -259,8 +266,11 @@ class StoreSink:
                                 " AND call_id = ? AND kind = 'tool_output'", (sid, turn_index, step_index, t.call_id))
                 self._secrets(sid, turn_index, step_index, t.call_id, t.secrets)
             acc = self.acc.get((sid, turn_index))
-            if acc is not None and row is not None and (row[1] == "error") != (t.status == "error"):
-                acc.failed += 1 if t.status == "error" else -1
+            if acc is not None and row is not None:
+                if (row[1] == "error") != (t.status == "error"):
+                    acc.failed += 1 if t.status == "error" else -1
+                if (row[1] == "missing") != (t.status == "missing"):
+                    acc.missing += 1 if t.status == "missing" else -1
         elif t.child:
             self.db.execute(
                 "UPDATE tools SET child_id = ? WHERE session_id = ? AND call_id = ? AND turn_idx = ? AND step_idx = ?",
@@ -286,6 +296,22 @@ class StoreSink:
             return
         self.db.execute("INSERT OR REPLACE INTO compactions VALUES (?,?,?,?,?)",
                         (sid, c.turn_index, c.at or "", c.trigger, c.pre_tokens))  # time unknown: ""
+
+    def write_interjection(self, sid: str, i: InterjectionRow) -> None:
+        """A message typed mid-turn: a row of its own and a prompt doc (`seq` ≥ 0 names it; step -1, so that a
+        re-emitted step never drops it)."""
+        if not self._ok(sid):
+            return
+        key = (sid, i.turn_index, i.seq)
+        if not self._is_new(sid):
+            if self.db.execute("SELECT 1 FROM interjections WHERE session_id = ? AND turn_idx = ? AND seq = ?",
+                               key).fetchone() is not None:
+                return  # emitted once by the builder; a second copy would only come from a replayed read
+        self.db.execute("INSERT OR IGNORE INTO interjections (session_id, turn_idx, seq, at, after_step, text, text_len)"
+                        " VALUES (?,?,?,?,?,?,?)", (*key, i.at, i.after_step, i.text, i.text_len))
+        if i.text:
+            self._doc(sid, i.turn_index, -1, i.seq, PROMPT, i.text)
+        self._secrets(sid, i.turn_index, -1, None, i.secrets)
 
     # -- secret findings ------------------------------------------------------------------------
 
@@ -334,10 +360,9 @@ class StoreSink:
         self.flush()
         if self.acc:
             self.db.executemany(
-                "UPDATE turns SET steps = ?, tool_calls = ?, failed_tools = ?, input = ?, cache_read = ?,"
-                " cache_write = ?, output = ?, reasoning = ?, peak_context = ?, final_message = ?"
-                " WHERE session_id = ? AND idx = ?",
-                [(a.steps, a.tools, a.failed, *a.usage, a.peak, a.final, sid, ti) for (sid, ti), a in self.acc.items()])
+                "UPDATE turns SET steps = ?, tool_calls = ?, failed_tools = ?, missing_tools = ?, input = ?, cache_read = ?,"
+                " cache_write = ?, output = ?, reasoning = ?, peak_context = ? WHERE session_id = ? AND idx = ?",
+                [(a.steps, a.tools, a.failed, a.missing, *a.usage, a.peak, sid, ti) for (sid, ti), a in self.acc.items()])
         for sid, low in self.touched.items():
             if self._is_new(sid):
                 recompute_session(self.db, sid)
@@ -356,25 +381,19 @@ def recompute_stats(db: sqlite3.Connection, sid: str, low: int = 0) -> None:
                  FROM steps WHERE session_id = ? AND turn_idx >= ? GROUP BY turn_idx) AS a
            WHERE turns.session_id = ? AND turns.idx = a.turn_idx""", (sid, low, sid))
     db.execute(
-        """UPDATE turns SET tool_calls = a.n, failed_tools = a.f
-           FROM (SELECT turn_idx, count(*) AS n, sum(status = 'error') AS f
+        """UPDATE turns SET tool_calls = a.n, failed_tools = a.f, missing_tools = a.m
+           FROM (SELECT turn_idx, count(*) AS n, sum(status = 'error') AS f, sum(status = 'missing') AS m
                  FROM tools WHERE session_id = ? AND turn_idx >= ? GROUP BY turn_idx) AS a
            WHERE turns.session_id = ? AND turns.idx = a.turn_idx""", (sid, low, sid))
-    db.execute(
-        """UPDATE turns SET final_message = (
-               SELECT substr(message, 1, 400) FROM steps
-               WHERE steps.session_id = turns.session_id AND steps.turn_idx = turns.idx AND message IS NOT NULL
-               ORDER BY idx DESC LIMIT 1)
-           WHERE session_id = ? AND idx >= ?""", (sid, low))
     recompute_session(db, sid)
 
 
 def recompute_session(db: sqlite3.Connection, sid: str) -> None:
     db.execute(
-        """UPDATE sessions SET (turns, steps, tool_calls, failed_tools, input, cache_read, cache_write, output,
-               reasoning, peak_context) = (
+        """UPDATE sessions SET (turns, steps, tool_calls, failed_tools, missing_tools, input, cache_read, cache_write,
+               output, reasoning, peak_context) = (
                SELECT count(*), coalesce(sum(steps), 0), coalesce(sum(tool_calls), 0), coalesce(sum(failed_tools), 0),
-                      coalesce(sum(input), 0), coalesce(sum(cache_read), 0), coalesce(sum(cache_write), 0),
+                      coalesce(sum(missing_tools), 0), coalesce(sum(input), 0), coalesce(sum(cache_read), 0), coalesce(sum(cache_write), 0),
                       coalesce(sum(output), 0), coalesce(sum(reasoning), 0), coalesce(max(peak_context), 0)
                FROM turns WHERE session_id = ?)
            WHERE id = ?""", (sid, sid))
@@ -389,7 +408,7 @@ def purge_sessions(db: sqlite3.Connection, sids: list[str]) -> None:
             db.execute("INSERT INTO docs_fts (docs_fts, rowid, text) SELECT 'delete', id, text FROM doc_text"
                        " WHERE id IN (SELECT id FROM docs WHERE skey = ?) AND text IS NOT NULL", (row[0],))
             db.execute("DELETE FROM docs WHERE skey = ?", (row[0],))
-        for table, col in (("secrets", "session_id"),
+        for table, col in (("secrets", "session_id"), ("interjections", "session_id"),
                            ("tools", "session_id"), ("steps", "session_id"),
                            ("turns", "session_id"), ("compactions", "session_id"), ("sessions", "id")):
             db.execute(f"DELETE FROM {table} WHERE {col} = ?", (sid,))
