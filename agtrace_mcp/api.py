@@ -6,7 +6,7 @@
 
 Every query first refreshes the index (throttled), so a caller sees the step its agent just took. Every
 answer is bounded by the output budget: lists are cut (with `next_cursor`), long texts are cut head+tail
-(the rest is one `get_tool_output` call away), and what was cut is said in `truncated`/`note`.
+(the rest is one `get_text` call away, and the cut says which), and what was cut is said in `truncated`/`note`.
 Expected failures raise typed errors (`errors.py`) whose message says what to call instead.
 """
 
@@ -230,11 +230,13 @@ class Agtrace:
                      ("call get_turn(session_id, turn_index) for a turn in full" if outline else "no turns recorded"))
         return self._out(self._fit(build, len(outline)))
 
-    def current_session(self, project: str, provider: str | None = None) -> CurrentSession:
-        """The newest top-level session of a project directory: "which session am I?"."""
+    def current_session(self, project: str | None, provider: str | None = None) -> CurrentSession:
+        """The newest top-level session of a project directory: "which session am I?". `project` may be any
+        folder inside a recorded project (the deepest recorded project above it counts)."""
         provider = check_provider(provider)
+        project = check_project(project)
         if not project:
-            raise BadArgumentError("project is empty; pass your working directory (an absolute path)")
+            raise BadArgumentError("project is needed: pass your working directory (an absolute path)")
 
         def newest() -> str | None:
             with self.store.read() as db:
@@ -382,7 +384,7 @@ class Agtrace:
         if field not in TEXT_FIELDS:
             raise BadArgumentError(f"field must be one of {', '.join(TEXT_FIELDS)}, not {field!r}")
         if not isinstance(offset, int) or offset < 0:
-            raise BadArgumentError("offset must be ≥ 0")
+            raise BadArgumentError(f"offset must be a character position (0 or more), not {offset!r}")
         page = max(1, min(limit or self.config.budget_chars, self.config.budget_chars - 2000))
         sid = self.resolve(session_id)
         if field in ("args", "output"):

@@ -63,10 +63,11 @@ def checked(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 def check_limit(limit: int) -> int:
-    """A page size: a positive integer, capped at MAX_LIMIT."""
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise BadArgumentError(f"limit must be a positive integer (1..{MAX_LIMIT}), not {limit!r}")
-    return min(limit, MAX_LIMIT)
+    """A page size: a whole number from 1 to MAX_LIMIT (more comes page by page, with the cursor)."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise BadArgumentError(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {limit!r} (pass "
+                               "next_cursor for the next page)")
+    return limit
 
 
 ALIASES = {"claude": "claude_code", "claude-code": "claude_code", "claude code": "claude_code",

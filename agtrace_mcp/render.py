@@ -305,7 +305,7 @@ def sessions(screen: Screen, res: Any, ids: dict[str, str]) -> None:
         if not s.on_disk:
             title += " (log gone)"
         rows.append([ids.get(s.session_id, s.session_id), when(s.ended_at), agent(s.provider), number(s.turns),
-                     number(s.tool_calls), (number(s.failed_tools), "red") if s.failed_tools else "", title,
+                     number(s.tool_calls), failed_cell(s.failed_tools, s.missing_tools), title,
                      home_short(s.project_root)][:len(cols)])
     print_lines(screen.out, table(cols, rows, screen.width))
     note = page_note(len(res.sessions), res.total, "sessions", res.next_cursor)
@@ -319,7 +319,7 @@ def projects(screen: Screen, res: Any) -> None:
     cols = [Column("last activity"), Column("sessions", right=True), Column("turns", right=True),
             Column("failed", right=True), Column("agents"), Column("project", flex=1, keep_end=True)]
     rows = [[when(p.last_activity), number(p.sessions), number(p.turns),
-             (number(p.failed_tools), "red") if p.failed_tools else "", ",".join(agent(a) for a in p.providers if a),
+             failed_cell(p.failed_tools, p.missing_tools), ",".join(agent(a) for a in p.providers if a),
              home_short(p.project_root) or "(unknown)"] for p in res.projects]
     print_lines(screen.out, table(cols, rows, screen.width))
     footer(screen, page_note(len(res.projects), res.total, "projects", res.next_cursor))
@@ -447,8 +447,17 @@ def args_summary(args: Any) -> str:
 
 
 def tool_mark(status: str) -> str:
-    """✓ ok, ✗ failed, … still running or never answered."""
-    return {"ok": "[green]✓[/green]", "error": "[red]✗[/red]"}.get(status, "[yellow]…[/yellow]")
+    """✓ ok, ✗ failed, ? no result ever came, … still running."""
+    return {"ok": "[green]✓[/green]", "error": "[red]✗[/red]", "missing": "[yellow]?[/yellow]"}.get(
+        status, "[yellow]…[/yellow]")
+
+
+def failed_cell(failed: int, missing: int) -> Any:
+    """The `failed` column: failed calls, and calls that never got a result (`+2?`), apart."""
+    if not failed and not missing:
+        return ""
+    text = (number(failed) if failed else "") + (f"+{number(missing)}?" if missing else "")
+    return (text, "red" if failed else "yellow")
 
 
 def error_line(err: dict[str, Any] | None) -> str:
@@ -493,9 +502,10 @@ def transcript(screen: Screen, s: dict[str, Any], style: TranscriptStyle) -> Non
     if s.get("parent_session_id"):
         c.print(f"subagent of {escape(s['parent_session_id'])}"
                 + (f" ({escape(s['agent_name'])})" if s.get("agent_name") else ""), soft_wrap=True)
-    failed = f" ([red]{number(st['failed_tools'])} failed[/red])" if st["failed_tools"] else ""
+    apart = ([f"[red]{number(st['failed_tools'])} failed[/red]"] if st["failed_tools"] else []) + \
+        ([f"[yellow]{number(st['missing_tools'])} without a result[/yellow]"] if st.get("missing_tools") else [])
     c.print(f"{number(st['turns'])} turns · {number(st['steps'])} steps · {number(st['tool_calls'])} tool calls"
-            f"{failed}", soft_wrap=True)
+            + (f" ({', '.join(apart)})" if apart else ""), soft_wrap=True)
     c.print(f"[dim]tokens in {number(st['input'])} · cache read {number(st['cache_read'])} · cache write "
             f"{number(st['cache_write'])} · out {number(st['output'])} · peak context "
             f"{number(st['peak_context_tokens'])}[/dim]")
@@ -505,12 +515,19 @@ def transcript(screen: Screen, s: dict[str, Any], style: TranscriptStyle) -> Non
         _turn(c, t, style, width)
 
 
+TURN_STATUS = {"interrupted": "[red]⏹ interrupted[/red]",
+               "incomplete": "[yellow]… incomplete: no end recorded (still running, or it crashed)[/yellow]"}
+
+
 def _turn(c: Console, t: dict[str, Any], style: TranscriptStyle, width: int | None) -> None:
     user = t["user"]
     origin = user.get("origin") or "user"
     head = f"turn {t['index']}" + (f" · {stamp(t.get('started_at'))}" if t.get("started_at") else "")
     if origin != "user":
         head += f" · {origin}" + (f" {user['slash_command']}" if user.get("slash_command") else "")
+    status = t.get("status") or ("interrupted" if t.get("interrupted") else "completed")
+    if status != "completed":
+        head += f" · {status}"
     c.print()
     if width is None:
         c.print(f"[bold]── {escape(head)} ──[/bold]", soft_wrap=True)
@@ -519,30 +536,35 @@ def _turn(c: Console, t: dict[str, Any], style: TranscriptStyle, width: int | No
     who = {"user": "you", "slash_command": "you", "compaction": "summary", "system": "system"}.get(origin, origin)
     _block(c, f"[bold green]{who}:[/bold green] ", user.get("text") or "", style.message_lines, width)
     steps = t.get("steps") or []
-    last_msg = _final_message_index(steps)
-    for i, step in enumerate(steps):
+    answer = t.get("final_answer")
+    answered = False
+    said: dict[int, list[dict[str, Any]]] = {}
+    for it in t.get("interjections") or []:
+        said.setdefault(it.get("after_step", -1), []).append(it)
+
+    def typed(after: int) -> None:  # what the user typed while the agent worked, where it reached the model
+        for it in said.pop(after, []):
+            _block(c, "[bold green]you (mid-turn):[/bold green] ", it.get("text") or "", style.message_lines, width)
+
+    typed(-1)
+    for step in steps:
         if step.get("reasoning"):
             _block(c, "  [dim italic]thinking:[/dim italic] ", step["reasoning"], style.reasoning_lines, width,
                    text_style="dim italic")
         if step.get("message"):  # before the step's calls: an agent says what it is about to do, then does it
-            label = "[bold magenta]answer:[/bold magenta] " if i == last_msg else "[magenta]agent:[/magenta] "
+            final = bool(answer) and step["message"] == answer and not step.get("tools")
+            answered = answered or final
+            label = "[bold magenta]answer:[/bold magenta] " if final else "[magenta]agent:[/magenta] "
             _block(c, label, step["message"], style.message_lines, width)
         for tool in step.get("tools") or []:
             _tool(c, tool, style, width)
-    for it in t.get("interjections") or []:
-        _block(c, "[green]you (mid-turn):[/green] ", it.get("text") or "", style.message_lines, width)
-    if t.get("interrupted"):
-        c.print("[red]⏹ interrupted[/red]")
-
-
-def _final_message_index(steps: list[dict[str, Any]]) -> int | None:
-    """The step whose message is the turn's final answer: the last message with no tool call after it."""
-    for i in range(len(steps) - 1, -1, -1):
-        if steps[i].get("message"):
-            return i
-        if steps[i].get("tools"):
-            return None
-    return None
+        typed(step.get("index", -2))
+    for after in sorted(said):
+        typed(after)
+    if answer and not answered:  # an answer the agent reported apart (Codex task_complete, a task summary)
+        _block(c, "[bold magenta]answer:[/bold magenta] ", answer, style.message_lines, width)
+    if status in TURN_STATUS:
+        c.print(TURN_STATUS[status])
 
 
 def _tool(c: Console, tool: dict[str, Any], style: TranscriptStyle, width: int | None) -> None:
@@ -556,6 +578,8 @@ def _tool(c: Console, tool: dict[str, Any], style: TranscriptStyle, width: int |
     if tool.get("error"):
         c.print(Text("      " + cut(error_line(tool["error"]), None if width is None else width - 6), "red"),
                 soft_wrap=True)
+    elif tool.get("status") == "missing":
+        c.print(Text("      no result was recorded for this call", "yellow"), soft_wrap=True)
     elif style.output_lines and tool.get("output"):
         _block(c, "      ", tool["output"], style.output_lines, width, text_style="dim")
 

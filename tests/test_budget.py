@@ -83,7 +83,7 @@ CALLS = [
     ("search_history", {"query": "module_5", "limit": 200}),
     ("search_history", {"query": "processed batch", "kind": ["tool_output"], "limit": 200}),
     ("list_projects", {"limit": 200}),
-    ("get_tool_output", {"session_id": SID, "call_id": f"toolu_{HUGE_TURN:05d}", "limit": 60000}),
+    ("get_text", {"session_id": SID, "field": "output", "call_id": f"toolu_{HUGE_TURN:05d}"}),
     ("current_session", {"project": "/home/dev/big"}),
     ("find_failed_tools", {"group_by": "error", "limit": 200}),
     ("find_failed_tools", {"group_by": "tool", "limit": 200}),
@@ -120,14 +120,16 @@ async def test_huge_output_is_cut_head_and_tail_with_its_full_length(client: Cli
     assert tool["output"].startswith("000000 INFO")
     assert tool["output"].rstrip().endswith(f"{HUGE_LINES - 1:06d} INFO worker-{(HUGE_LINES - 1) % 13} processed batch "
                                             f"{HUGE_LINES - 1} in {(HUGE_LINES - 1) % 997} ms")
-    assert "get_tool_output" in r["note"]
+    # the cut says which call returns all of it
+    assert f"get_text(session_id={SID}, call_id=toolu_{HUGE_TURN:05d}, field=output) returns all" in tool["output"]
+    assert "get_text" in r["note"]
 
 
 async def test_the_rest_of_a_huge_output_is_reachable_page_by_page(client: Client):
-    args = {"session_id": SID, "call_id": f"toolu_{HUGE_TURN:05d}", "limit": 60000}
-    first = (await client.call_tool("get_tool_output", args)).structured_content
+    args = {"session_id": SID, "field": "output", "call_id": f"toolu_{HUGE_TURN:05d}"}
+    first = (await client.call_tool("get_text", args)).structured_content
     assert first["next_offset"] == len(first["text"])
-    second = (await client.call_tool("get_tool_output", {**args, "offset": first["next_offset"]})).structured_content
+    second = (await client.call_tool("get_text", {**args, "offset": first["next_offset"]})).structured_content
     assert second["offset"] == first["next_offset"]
     assert (first["text"] + second["text"]).split("\n")[1500].startswith("001500 INFO")
 

@@ -67,7 +67,7 @@ def test_a_turn_reads_like_a_transcript_prompt_steps_and_final_answer(run):
 def test_a_failed_call_in_show_has_its_error_line(run):
     code, lines, err = run("show", "11111111")
     i = next(k for k, line in enumerate(lines) if "✗ Bash  pytest -q" in line)
-    assert lines[i + 1].strip() == "exit 1: ===== 1 failed, 4 passed ====="
+    assert lines[i + 1].strip() == "exit 1: FAILED tests/test_app.py::test_total - assert 3 == 4"
 
 
 def test_numbers_have_thousands_separators(run):

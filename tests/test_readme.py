@@ -13,7 +13,7 @@ README = (ROOT / "README.md").read_text()
 
 def test_every_mcp_tool_is_in_the_tools_table():
     source = (ROOT / "agtrace_mcp" / "server" / "tools.py").read_text()
-    tools = re.findall(r"@mcp\.tool\([^\n]*\n\s+def (\w+)\(", source)
+    tools = re.findall(r"@_tool\(mcp[^\n]*\n\s+(?:async )?def (\w+)\(", source)
     assert len(tools) >= 11
     missing = [t for t in tools if f"| `{t}` |" not in README]
     assert not missing

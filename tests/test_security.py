@@ -273,7 +273,7 @@ async def test_a_full_session_of_tool_calls_and_indexing_modifies_no_log_file(ho
         for name, args in [("list_sessions", {"limit": 200}), ("list_projects", {}), ("find_failed_tools", {}),
                            ("search_history", {"query": "test"}), ("get_session", {"session_id": "111111"}),
                            ("get_turn", {"session_id": "111111", "turn_index": -1}),
-                           ("get_tool_output", {"session_id": "111111", "call_id": "toolu_pytest"}),
+                           ("get_text", {"session_id": "111111", "field": "output", "call_id": "toolu_pytest"}),
                            ("current_session", {"project": "/home/dev/webapp"}), ("secret_findings", {})]:
             await c.call_tool(name, args)
     for s in api.list_sessions(include_subagents=True, limit=200).sessions:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "home"
 MAIN_ID = "11111111-1111-4111-8111-111111111111"
 TOOLS = {"list_sessions", "get_session", "get_turn", "find_failed_tools", "search_history", "list_projects",
-         "get_tool_output", "current_session"}
+         "get_text", "current_session", "analyze_session", "get_usage", "secret_findings"}
 
 
 def _twin(home: Path, sid: str) -> None:
@@ -138,7 +138,9 @@ async def test_get_turn_negative_index_is_the_latest(client: Client):
 async def test_get_turn_shows_failures_with_kind_and_exit_code(client: Client):
     res = await ok(client, "get_turn", session_id=MAIN_ID, turn_index=0)
     bash = res["steps"][0]["tools"][0]
-    assert bash["error"] == {"kind": "exit_code", "exit_code": 1, "message": "===== 1 failed, 4 passed ====="}
+    # the error line is the one that says what failed, not the last summary line of pytest
+    assert bash["error"] == {"kind": "exit_code", "exit_code": 1,
+                             "message": "FAILED tests/test_app.py::test_total - assert 3 == 4"}
     assert res["steps"][0]["usage"]["context_tokens"] == 1510
 
 
@@ -164,8 +166,8 @@ async def test_list_projects(client: Client):
     assert "/home/dev/webapp" in [p["project_root"] for p in res["projects"]]
 
 
-async def test_get_tool_output_reads_the_full_text_from_the_log(client: Client):
-    res = await ok(client, "get_tool_output", session_id=MAIN_ID, call_id="toolu_pytest")
+async def test_get_text_reads_a_full_tool_output_from_the_log(client: Client):
+    res = await ok(client, "get_text", session_id=MAIN_ID, field="output", call_id="toolu_pytest")
     assert res["text"].startswith("Exit code 1") and res["source"] == "log" and res["next_offset"] is None
 
 
@@ -216,7 +218,7 @@ async def test_bad_provider_is_a_validation_error(client: Client):
 
 
 async def test_unknown_call_id(client: Client):
-    assert "get_turn" in await err(client, "get_tool_output", session_id=MAIN_ID, call_id="nope")
+    assert "get_turn" in await err(client, "get_text", session_id=MAIN_ID, field="output", call_id="nope")
 
 
 async def test_current_session_of_an_unknown_project(client: Client):

@@ -453,6 +453,20 @@ class GeminiProvider:
                 return slug_paths[0]
         return None
 
+    def project_from_known(self, file_path: str, known: Iterable[str]) -> str | None:
+        """The project of a log in a hash-named folder (`tmp/<sha256 of the project root>/`) whose root the log
+        itself never wrote: the known path (another agent's cwd, a path in a tool argument) with that hash."""
+        folder = Path(file_path).parent
+        while folder.name and folder.name != "chats":
+            folder = folder.parent
+        h = folder.parent.name if folder.name == "chats" else ""
+        if not _HEX64.match(h):
+            return None
+        for cand in known:
+            if _sha(cand) == h:
+                return cand
+        return None
+
     def _registry(self, path: Path) -> _Registry | None:
         key = str(path)
         try:

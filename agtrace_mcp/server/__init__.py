@@ -63,7 +63,7 @@ class AgtraceServer(MCPServer):
         except ToolError as e:
             cause = e.__cause__
             if isinstance(cause, ValidationError):
-                raise ToolError(argument_error(name, cause)) from cause
+                raise ToolError(argument_error(name, cause, tool.parameters if tool else None)) from cause
             prefix = f"Error executing tool {name}: "
             msg = str(e)
             if msg.startswith(prefix):  # the SDK's wrapping adds nothing the message does not say

@@ -103,8 +103,8 @@ _EXPECTED = {
 }
 
 
-def argument_error(tool: str, err: ValidationError) -> str:
-    """One line: which argument is wrong and what it must be."""
+def argument_error(tool: str, err: ValidationError, schema: dict[str, Any] | None = None) -> str:
+    """One line: which argument is wrong and what it must be (and, for a missing one, what the tool takes)."""
     parts = []
     for e in err.errors(include_url=False):
         loc = [str(x) for x in e.get("loc", ()) if not str(x).startswith(("function-", "nullable"))]
@@ -126,7 +126,10 @@ def argument_error(tool: str, err: ValidationError) -> str:
         if len(shown) > 60:
             shown = shown[:57] + "…"
         parts.append(f"{what} must be {need}, not {shown}")
-    return f"{tool}: " + "; ".join(dict.fromkeys(parts))
+    line = f"{tool}: " + "; ".join(dict.fromkeys(parts))
+    if schema is not None and any(p.endswith(" is required") for p in parts):
+        line += f" ({tool} takes {', '.join(schema.get('properties', {}))})"
+    return line
 
 
 def unknown_arguments(tool: str, given: dict[str, Any], schema: dict[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 import sqlite3
 import stat
 import time
@@ -424,11 +425,62 @@ def link_children(db: sqlite3.Connection, wait: bool) -> None:
             "  ORDER BY t.started_at DESC LIMIT 1)"
             " WHERE provider = 'codex' AND agent_name = 'review' AND parent_id IS NULL AND started_at IS NOT NULL",
             (f"-{REVIEW_WINDOW_S} seconds",))
+        resolve_projects(db)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+_ABS_PATH = re.compile(r"(?:(?<=[\"'\s=:(])|^)(/(?:[\w.@+~-]+/)*[\w.@+~-]+|[A-Za-z]:\\\\(?:[^\\\\\"'\s]+\\\\)*[^\\\\\"'\s]+)")
+
+
+def _ancestors(path: str) -> list[str]:
+    """A path and the folders above it (not the filesystem root)."""
+    out = []
+    sep = "\\" if ("\\" in path and "/" not in path) else "/"
+    p = path.rstrip(sep)
+    while p and p not in ("/", "") and not (len(p) <= 3 and p[1:2] == ":"):
+        out.append(p)
+        cut = p.rfind(sep)
+        if cut <= 0:
+            break
+        p = p[:cut]
+    return out
+
+
+def resolve_projects(db: sqlite3.Connection) -> None:
+    """Projects the logs themselves do not name. A log whose provider can tell its project from known paths
+    (Gemini CLI's `tmp/<sha256>/` folders) gets the one that matches: a project another agent worked in, or a
+    path in the session's own tool arguments. A subagent with no project counts in its parent's."""
+    rows = db.execute("SELECT s.id, s.provider, f.path FROM sessions s JOIN files f ON f.id = s.file_id"
+                      " WHERE s.project_root IS NULL").fetchall()
+    known: list[str] | None = None
+    for sid, provider, path in rows:
+        prov = REGISTRY.get(provider)
+        find = getattr(prov, "project_from_known", None)
+        if find is None:
+            continue
+        if known is None:
+            known = []
+            for (root,) in db.execute("SELECT DISTINCT project_root FROM sessions WHERE project_root IS NOT NULL"):
+                known.extend(_ancestors(root))
+        own: list[str] = []
+        for (args,) in db.execute("SELECT args FROM tools WHERE session_id = ? AND args IS NOT NULL LIMIT 2000",
+                                  (sid,)):
+            for m in _ABS_PATH.finditer(args):
+                own.extend(_ancestors(m.group(1).replace("\\\\", "\\")))
+        root = find(path, dict.fromkeys([*own, *known]))
+        if root is not None:
+            db.execute("UPDATE sessions SET project_root = ? WHERE id = ?", (root, sid))
+    for _ in range(4):  # subagents of subagents: a few levels
+        n = db.execute("UPDATE sessions SET project_root = (SELECT p.project_root FROM sessions p"
+                       " WHERE p.id = sessions.parent_id) WHERE project_root IS NULL AND parent_id IS NOT NULL"
+                       " AND (SELECT p.project_root FROM sessions p WHERE p.id = sessions.parent_id) IS NOT NULL"
+                       ).rowcount
+        if not n:
+            break
 
 
 def _begin(db: sqlite3.Connection, wait: bool) -> None:

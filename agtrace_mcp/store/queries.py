@@ -359,15 +359,28 @@ def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int) -> t
 
 
 def current_session(db: sqlite3.Connection, scope: Scope, project: str, provider: str | None) -> sqlite3.Row | None:
+    """The newest top-level session of the deepest recorded project at or above `project` (the agent may be in
+    a subfolder of where it started); when no recorded project contains it, the newest session below it."""
     where, params = scope.sql()
+    prov, pp = (" AND s.provider = ?", [provider]) if provider else ("", [])
+    sep = "\\" if ("\\" in project and "/" not in project) else "/"
+    above, p = [], project.rstrip(sep) or sep
+    while p:
+        above.append(p)
+        if p == sep:
+            break
+        cut = p.rfind(sep)
+        p = p[:cut] if cut > 0 else (sep if sep == "/" else "")
+    marks = ",".join("?" * len(above))
+    row = db.execute(
+        f"SELECT s.* FROM sessions s WHERE s.parent_id IS NULL AND s.project_root IN ({marks}){prov}{where}"
+        " ORDER BY length(s.project_root) DESC, s.ended_at DESC LIMIT 1", [*above, *pp, *params]).fetchone()
+    if row is not None:
+        return row
     w2, p2 = project_clause(project)
-    prov = ""
-    if provider:
-        prov = " AND s.provider = ?"
-        p2 = [*p2, provider]
     return db.execute(
         f"SELECT s.* FROM sessions s WHERE s.parent_id IS NULL{w2}{prov}{where} ORDER BY s.ended_at DESC LIMIT 1",
-        [*p2, *params]).fetchone()
+        [*p2, *pp, *params]).fetchone()
 
 
 def file_report(db: sqlite3.Connection) -> list[sqlite3.Row]:

@@ -1,7 +1,7 @@
 """The builder's sink for the index: turns, steps and tools become rows; their text becomes search docs.
 
 Rows hold previews, not whole bodies (prepared by `rows.py`, here or in a parse worker): long tool outputs keep a head and a tail plus the byte offset of
-the record in the log, so the full text is read from the log on demand (`get_tool_output`). A search doc is
+the record in the log, so the full text is read from the log on demand (`get_text`). A search doc is
 only coordinates: the FTS index reads its text from the row it belongs to (view `doc_text`), so nothing is
 stored twice. For the same reason a doc's text must be exactly the stored column (`_doc_texts` below), and
 docs are dropped from the FTS index *before* the rows they read from are replaced.
