@@ -307,7 +307,7 @@ def test_spawn_agent_call_links_the_child_thread():
     s = load(PARENT)
     spawn = tool(s, "call_e006_spawn")
     assert spawn.name == "spawn_agent" and spawn.kind == "plan"
-    assert spawn.child_session_id == "019de332-2e90-7b05-8000-00000000e005"
+    assert spawn.child_session_id == "019de333-2e90-7b05-8000-00000000e005"
 
 
 def test_read_output_returns_each_results_full_text(tmp_path):
@@ -341,7 +341,7 @@ def test_resumed_thread_appends_its_own_session_meta_and_stays_one_session(tmp_p
 
 def test_forked_child_is_its_own_session_with_parent_and_agent_name():
     s = load(CHILD)
-    assert s.session_id == "019de332-2e90-7b05-8000-00000000e005"
+    assert s.session_id == "019de333-2e90-7b05-8000-00000000e005"
     assert s.parent_session_id == "019de332-0780-7b06-8000-00000000e006"
     assert s.agent_name == "Noether"
     assert s.models == ["gpt-5.6-terra"]

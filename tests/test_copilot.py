@@ -1,7 +1,7 @@
 """GitHub Copilot CLI → the session model: one rule per test, on fixtures/home/.copilot and the real corpus.
 
 Fixtures (fixtures/home/.copilot), one per rule:
-- session-state/c0ffee00-…-0001/: events.jsonl + workspace.yaml + vscode.metadata.json ("Login test fix").
+- session-state/c0ffee01-…-0001/: events.jsonl + workspace.yaml + vscode.metadata.json ("Login test fix").
   Prompt 1: reasoning, bash whose result ends `<exited with exit code 1>` under `success:true`, a view, an edit
   the user rejected (`error.code: rejected`), a closing answer; 3 × outputTokens (120, 80, 40). Then
   `session.shutdown` (modelMetrics) → `session.resume` → `session.model_change` to gpt-5 → prompt 2 wrapped in a
@@ -10,7 +10,7 @@ Fixtures (fixtures/home/.copilot), one per rule:
 - …-0002/: `abort` while bash runs; `session.error` (quota) in the next turn; a torn last line; no sidecars.
 - …-0003/: a `task` call whose subagent's events carry `parentToolCallId` (one grep, two messages).
 - …-0004/: only workspace.yaml (a launch with no prompt): not a session.
-- session-state/c0ffee00-…-0005.jsonl: the 2025 flat layout (no turn brackets; calls only in execution_start).
+- session-state/c0ffee05-…-0005.jsonl: the 2025 flat layout (no turn brackets; calls only in execution_start).
 - history-session-state/session_…-0006_*.json: 0.0.x `timeline` (a failed `rm`, "Operation cancelled by user");
   session_…-0007_*.json: `chatMessages` only.
 """
@@ -37,7 +37,7 @@ from agtrace_mcp.providers.copilot import CopilotProvider, exit_code, prompt_tex
 
 COPILOT = Path(__file__).resolve().parent.parent / "fixtures" / "home" / ".copilot"
 STATE = COPILOT / "session-state"
-S1, S2, S3, S4, S5, S6, S7 = (f"c0ffee00-0000-4000-8000-00000000000{i}" for i in range(1, 8))
+S1, S2, S3, S4, S5, S6, S7 = (f"c0ffee0{i}-0000-4000-8000-00000000000{i}" for i in range(1, 8))
 MAIN = STATE / S1 / "events.jsonl"
 ERRORS = STATE / S2 / "events.jsonl"
 SUBAGENT = STATE / S3 / "events.jsonl"

@@ -51,8 +51,8 @@ DATA = Path(__file__).resolve().parent.parent / "fixtures" / "home" / ".local" /
 STORAGE = DATA / "storage"
 PID = "4b0ea68d7af9a6031a7ffda7ad66e0cb83315750"
 MAIN = "ses_5f0c1a2b3ffe1Vn8Qe0mZrKd7T"
-CHILD = "ses_5f0c1a2b4ffe2Kx9Wq1nYsLe8U"
-EMPTY = "ses_5f0c1a2b5ffe3Pq0Rs2tUvWx9Y"
+CHILD = "ses_5f1d1a2b4ffe2Kx9Wq1nYsLe8U"
+EMPTY = "ses_5f2e1a2b5ffe3Pq0Rs2tUvWx9Y"
 MAIN_JSON = STORAGE / "session" / PID / f"{MAIN}.json"
 CHILD_JSON = STORAGE / "session" / PID / f"{CHILD}.json"
 
