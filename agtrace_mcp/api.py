@@ -329,7 +329,8 @@ class Agtrace:
 
         budget = self.config.budget_chars - 600  # room for the notes and the cursor
         if mode == "outline":
-            lines = rv.outline_lines(page, by_step, [r for r in said if r["after_step"] >= first - (first == 0)], sid)
+            lines = rv.outline_lines(page, by_step, [r for r in said if r["after_step"] >= first - (first == 0)], sid,
+                                     rv.poll_targets(tool_rows))
             for cap in CAPS[:3]:  # only the prompt and the answer can shrink here
                 full = view(cap, lines=[line for _, line in lines])
                 if self._size(full) <= budget:

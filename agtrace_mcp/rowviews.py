@@ -245,10 +245,20 @@ def call_of(t: Any) -> Any:
                 child=t["child_id"])
 
 
-def tool_line(t: Any) -> str:
-    """`Bash: npm test → error exit 1, 3.2s: FAIL src/a.test.ts` — the call, its target and how it ended."""
+def poll_targets(tools: list[Any]) -> dict[str, str]:
+    """Polls among a turn's tool rows → the command of the call (in the same rows) that started the process."""
+    from .engine.analysis import link_polls
+    calls = [call_of(t) for t in tools]
+    link_polls(calls, {t["call_id"]: t["output"] or "" for t in tools})
+    return {c.call_id: c.command for c in calls if c.command}
+
+
+def tool_line(t: Any, polls: dict[str, str] | None = None) -> str:
+    """`Bash: npm test → error exit 1, 3.2s: FAIL src/a.test.ts` — the call, its target and how it ended; a poll
+    names the command it waits on."""
     from .engine.analysis import describe
-    target = describe(call_of(t), 80)
+    started = (polls or {}).get(t["call_id"])
+    target = f"polls `{snippet(started, 70)}`" if started else describe(call_of(t), 80)
     status = {"ok": "ok", "error": "error", "missing": "missing (no result)", "in_progress": "running"}.get(
         t["status"], t["status"])
     bits = []
@@ -266,7 +276,8 @@ def tool_line(t: Any) -> str:
     return line
 
 
-def outline_lines(steps: list[Any], by_step: dict[int, list[Any]], said: list[Any], sid: str) -> list[tuple[int, str]]:
+def outline_lines(steps: list[Any], by_step: dict[int, list[Any]], said: list[Any], sid: str,
+                  polls: dict[str, str] | None = None) -> list[tuple[int, str]]:
     """(step index, line) per step, with a » line after the step each interjection followed."""
     after: dict[int, list[Any]] = {}
     for r in said:
@@ -289,7 +300,7 @@ def outline_lines(steps: list[Any], by_step: dict[int, list[Any]], said: list[An
             parts.append(f"model request failed: {_first_line(s['error'] or s['message'], 200)}")
         elif msg:
             parts.append(f"says: {msg}")
-        parts += [tool_line(t) for t in tools]
+        parts += [tool_line(t, polls) for t in tools]
         if not parts:
             parts.append("(thinking)" if s["reasoning"] else "(no text)")
         out.append((s["idx"], f"#{s['idx']} " + "; ".join(parts)))

@@ -59,6 +59,10 @@ dumps = orjson.dumps
 # -- small helpers ----------------------------------------------------------------------------------------------
 
 
+TYPED = ("wait, use the staging config instead", "also run the linter when you are done",
+         "stop touching the migrations", "please keep the public API unchanged")
+
+
 def iso(t: float) -> str:
     s = int(t)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + ".%03dZ" % int((t - s) * 1000)
@@ -691,7 +695,11 @@ class ClaudeSession:
             res: dict[str, Any] = {"tool_use_id": tid, "type": "tool_result", "content": content}
             if is_err:
                 res["is_error"] = True
-            self._user([res], toolUseResult=tur, sourceToolAssistantUUID=asst)
+            # now and then the user types while the tools run: the text rides beside the result (its own
+            # random stream, so the rest of the corpus stays what the seed always made)
+            side = random.Random(tid)
+            typed = [{"type": "text", "text": side.choice(TYPED)}] if side.random() < 0.01 else []
+            self._user([res, *typed], toolUseResult=tur, sourceToolAssistantUUID=asst)
             self.ctx += len(content if isinstance(content, str) else str(content)) // 4
         if interrupted:
             self._user([{"type": "text", "text": "[Request interrupted by user for tool use]"}])

@@ -48,3 +48,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"WARNING: {n} tests on real agent logs were SKIPPED: no corpus at {CORPUS} "
             "(set AGTRACE_MCP_CORPUS to the shared/corpus folder)", red=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def corpus_root() -> Path:
+    """The corpus for module-scoped fixtures (an index built once per module; see `require_corpus`)."""
+    return require_corpus()

@@ -49,7 +49,8 @@ def index_rows(data_dir: Path) -> dict[str, list[tuple]]:
         out = {"sessions": [tuple(r[i] for i in keep) for r in cur.fetchall()]}
         for table, order in (("turns", "session_id, idx"), ("steps", "session_id, turn_idx, idx"),
                              ("tools", "session_id, turn_idx, step_idx, seq"),
-                             ("compactions", "session_id, turn_idx, at")):
+                             ("compactions", "session_id, turn_idx, at"),
+                             ("interjections", "session_id, turn_idx, seq")):
             out[table] = con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
         out["docs"] = sorted(con.execute(
             "SELECT s.id, d.turn_idx, d.step_idx, d.seq, d.kind, x.text FROM docs d"

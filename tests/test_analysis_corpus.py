@@ -240,7 +240,17 @@ def test_codex_polling_is_not_a_repeated_call(api: Agtrace, corpus_home: Path):
             polls[(a["session_id"], a["chars"])] = polls.get((a["session_id"], a["chars"]), 0) + 1
     assert polls[(21570, "")] == 24
     res = api.analyze_session("019fb117")
-    assert res.tool_calls == 169 and res.findings == []
+    assert res.tool_calls == 169 and not [f for f in res.findings if f.kind == "repeated_call"]
+
+
+def test_a_test_run_that_failed_three_times_through_its_polls_is_a_retry_storm(api: Agtrace):
+    # 019fb117: `make runtime-e2e` started by `exec` (its output says SESSION_ID=21570) exits 2 under write_stdin
+    # (step 130); then two `go test` runs of the same test (exec_command, polled, exit 1; the last one stopped
+    # with Ctrl-C) fail the same way: --- FAIL: TestRuntimeProcessesCompleteDisposableFixture
+    [f] = api.analyze_session("019fb117").findings
+    assert (f.kind, f.severity, f.count, f.resolved) == ("retry_storm", "critical", 3, False)
+    assert (f.start_turn, f.start_step) == (0, 106) and f.call_ids[0] == "call_H4raU2GUAJDpAlQdM7hhwGCX"
+    assert "make runtime-e2e" in f.explanation and "TestRuntimeProcessesCompleteDisposableFixture" in f.explanation
 
 
 @pytest.mark.parametrize("sid", ["7f2abd2d", "b7c1b320", "a85dc9d2e4735834b", "0c24fece", "019fa6e3", "f0a689a6"])

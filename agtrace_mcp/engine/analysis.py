@@ -346,8 +346,9 @@ def is_poll(c: Call) -> bool:
 
 
 def poll_process(c: Call) -> str | None:
-    """The id of the process a poll waits on (write_stdin `session_id`, BashOutput `bash_id`, a task id)."""
-    if not isinstance(c.args, dict) or not is_poll(c):
+    """The id of the process a poll waits on (write_stdin `session_id`, BashOutput `bash_id`, a task id). Input
+    written to a running process (Codex `write_stdin` with `chars`, a Ctrl-C) targets it too."""
+    if not isinstance(c.args, dict) or not (is_poll(c) or c.name.lower() == "write_stdin"):
         return None
     for k in _PROC_KEYS:
         v = c.args.get(k)
@@ -371,7 +372,7 @@ def link_polls(calls: list[Call], outputs: dict[str, str]) -> None:
         proc = poll_process(c)
         if proc is None:
             continue
-        starter = next((d for d in reversed(calls[:i]) if d.call_id in outputs and not is_poll(d)
+        starter = next((d for d in reversed(calls[:i]) if d.call_id in outputs and poll_process(d) is None
                         and announces(outputs[d.call_id], proc)), None) if last_by_proc.get(proc) is None else \
             last_by_proc[proc]
         if starter is not None:
@@ -674,7 +675,7 @@ def _context(calls: list[Call], turns: list[TurnInfo], th: Thresholds) -> _Ctx:
                 change += 1
                 comp += 1
             last_turn = c.turn
-        r = role(c)
+        r = "poll" if c.started_by else role(c)  # input to a started process: its outcome is the starter's
         n = normalize_args(c.args)
         ctx.roles.append(r)
         ctx.norm.append(n)
@@ -716,31 +717,47 @@ def find_retry_storms(ctx: _Ctx) -> list[Finding]:
         j = ch.idx[-1]
         return ctx.similar(j, i)
 
+    sigs: dict[int, str] = {}
+
+    def signature(i: int) -> str:
+        if i not in sigs:
+            sigs[i] = normalize_error(calls[i].error)[:60] if ctx.roles[i] == "execute" else ""
+        return sigs[i]
+
+    def same_failure(ch: Chain, i: int) -> bool:
+        """Commands spelled differently that fail the same way (the same test FAILs again, run by `make` once
+        and by `go test` the next time) are one attempt."""
+        sig = signature(i)
+        return bool(sig) and sig == signature(ch.idx[-1])
+
     open_chains: list[Chain] = []
     done: list[Chain] = []
+    pos = 0  # calls that count (polls, plans and questions do not): the retry window is measured in these
     for i, c in enumerate(calls):
         r = ctx.roles[i]
         if r in ("poll", "plan", "ask"):
             continue
+        pos += 1
         failed = c.status == "error" and c.error_kind in failing
         if c.status == "error" and not failed:
             continue  # interrupted / denied: reported by their own detectors
         still = []
         for ch in open_chains:
-            (still if i - ch.last <= th.retry_window else done).append(ch)
+            (still if pos - ch.last <= th.retry_window else done).append(ch)
         open_chains = still
-        match = next((ch for ch in reversed(open_chains) if same_attempt(ch, i)), None)
+        match = next((ch for ch in reversed(open_chains) if same_attempt(ch, i) or (failed and same_failure(ch, i))),
+                     None)
         if match is not None:
             if failed:
                 match.idx.append(i)
-                match.last = i
+                match.last = pos
             else:
                 match.resolved_by = i
                 open_chains.remove(match)
                 done.append(match)
         elif failed:
             t = targets_of(i)
-            open_chains.append(Chain(idx=[i], target=t[0] if t else None, last=i))
+            open_chains.append(Chain(idx=[i], target=t[0] if t else None, last=pos))
     done.extend(open_chains)
 
     out = []
@@ -759,6 +776,9 @@ def find_retry_storms(ctx: _Ctx) -> list[Finding]:
         tools = sorted({c.name for c in fails})
         err = normalize_error(fails[-1].error) or (fails[-1].error_kind or "error")
         how = "with the same arguments" if distinct == 1 else f"with {distinct} slightly different argument sets"
+        if distinct > 1 and signature(ch.idx[0]) and len({signature(j) for j in ch.idx}) == 1 and \
+                not all(ctx.similar(ch.idx[0], j) for j in ch.idx[1:]):
+            how = f"as {distinct} different commands that failed the same way"
         if ch.target is not None and len(tools) > 1:
             how = f"on the same file with {'/'.join(tools)}"
         between = "no file change in between" if changes == 0 else f"{_plural(changes, 'file change')} in between"

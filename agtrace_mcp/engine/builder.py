@@ -40,6 +40,13 @@ def _note_last_step(turn: TurnRec, step: StepRec) -> None:
     msg = step.message_text
     turn.last_clean = bool(msg and msg.strip()) and not step.tools and not step.failed
     turn.last_answer = msg if turn.last_clean else None
+    turn.last_failed = step.failed
+
+
+def _went_on(turn: TurnRec | None) -> None:
+    """The agent worked after the turn's end mark (a Stop hook that sent it on): the turn did not end there."""
+    if turn is not None and turn.ended:
+        turn.ended, turn.end_answer = False, None
 
 
 def _s(v: object) -> bool:
@@ -327,6 +334,7 @@ class SessionBuilder:
             return
         step = self._ensure_step(e.sid, st, e.ts)
         (step.reasoning if e.kind == "reasoning" else step.message).append(e.text)
+        _went_on(st.turn)
         if e.kind != "reasoning" and e.phase is not None and st.turn is not None:
             st.turn.phased = True
             if e.phase == "final_answer":
@@ -337,6 +345,7 @@ class SessionBuilder:
             e.call_id, e.name = str(e.call_id), str(e.name)
         st = self._state(e.sid, e.ts)
         step = self._ensure_step(e.sid, st, e.ts)
+        _went_on(st.turn)
         tool = ToolRec(call_id=e.call_id, name=e.name, kind=e.kind or tool_kind(e.name), args=e.args,
                        started_at=e.ts)
         child = st.links.pop(e.call_id, None)

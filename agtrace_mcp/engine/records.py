@@ -67,6 +67,7 @@ class TurnRec:
     phased: bool = False  # messages of this turn carry phases (then only `final_answer` ones are answers)
     last_answer: str | None = None  # message of the last closed step, when that step was only a message
     last_clean: bool = False  # the last closed step was a message with no calls and no failure
+    last_failed: bool = False  # the last step was a failed model request (an API error instead of an answer)
     n_interjections: int = 0
 
     @property
@@ -74,6 +75,8 @@ class TurnRec:
         """completed | interrupted | incomplete (DESIGN §3 "Turn state")."""
         if self.interrupted:
             return "interrupted"
+        if self.last_failed:  # it ended on an error instead of an answer: as good as a crash
+            return "incomplete"
         if self.ended or (not self.end_marked and self.last_clean):
             return "completed"
         return "incomplete"

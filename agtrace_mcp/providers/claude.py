@@ -399,6 +399,9 @@ class ClaudeProvider:
             emit(ev.Compact(sid, norm_ts(o.get("timestamp")), cm.get("trigger"), _int_or_none(cm.get("preTokens"))))
         elif sub == "local_command":
             st.pending_slash = None
+        elif sub in ("turn_duration", "stop_hook_summary") and not o.get("preventedContinuation"):
+            # the agent stopped: the turn ended (its Stop hooks ran), with or without an answer written
+            emit(ev.TurnEnd(sid, norm_ts(o.get("timestamp"))))
 
     @staticmethod
     def _emit_pending_slash(st: ClaudeState, sid: str, emit: Emit) -> None:

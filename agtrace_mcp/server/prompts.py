@@ -25,7 +25,7 @@ def register_prompts(mcp: MCPServer) -> None:
         _check(session_id)
         return (f"Call find_failed_tools with session_id={session_id!r} (page through next_cursor until it is null). "
                 "For each failure, open its turn with get_turn(session_id, turn_index) to see what the agent was "
-                "trying to do, and get_text(session_id, field="output", call_id=…) when the error line is not enough. "
+                "trying to do, and get_text(session_id, field='output', call_id=…) when the error line is not enough. "
                 "Then group the failures by root cause (wrong command, missing dependency, denied permission, "
                 "flaky test, interrupted by the user, …) and, for each cause, say what to do differently next time.")
 

@@ -456,7 +456,7 @@ def poll_starters(db: sqlite3.Connection, rows: list[Any]) -> dict[str, tuple[st
     id, what it ran). A failed poll is that command's failure."""
     import orjson
 
-    from ..engine.analysis import Call, announces, describe, is_poll, poll_process
+    from ..engine.analysis import Call, announces, describe, poll_process
 
     out: dict[str, tuple[str, str]] = {}
     for r in rows:
@@ -471,14 +471,14 @@ def poll_starters(db: sqlite3.Connection, rows: list[Any]) -> dict[str, tuple[st
         for c in db.execute(
                 "SELECT call_id, name, kind, args, output, turn_idx, step_idx, seq FROM tools WHERE session_id = ?"
                 " AND (turn_idx, step_idx, seq) < (?, ?, ?) AND instr(output, ?) > 0"
-                " ORDER BY turn_idx DESC, step_idx DESC, seq DESC LIMIT 20",
+                " ORDER BY turn_idx DESC, step_idx DESC, seq DESC",
                 (r["session_id"], r["turn_idx"], r["step_idx"], r["seq"], proc)):
             try:
                 cargs = orjson.loads(c[3]) if c[3] else None
             except orjson.JSONDecodeError:
                 cargs = c[3]
             starter = Call(turn=c[5], step=c[6], seq=c[7], call_id=c[0], name=c[1], kind=c[2], args=cargs)
-            if not is_poll(starter) and announces(c[4], proc):
+            if poll_process(starter) is None and announces(c[4], proc):
                 out[r["call_id"]] = (c[0], describe(starter, 120))
                 break
     return out
