@@ -300,9 +300,13 @@ class Agtrace:
         answer = rv.name_cuts(trow["final_answer"], answer_call) if trow["final_answer"] else None
         auto = "" if detail else f" (chosen for a turn of more than {OUTLINE_OVER} steps)"
 
+        # the prompt and the final answer are never cut below ANSWER_FLOOR (a budget too small for that -- under
+        # 32,000 chars -- gets a quarter of it for each)
+        answer_floor = min(rv.ANSWER_FLOOR, self.config.budget_chars // 4)
+
         def view(cap: int, *, steps: list[StepDetail] | None = None, lines: list[str] | None = None,
                  more_at: int | None = None, tools_cut: bool = False) -> TurnDetail:
-            floor = max(cap, rv.ANSWER_FLOOR)  # the prompt and the final answer are never cut below this
+            floor = max(cap, answer_floor)
             notes = []
             if mode == "outline":
                 notes.append(f"outline{auto}: one line per step; get_turn(session_id, {idx}, detail=full) has every "
@@ -360,7 +364,8 @@ class Agtrace:
             used += sizes[k]
             k += 1
         if k == 0 and steps:  # one step alone is over the budget: keep as many of its calls as fit
-            first_step = steps[0]
+            # (its own texts cut further if need be: the budget is a hard limit)
+            first_step = rv.step(page[0], by_step.get(page[0]["idx"], []), 500, sid, whole=500)
             room = budget - base - len(first_step.model_copy(update={"tools": []}).model_dump_json())
             kept = []
             for t in first_step.tools:

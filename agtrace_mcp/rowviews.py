@@ -107,6 +107,7 @@ KEEP_WHOLE = 2000  # a field this short is never cut
 ANSWER_FLOOR = 8000  # the prompt and the final answer are never cut below this
 _INDEX_CUT = re.compile(r"\n…\[(\d+) chars cut\]…\n")  # what the index wrote where it kept head and tail
 _INDEX_CUT_INLINE = re.compile(r"…\[(\d+) chars cut\]…")  # inside argument strings
+_NAMED_CUT = re.compile(r"\n…\[(\d+) chars cut; get_text\([^)]*\) returns all\]…\n")
 
 
 def index_cut(text: str) -> bool:
@@ -127,7 +128,14 @@ def cut(text: str, limit: int, call: str, whole: int = KEEP_WHOLE) -> str:
     limit = max(limit, whole)
     if len(text) <= limit:
         return text
-    keep = max(limit - 40 - len(call), 60)
+    keep = max(limit, 60)  # the text kept is `limit` chars; the marker comes on top
+    done = _NAMED_CUT.search(text)
+    if done is not None:  # already a head and a tail (the index's copy): shorten the head, one marker in all
+        head, tail = text[:done.start()], text[done.end():]
+        missing = int(done.group(1))
+        if len(tail) < keep:
+            kept = head[:keep - len(tail)]
+            return f"{kept}\n…[{missing + len(head) - len(kept)} chars cut; {call} returns all]…\n{tail}"
     head = keep * 2 // 3
     tail = keep - head
     return f"{text[:head]}\n…[{len(text) - head - tail} chars cut; {call} returns all]…\n{text[len(text) - tail:]}"
