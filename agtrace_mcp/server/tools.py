@@ -163,8 +163,8 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
                                    Field(description="Default: outline over 30 steps")] = None,
                  cursor: Cursor = None) -> Annotated[CallToolResult, TurnDetail]:
         """One turn: status, full prompt, messages typed mid-turn, final answer, and its steps as an outline (a
-        line per step: tool, target, status, exit code, duration, error) or in full. What is cut names the
-        get_text call for the rest."""
+        line per step: tool, target, status, exit code, duration, error) or in full. Next: the get_text call a cut
+        names."""
         return _call(ctx, api.get_turn, session_id, turn_index, detail=detail, cursor=cursor)
 
     @_tool(mcp, "Read a text in full")
