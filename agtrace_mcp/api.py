@@ -455,7 +455,23 @@ class Agtrace:
         return text, r[1] <= len(text) and not (r[1] > TEXT_CAP - 400 and rv.index_cut(text)), "index", idx
 
     def _logged_text(self, sid: str, idx: int, field: str, step_index: int | None) -> str | None:
-        """A field read whole from the session's log (None when the log is gone)."""
+        """A field read whole from the session's log (None when the log is gone). The last few are kept, so
+        that paging through one text reads its log once."""
+        with self.store.read() as db:
+            stamp = db.execute("SELECT f.size, f.mtime_ns FROM sessions s JOIN files f ON f.id = s.file_id"  # type: ignore[attr-defined]
+                               " WHERE s.id = ?", (sid,)).fetchone()
+        key = (sid, idx, field, step_index, tuple(stamp) if stamp else None)
+        cache = self.__dict__.setdefault("_texts", {})
+        if key in cache:
+            cache[key] = cache.pop(key)  # most recent last
+            return cache[key]  # type: ignore[no-any-return]
+        text = self._read_logged_text(sid, idx, field, step_index)
+        cache[key] = text
+        while len(cache) > 8:
+            cache.pop(next(iter(cache)))
+        return text
+
+    def _read_logged_text(self, sid: str, idx: int, field: str, step_index: int | None) -> str | None:
         try:
             s = self.load_session(sid)
         except NotFoundError:

@@ -182,3 +182,41 @@ def test_each_copy_of_the_demo_logs_gets_its_own_demo_index(tmp_path: Path, monk
         assert {p.provider: p.files for p in api.doctor().providers} == files
         api.close()
     assert dirs[0] != dirs[1]
+
+
+# -- what issue 12 added: turn state, messages typed mid-turn, answers, calls without a result ----------------
+
+
+def test_show_says_a_turns_state_where_the_user_spoke_mid_turn_and_which_calls_never_returned(run, tmp_path):
+    from claudelog import ClaudeLog
+
+    home = tmp_path / "h"
+    log = ClaudeLog("44dd0000-ffff-4000-8000-000000000001").prompt("install and build")
+    log.call("Bash", {"command": "npm ci"})  # its result never came
+    cid = log.call("Bash", {"command": "npm install"})
+    log.result(cid, "added 12 packages", typed="use pnpm, not npm")
+    log.answer("Installed with pnpm.").prompt("now deploy")
+    log.tool("Bash", {"command": "./deploy.sh"})
+    log.write(home)  # the log ends while the second turn works
+    code, lines, err = run("show", "44dd0000", home=home)
+    assert code == 0
+    text = "\n".join(lines)
+    assert "3 tool calls (1 without a result)" in text
+    assert "no result was recorded for this call" in text
+    i = next(k for k, line in enumerate(lines) if "npm install" in line)
+    assert lines[i + 1].strip() == "you (mid-turn): use pnpm, not npm"  # right after the call it rode in with
+    assert "answer: Installed with pnpm." in text
+    assert any(line.startswith("── turn 1") and "incomplete" in line for line in lines)
+    assert "… incomplete: no end recorded (still running, or it crashed)" in text
+
+
+def test_sessions_table_counts_calls_without_a_result_apart(run, tmp_path):
+    from claudelog import ClaudeLog
+
+    home = tmp_path / "h"
+    log = ClaudeLog("44dd0000-ffff-4000-8000-000000000002").prompt("look")
+    log.call("Bash", {"command": "ls"})
+    log.tool("Bash", {"command": "false"}, "Exit code 1", is_error=True)
+    log.answer("Done.").write(home)
+    code, lines, err = run("sessions", home=home)
+    assert lines[1].split()[3:6] == ["1", "2", "1+1?"]  # turns, calls, failed (+ without a result)
