@@ -241,7 +241,9 @@ class Agtrace:
         def newest() -> str | None:
             with self.store.read() as db:
                 r = q.current_session(db, self.store.scope, project, provider)
-            return (r["ended_at"] or "") if r is not None else None
+            # Only a session of exactly this folder is settled by time: an older unread log of a deeper
+            # recorded project (or of this one) would win over one found above or below it.
+            return (r["ended_at"] or "") if r is not None and r["project_root"] == project else None
 
         # the newest logs first, until no unread log can hold newer activity than the answer
         incomplete = _incomplete(self.store.settle_newest(newest, deadline=self._deadline(),

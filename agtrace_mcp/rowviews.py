@@ -266,7 +266,14 @@ def tool_line(t: Any, polls: dict[str, str] | None = None) -> str:
     names the command it waits on."""
     from .engine.analysis import describe
     started = (polls or {}).get(t["call_id"])
-    target = f"polls `{snippet(started, 70)}`" if started else describe(call_of(t), 80)
+    call = call_of(t)
+    sent = call.args.get("chars") if isinstance(call.args, dict) else None
+    if started and sent:  # input written to the running process (a Ctrl-C, an answer to a prompt)
+        target = f"sends {sent!r} to `{snippet(started, 60)}`"
+    elif started:
+        target = f"polls `{snippet(started, 70)}`"
+    else:
+        target = describe(call, 80)
     status = {"ok": "ok", "error": "error", "missing": "missing (no result)", "in_progress": "running"}.get(
         t["status"], t["status"])
     bits = []
