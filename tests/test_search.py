@@ -93,3 +93,23 @@ def test_operators_in_capitals_are_operators_and_say_so(api: Agtrace):
 def test_a_query_with_nothing_to_search_for_is_an_error(api: Agtrace):
     with pytest.raises(BadArgumentError, match="no letters or digits"):
         api.search_history("++ --")
+
+
+def test_corpus_output_hits_carry_the_failure_and_the_time_of_their_step(corpus_root: Path, tmp_path: Path):
+    import shutil
+    home = tmp_path / "home"
+    cx = home / ".codex" / "sessions" / "2026" / "07" / "30"
+    cx.mkdir(parents=True)
+    src = next((corpus_root / "codex").glob("v0.145.0_exec-nonzero-exit_compacted_019fb117.jsonl"))
+    shutil.copy(src, cx / f"rollout-2026-07-30T00-00-00-{src.stem}.jsonl")
+    cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path / "d")
+    cfg.live_seconds = 0
+    a = Agtrace(cfg)
+    res = a.search_history('"timed out waiting for condition"', kind="tool_output")
+    failed = [h for h in res.hits if h.status == "error"]
+    assert failed and all(h.error_kind == "exit_code" for h in failed)
+    steps = {s.index: s.started_at for s in a.get_turn("019fb117", 0, detail="full", cursor=None).steps}
+    for h in failed:
+        if h.step_index in steps:
+            assert h.at == steps[h.step_index]
+    assert all("«timed» «out» «waiting» «for» «condition»" in h.snippet for h in res.hits)

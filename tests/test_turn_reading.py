@@ -267,3 +267,21 @@ def test_corpus_outline_names_the_command_a_poll_waits_on_and_its_failure(codex_
     assert lines[130].startswith("#130 write_stdin: polls `make runtime-e2e` → error (exit 2, 219ms): --- FAIL: "
                                  "TestRuntimeProcessesCompleteDisposableFixture")
     assert lines[168].endswith("→ missing (no result)")
+
+
+def test_corpus_get_text_returns_an_output_the_index_keeps_only_a_preview_of(codex_api: Agtrace,
+                                                                              corpus_root: Path):
+    # step 152's output is the (Codex-truncated) log of a killed test run: 40 KB; the index keeps its head and tail
+    t = codex_api.get_turn("019fb117", 0, detail="full", cursor=None)
+    src = next((corpus_root / "codex").glob("v0.145.0_exec-nonzero-exit_compacted_019fb117.jsonl"))
+    raw = next(json.loads(line)["payload"]["output"] for line in src.read_text().splitlines()
+               if '"call_ejP0HAomidy0fLTLG1yhrHHr"' in line and '"function_call_output"' in line)
+    page, text = codex_api.get_text("019fb117", field="output", call_id="call_ejP0HAomidy0fLTLG1yhrHHr"), ""
+    while True:
+        text += page.text
+        if page.next_offset is None:
+            break
+        page = codex_api.get_text("019fb117", field="output", call_id="call_ejP0HAomidy0fLTLG1yhrHHr",
+                                  offset=page.next_offset)
+    assert text == raw and len(raw) > 40_000 and page.source == "log"
+    assert t.user.text == codex_api.get_text("019fb117", 0, "prompt").text  # the plan, whole in one call
