@@ -284,4 +284,7 @@ def test_corpus_get_text_returns_an_output_the_index_keeps_only_a_preview_of(cod
         page = codex_api.get_text("019fb117", field="output", call_id="call_ejP0HAomidy0fLTLG1yhrHHr",
                                   offset=page.next_offset)
     assert text == raw and len(raw) > 40_000 and page.source == "log"
-    assert t.user.text == codex_api.get_text("019fb117", 0, "prompt").text  # the plan, whole in one call
+    # the plan (12 KB): whole in the outline, and in one get_text call; cut (to 8,000 and more) where the full
+    # turn needs the room, with the call that returns it
+    assert codex_api.get_turn("019fb117", 0).user.text == codex_api.get_text("019fb117", 0, "prompt").text
+    assert "get_text(session_id=019fb117-3a56-72c1-b4e2-2cb18d07b44e, turn_index=0, field=prompt)" in t.user.text
