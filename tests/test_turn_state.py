@@ -387,3 +387,22 @@ def test_corpus_codex_turns_with_task_complete_answer_with_its_message(corpus_ap
 def test_corpus_gemini_request_cancelled_interrupts_its_turn(corpus_api: Agtrace):
     ts = corpus_api.get_session("3494a697").turns
     assert [t.status for t in ts] == ["completed", "interrupted"]
+
+
+def test_a_secret_typed_mid_turn_is_masked_everywhere_it_is_shown(tmp_path: Path):
+    key = "sk-proj-Zx81Qw5Er3Ty7Ui9Op2As4Df6Gh8Jk0L"
+    home = tmp_path / "home"
+    log = ClaudeLog("12aa0000-bbbb-4000-8000-0000000000ee").prompt("deploy")
+    cid = log.call("Bash", {"command": "./deploy.sh"})
+    log.result(cid, "needs a key", typed=f"use this key: {key}")
+    log.answer(f"Deployed with {key}.").write(home)
+    cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path / "d")
+    cfg.live_seconds = 0
+    a = Agtrace(cfg)
+    shown = [a.get_turn("12aa0000", 0, detail="full").model_dump_json(),
+             a.get_turn("12aa0000", 0, detail="outline").model_dump_json(),
+             a.get_text("12aa0000", 0, "interjection", step_index=0).model_dump_json(),
+             a.get_text("12aa0000", 0, "final_answer").model_dump_json(),
+             a.search_history("key", kind="prompt").model_dump_json()]
+    assert all(key not in s and "Zx81Qw5Er3Ty7Ui9" not in s for s in shown)
+    assert [f.type for f in a.secret_findings().findings]  # and it is reported where it was typed

@@ -85,6 +85,8 @@ def _walk(node: Any, defs: dict[str, Any], *, nullable: bool, in_props: bool = F
                 if isinstance(only.get("type"), str) and set(only) <= {"type", "items", "enum", "additionalProperties",
                                                                        "format"}:
                     out = {**only, **out, "type": [only["type"], "null"]}
+                    if "enum" in only:  # null is one of the values too
+                        out["enum"] = [*only["enum"], None]
                 else:
                     out["anyOf"] = [only, {"type": "null"}]
             else:
@@ -100,6 +102,7 @@ _EXPECTED = {
     "int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
     "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false", "bool_type": "true or false",
     "string_type": "text", "list_type": "a list", "dict_type": "an object", "model_type": "an object",
+    "string_unicode": "valid Unicode text (no lone UTF-16 surrogate)",
 }
 
 
