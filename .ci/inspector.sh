@@ -18,7 +18,7 @@ python3 - "$WORK/tools.json" <<'PY'
 import json, sys
 tools = {t["name"]: t for t in json.load(open(sys.argv[1]))["tools"]}
 expected = {"list_sessions", "get_session", "get_turn", "find_failed_tools", "search_history", "list_projects",
-            "get_tool_output", "current_session"}
+            "get_text", "current_session"}
 missing = expected - set(tools)
 assert not missing, f"missing tools: {missing}"
 for name, t in tools.items():
@@ -44,7 +44,8 @@ call get_turn --tool-arg session_id=111111 --tool-arg turn_index=-1
 call find_failed_tools --tool-arg limit=5
 call search_history --tool-arg query=pytest
 call list_projects
-call get_tool_output --tool-arg session_id=111111 --tool-arg call_id=toolu_pytest
+call get_text --tool-arg session_id=111111 --tool-arg field=output --tool-arg call_id=toolu_pytest
+call get_turn --tool-arg session_id=111111 --tool-arg turn_index=0 --tool-arg detail=outline
 call current_session --tool-arg project=/home/dev/webapp
 for extra in analyze_session get_usage secret_findings; do
   if python3 -c "import json,sys; sys.exit(0 if '$extra' in {t['name'] for t in json.load(open('$WORK/tools.json'))['tools']} else 1)"; then

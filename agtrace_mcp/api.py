@@ -1068,7 +1068,7 @@ def _common_prefix(a: str, b: str) -> int:
 
 # Every public method refuses string arguments no query can use (a NUL, a lone surrogate, megabytes) with a
 # message saying what to send instead, whichever surface called it (MCP, CLI, Python).
-for _name in ("resolve", "list_sessions", "get_session", "current_session", "get_turn", "get_text", "get_tool_output",
-              "find_failed_tools", "search_history", "list_projects", "secret_findings", "analyze_session",
-              "get_usage", "load_session", "steps_after"):
+for _name in ("resolve", "list_sessions", "get_session", "current_session", "get_turn", "get_text",
+              "get_tool_output", "find_failed_tools", "search_history", "list_projects", "secret_findings",
+              "analyze_session", "get_usage", "load_session", "steps_after"):
     setattr(Agtrace, _name, checked(getattr(Agtrace, _name)))

@@ -283,7 +283,9 @@ def tool_line(t: Any, polls: dict[str, str] | None = None) -> str:
         bits.append(f"exit {t['exit_code']}")
     if t["duration_ms"] is not None:
         bits.append(duration(t["duration_ms"]))
-    line = f"{t['name']}" + (f": {target}" if target else "") + f" → {status}" + (f" ({', '.join(bits)})" if bits else "")
+    line = f"{t['name']}" + (f": {target}" if target else "") + f" → {status}"
+    if bits:
+        line += f" ({', '.join(bits)})"
     if t["status"] == "error":
         first = _first_line(t["error_message"], 160)
         if first:
