@@ -31,7 +31,7 @@ from ..providers import REGISTRY, ParseStats, SourceFile
 from .rows import RecordingSink
 
 SPILL_OPS = 4000  # recorded ops kept in memory before a chunk goes to the spool file
-LOOKAHEAD_BYTES = 96 << 20  # log bytes handed out ahead of the writer
+LOOKAHEAD_BYTES = 256 << 20  # log bytes handed out ahead of the writer (their rows wait spooled on disk)
 MAX_WORKERS = 4
 
 
@@ -168,10 +168,19 @@ class ParsePool:
         self._srcs: dict[str, tuple[SourceFile, int]] = {}
 
     def plan(self, files: list[tuple[SourceFile, int, int]]) -> None:
-        """The files (src, size, mtime_ns) the writer will ask for, in the order it will ask."""
+        """The files (src, size, mtime_ns) the writer will ask for, in the order it will ask.
+
+        They are handed out by when a worker must start on each to have it ready when the writer gets there:
+        a file's place in the writer's order less its own size. A 200 MB session is so started well ahead of
+        its turn instead of holding up the writer (which applies files in order) while the other workers,
+        their look-ahead full, wait too."""
+        before, keyed = 0, []
         for src, size, mtime in files:
-            self._queue.append((src.path, size))
+            keyed.append((before - size, src.path, size))
             self._srcs[src.path] = (src, mtime)
+            before += size
+        keyed.sort()
+        self._queue.extend((path, size) for _, path, size in keyed)
         self._top_up()
 
     def _top_up(self) -> None:
