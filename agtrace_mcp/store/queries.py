@@ -1,4 +1,10 @@
-"""Read queries over the index. Plain functions over a connection, returning sqlite3.Row objects."""
+"""Read queries over the SQLite index: plain functions over a connection, returning sqlite3.Row objects.
+
+This module is the SQLite backend of the store's query interface: the API calls these functions through
+`store.queries` (`api.Agtrace.q`), and the PostgreSQL backend (`store/postgres/queries.py`) has the same
+functions, with the same arguments and the same row keys, over a team database. SQL stays in its backend:
+the API composes no SQL of its own.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +31,20 @@ def _under(col: str, root: str) -> tuple[str, list[Any]]:
 @dataclass
 class Scope:
     """Project roots the caller may see (empty: everything). A session outside them is invisible everywhere:
-    not found by id, not listed, not counted, and its id never named (as a subagent, parent or child)."""
+    not found by id, not listed, not counted, and its id never named (as a subagent, parent or child).
+    `machine`/`user`: whose history this store holds (the local index holds one machine's and one user's
+    sessions; None in a team database, whose sessions each say where they ran)."""
 
     roots: list[str] = field(default_factory=list)
+    machine: str | None = None
+    user: str | None = None
+
+    def origin(self, machine: str | None, user: str | None) -> str:
+        """" AND 0" when a `machine`/`user` filter names another machine or user than this index's."""
+        if (machine and self.machine is not None and machine != self.machine) or \
+                (user and self.user is not None and user != self.user):
+            return " AND 0"
+        return ""
 
     def sql(self, col: str = "s.project_root") -> tuple[str, list[Any]]:
         if not self.roots:
@@ -61,10 +78,11 @@ def project_clause(project: str | None, col: str = "s.project_root") -> tuple[st
 class Where:
     """The WHERE of a filtered query (`sql` starts with " AND …"): scope and project, then `add` per filter."""
 
-    def __init__(self, scope: Scope, project: str | None = None, col: str = "s.project_root") -> None:
+    def __init__(self, scope: Scope, project: str | None = None, col: str = "s.project_root",
+                 machine: str | None = None, user: str | None = None) -> None:
         self.sql, self.params = scope.sql(col)
         w, p = project_clause(project, col)
-        self.sql += w
+        self.sql += w + scope.origin(machine, user)
         self.params += p
 
     def add(self, clause: str, *values: Any, when: bool | None = None) -> None:
@@ -99,8 +117,9 @@ def resolve_session(db: sqlite3.Connection, ref: str, scope: Scope) -> str:
 def list_sessions(db: sqlite3.Connection, scope: Scope, *, project: str | None = None,
                   provider: str | None = None, since: str | None = None, until: str | None = None,
                   query: str | None = None, has_failures: bool | None = None, include_subagents: bool = False,
-                  parent: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
-    w = Where(scope, project)
+                  parent: str | None = None, machine: str | None = None, user: str | None = None, limit: int = 20,
+                  offset: int = 0) -> tuple[list[sqlite3.Row], int]:
+    w = Where(scope, project, machine=machine, user=user)
     w.add("s.provider = ?", provider)
     w.add("s.ended_at >= ?", since)
     w.add("s.started_at <= ?", until)
@@ -119,7 +138,10 @@ def list_sessions(db: sqlite3.Connection, scope: Scope, *, project: str | None =
 
 
 def session_row(db: sqlite3.Connection, sid: str) -> sqlite3.Row:
-    row = db.execute("SELECT s.*, f.path AS file_path FROM sessions s JOIN files f ON f.id = s.file_id WHERE s.id = ?",
+    """The session's row, with the log file it is read from (`file_path`, `file_provider`, `file_kind`,
+    `file_parent`: None when the log is not on this machine)."""
+    row = db.execute("SELECT s.*, f.path AS file_path, f.provider AS file_provider, f.kind AS file_kind,"
+                     " f.parent AS file_parent FROM sessions s JOIN files f ON f.id = s.file_id WHERE s.id = ?",
                      (sid,)).fetchone()
     if row is None:
         raise NotFoundError(f"no session {sid!r}", FIND_SESSION)
@@ -200,9 +222,9 @@ def compactions(db: sqlite3.Connection, sid: str) -> list[sqlite3.Row]:
 
 def failed_tools(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
                  provider: str | None = None, tool: str | None = None, kind: str | None = None,
-                 since: str | None = None, until: str | None = None, limit: int = 20,
-                 offset: int = 0) -> tuple[list[sqlite3.Row], int]:
-    w = Where(scope, project)
+                 since: str | None = None, until: str | None = None, machine: str | None = None,
+                 user: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
+    w = Where(scope, project, machine=machine, user=user)
     w.add("t.session_id = ?", session)
     w.add("s.provider = ?", provider)
     w.add("t.name = ?", tool)
@@ -293,10 +315,11 @@ def parse_query(text: str) -> ParsedQuery:
 
 def search(db: sqlite3.Connection, scope: Scope, query: ParsedQuery | str, *, session: str | None = None,
            project: str | None = None, provider: str | None = None, kinds: list[str] | None = None,
-           since: str | None = None, until: str | None = None, sort: str = "newest", limit: int = 20,
-           offset: int = 0) -> list[dict[str, Any]]:
+           since: str | None = None, until: str | None = None, sort: str = "newest", machine: str | None = None,
+           user: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+    """Hits of a query (`parse_query`), newest first (or by relevance), with the text each one was found in."""
     pq = parse_query(query) if isinstance(query, str) else query
-    w = Where(scope, project)
+    w = Where(scope, project, machine=machine, user=user)
     w.add("s.id = ?", session)
     w.add("s.provider = ?", provider)
     if kinds:
@@ -343,8 +366,10 @@ def search(db: sqlite3.Connection, scope: Scope, query: ParsedQuery | str, *, se
     return out
 
 
-def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int, *, machine: str | None = None,
+             user: str | None = None) -> tuple[list[sqlite3.Row], int]:
     where, params = scope.sql()
+    where += scope.origin(machine, user)
     # sessions with no recorded project are one group of their own (GROUP BY keeps NULL; count(DISTINCT) not)
     total = db.execute("SELECT count(DISTINCT s.project_root) + (count(*) > count(s.project_root))"
                        f" FROM sessions s WHERE s.parent_id IS NULL{where}", params).fetchone()[0]
@@ -500,9 +525,11 @@ def link_starters(db: sqlite3.Connection, sid: str, calls: list[Any]) -> None:
 
 def failure_rows(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
                  provider: str | None = None, tool: str | None = None, kind: str | None = None,
-                 since: str | None = None, until: str | None = None) -> list[sqlite3.Row]:
+                 since: str | None = None, until: str | None = None, machine: str | None = None,
+                 user: str | None = None) -> list[sqlite3.Row]:
     """Every failed call matching the filters (the columns grouping needs), newest first."""
     where, params = scope.sql()
+    where += scope.origin(machine, user)
     w2, p2 = project_clause(project)
     where += w2
     params += p2
@@ -572,9 +599,11 @@ def largest_outputs(db: sqlite3.Connection, sid: str, *, after: tuple[int, int] 
 
 
 def usage_where(scope: Scope, *, project: str | None = None, provider: str | None = None, since: str | None = None,
-                until: str | None = None) -> tuple[str, list[Any]]:
+                until: str | None = None, machine: str | None = None,
+                user: str | None = None) -> tuple[str, list[Any]]:
     """WHERE clause (over `sessions s`) of the top-level sessions a usage range covers."""
     where, params = scope.sql()
+    where += scope.origin(machine, user)
     w2, p2 = project_clause(project)
     where, params = " s.parent_id IS NULL" + where + w2, params + p2
     for cond, value in ((" AND s.provider = ?", provider), (" AND s.ended_at >= ?", since),
@@ -648,3 +677,68 @@ def tools_between(db: sqlite3.Connection, sid: str, first: tuple[int, int], last
     """The tool calls of the steps from `first` to `last` (turn, step), both included, in order."""
     return db.execute("SELECT * FROM tools WHERE session_id = ? AND (turn_idx, step_idx) BETWEEN (?, ?) AND (?, ?)"
                       " ORDER BY turn_idx, step_idx, seq", (sid, *first, *last)).fetchall()
+
+
+# -- the rest of the query interface (both backends have these; the API composes no SQL) --------------
+
+
+def session_counts(db: sqlite3.Connection) -> dict[str, int]:
+    """Sessions per provider."""
+    return dict(db.execute("SELECT provider, count(*) FROM sessions GROUP BY provider").fetchall())
+
+
+def family_usage(db: sqlite3.Connection, sid: str, scope: Scope) -> tuple[sqlite3.Row, list[sqlite3.Row]]:
+    """A session's subagents (any depth) with their summed tokens, and the tokens per model of the session and
+    all its subagents."""
+    return (sum_sessions(db, subagents_sql("?", scope), [sid]), model_usage(db, family_sql("?", scope), [sid]))
+
+
+def turn_family_usage(db: sqlite3.Connection, sid: str, turn: int,
+                      scope: Scope) -> tuple[sqlite3.Row, list[sqlite3.Row]]:
+    """The subagents a turn's tool calls spawned (any depth) with their summed tokens, and the tokens per model
+    of the session and those subagents."""
+    spawned = family_sql(spawned_in_turn_sql(), scope)
+    return (sum_sessions(db, spawned, [sid, turn]),
+            model_usage(db, f"SELECT ? UNION SELECT x.id FROM ({spawned}) x", [sid, sid, turn]))
+
+
+def range_usage(db: sqlite3.Connection, scope: Scope, *, project: str | None = None, provider: str | None = None,
+                since: str | None = None, until: str | None = None, machine: str | None = None,
+                user: str | None = None) -> tuple[list[sqlite3.Row], sqlite3.Row, list[sqlite3.Row]]:
+    """The top-level sessions of a usage range (newest first), their subagents' summed tokens, and the tokens
+    per model of all of them."""
+    where, params = usage_where(scope, project=project, provider=provider, since=since, until=until,
+                                machine=machine, user=user)
+    roots = f"SELECT s.id FROM sessions s WHERE{where}"
+    return (usage_sessions(db, where, params), sum_sessions(db, subagents_sql(roots, scope), params),
+            model_usage(db, family_sql(roots, scope), params))
+
+
+def subagent_totals(db: sqlite3.Connection, ids: list[str], scope: Scope) -> dict[str, sqlite3.Row]:
+    """For each of these sessions: its subagents (any depth) and their summed tokens (absent: none)."""
+    if not ids:
+        return {}
+    return descendant_totals(db, ",".join("?" * len(ids)), list(ids), scope)
+
+
+def interjection_text(db: sqlite3.Connection, sid: str, turn: int, seq: int) -> tuple[str, int] | None:
+    """(text as kept, whole length) of a message typed mid-turn."""
+    r = db.execute("SELECT text, text_len FROM interjections WHERE session_id = ? AND turn_idx = ? AND seq = ?",
+                   (sid, turn, seq)).fetchone()
+    return (r[0], r[1]) if r else None
+
+
+def step_text(db: sqlite3.Connection, sid: str, turn: int, step: int | None,
+              field: str) -> tuple[str | None, int] | None:
+    """(text as kept, whole length) of a step's `message` or `reasoning`."""
+    assert field in ("message", "reasoning")
+    r = db.execute(f"SELECT {field}, {field}_len FROM steps WHERE session_id = ? AND turn_idx = ? AND idx = ?",
+                   (sid, turn, step)).fetchone()
+    return (r[0], r[1]) if r else None
+
+
+def log_stamp(db: sqlite3.Connection, sid: str) -> tuple[int, int] | None:
+    """(size, mtime) of the session's log as last read: what a text read from it is valid for."""
+    r = db.execute("SELECT f.size, f.mtime_ns FROM sessions s JOIN files f ON f.id = s.file_id WHERE s.id = ?",
+                   (sid,)).fetchone()
+    return (r[0], r[1]) if r else None
