@@ -800,12 +800,11 @@ class Agtrace:
             rows, subs, models = self.q.range_usage(db, self.store.scope, project=project, provider=provider,
                                                     since=since, until=until, machine=machine, user=user)
             page = rows[offset: offset + limit]
-            kids = self.q.subagent_totals(db, [r["id"] for r in page], self.store.scope)
+            kids = self.q.subagent_totals(db, page, self.store.scope)
         sums = [sum(r[c] for r in rows) for c in ("input", "cache_read", "cache_write", "output", "reasoning")]
         own = rv.tokens(*sums)
         items = []
-        for r in page:
-            kid = kids.get(r["id"])
+        for r, kid in zip(page, kids):
             items.append(SessionUsage(
                 session_id=r["id"], provider=r["provider"], project_root=r["project_root"],
                 title=snippet(r["title"] or "", 80), ended_at=r["ended_at"],

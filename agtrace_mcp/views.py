@@ -50,9 +50,10 @@ class _Placed(_View):
     def _drop_local(self, handler: Any) -> Any:
         data = handler(self)
         if isinstance(data, dict):
-            for k in ("machine", "user"):
-                if k in data and data[k] is None:
-                    del data[k]
+            for k in ("machine", "user"):  # last when present, absent for the local index
+                v = data.pop(k, None)
+                if v is not None:
+                    data[k] = v
         return data
 
 

@@ -54,3 +54,54 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def corpus_root() -> Path:
     """The corpus for module-scoped fixtures (an index built once per module; see `require_corpus`)."""
     return require_corpus()
+
+
+# -- a real PostgreSQL server for the team-database tests -----------------------------------------------
+#
+# AGTRACE_MCP_TEST_PG names a server (its admin URL); without it the tests start one of their own when this
+# machine has PostgreSQL's programs (tests/pgserver.py), and skip, saying why, when it has not. CI
+# (`.ci/run`) starts the server itself and sets AGTRACE_MCP_REQUIRE_PG=1: there, no server is a failure.
+
+
+@pytest.fixture(scope="session")
+def pg_admin(tmp_path_factory: pytest.TempPathFactory):
+    """The admin URL of a running PostgreSQL server."""
+    url = os.environ.get("AGTRACE_MCP_TEST_PG")
+    if url:
+        yield url
+        return
+    import tempfile
+
+    from pgserver import NoPostgres, start, stop
+
+    folder = Path(tempfile.mkdtemp(prefix="agtrace-test-pg-"))
+    try:
+        url = start(folder)
+    except NoPostgres as e:
+        if os.environ.get("AGTRACE_MCP_REQUIRE_PG"):
+            pytest.fail(f"PostgreSQL is required here (AGTRACE_MCP_REQUIRE_PG): {e}")
+        pytest.skip(f"PostgreSQL is not available: {e}")
+    try:
+        yield url
+    finally:
+        stop(folder)
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_admin: str):
+    """Makes fresh databases on the test server (`make()` → URL); drops them all at the end."""
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver is not installed (pip install 'agtrace-mcp[postgres]')")
+    from pgdb import Databases
+
+    dbs = Databases(pg_admin)
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture
+def pg_url(pg_databases) -> str:
+    """A fresh, empty database for one test."""
+    return pg_databases.make()

@@ -379,7 +379,7 @@ def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int, *, m
         " sum(s.missing_tools) AS missing_tools,"
         " sum(s.turns) AS turns"
         f" FROM sessions s WHERE s.parent_id IS NULL{where} GROUP BY s.project_root"
-        " ORDER BY last_activity DESC LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+        " ORDER BY last_activity DESC, s.project_root LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
     return rows, total
 
 
@@ -404,7 +404,7 @@ def current_session(db: sqlite3.Connection, scope: Scope, project: str, provider
         return row
     w2, p2 = project_clause(project)
     return db.execute(
-        f"SELECT s.* FROM sessions s WHERE s.parent_id IS NULL{w2}{prov}{where} ORDER BY s.ended_at DESC LIMIT 1",
+        f"SELECT s.* FROM sessions s WHERE s.parent_id IS NULL{w2}{prov}{where} ORDER BY s.ended_at DESC, s.id LIMIT 1",
         [*p2, *pp, *params]).fetchone()
 
 
@@ -437,7 +437,8 @@ def secret_places(db: sqlite3.Connection, scope: Scope, fingerprint: str, *, ses
     return db.execute(
         f"SELECT x.session_id, x.turn_idx, x.step_idx, x.call_id, x.kind, s.project_root FROM secrets x"
         f" JOIN sessions s ON s.id = x.session_id WHERE x.fingerprint = ?{where}"
-        f" ORDER BY s.ended_at DESC, x.turn_idx LIMIT ?", [fingerprint, *params, limit]).fetchall()
+        f" ORDER BY s.ended_at DESC, x.session_id, x.turn_idx, x.step_idx, x.kind, x.call_id LIMIT ?",
+        [fingerprint, *params, limit]).fetchall()
 
 
 # -- analysis and usage (issue 5) -----------------------------------------------------------------
@@ -445,35 +446,52 @@ def secret_places(db: sqlite3.Connection, scope: Scope, fingerprint: str, *, ses
 
 def analysis_input(db: sqlite3.Connection, sid: str) -> tuple[list[Any], list[Any]]:
     """One session's tool calls and turns as `engine.analysis` dataclasses (from the index rows only)."""
+    calls = analysis_calls(db.execute(
+        "SELECT turn_idx, step_idx, seq, call_id, name, kind, args, status, error_kind, error_message,"
+        " CASE WHEN status = 'error' AND error_message IS NULL THEN substr(output, 1, 1500) END AS out_head,"
+        " started_at, duration_ms, output_len, child_id FROM tools WHERE session_id = ?"
+        " ORDER BY turn_idx, step_idx, seq", (sid,)))
+    link_starters(db, sid, calls)
+    turns = analysis_turns(
+        db.execute("SELECT idx, steps, interrupted, origin, substr(text, 1, 400) AS prompt, status FROM turns"
+                   " WHERE session_id = ? ORDER BY idx", (sid,)),
+        db.execute("SELECT turn_idx, text, after_step, at FROM interjections WHERE session_id = ?"
+                   " ORDER BY turn_idx, seq", (sid,)))
+    return calls, turns
+
+
+def analysis_calls(rows: Any) -> list[Any]:
+    """`analysis_input`'s tool calls from its query's rows (the same columns in both backends)."""
     import orjson
 
-    from ..engine.analysis import Call, TurnInfo
+    from ..engine.analysis import Call
     from ..engine.failures import error_excerpt
 
     calls = []
-    for r in db.execute(
-            "SELECT turn_idx, step_idx, seq, call_id, name, kind, args, status, error_kind, error_message,"
-            " CASE WHEN status = 'error' AND error_message IS NULL THEN substr(output, 1, 1500) END AS out_head,"
-            " started_at, duration_ms, output_len, child_id FROM tools WHERE session_id = ?"
-            " ORDER BY turn_idx, step_idx, seq", (sid,)):
+    for r in rows:
         try:
-            args = orjson.loads(r[6]) if r[6] else None
+            args = orjson.loads(r["args"]) if r["args"] else None
         except orjson.JSONDecodeError:
-            args = r[6]
-        err = r[9] if r[9] is not None else (error_excerpt(r[10]) if r[10] else None)
-        calls.append(Call(turn=r[0], step=r[1], seq=r[2], call_id=r[3], name=r[4], kind=r[5], args=args, status=r[7],
-                          error_kind=r[8], error=err, started_at=r[11], duration_ms=r[12], output_len=r[13],
-                          child=r[14]))
-    link_starters(db, sid, calls)
+            args = r["args"]
+        err = r["error_message"] if r["error_message"] is not None else \
+            (error_excerpt(r["out_head"]) if r["out_head"] else None)
+        calls.append(Call(turn=r["turn_idx"], step=r["step_idx"], seq=r["seq"], call_id=r["call_id"], name=r["name"],
+                          kind=r["kind"], args=args, status=r["status"], error_kind=r["error_kind"], error=err,
+                          started_at=r["started_at"], duration_ms=r["duration_ms"], output_len=r["output_len"],
+                          child=r["child_id"]))
+    return calls
+
+
+def analysis_turns(turn_rows: Any, interjection_rows: Any) -> list[Any]:
+    """`analysis_input`'s turns (with the messages typed in them) from its queries' rows."""
+    from ..engine.analysis import TurnInfo
+
     said: dict[int, list[tuple[str, int, str | None]]] = {}
-    for r in db.execute("SELECT turn_idx, text, after_step, at FROM interjections WHERE session_id = ?"
-                        " ORDER BY turn_idx, seq", (sid,)):
-        said.setdefault(r[0], []).append((r[1], r[2], r[3]))
-    turns = [TurnInfo(index=r[0], steps=r[1], interrupted=bool(r[2]), origin=r[3], prompt=r[4] or "", status=r[5],
-                      interjections=said.get(r[0], [])) for r in db.execute(
-        "SELECT idx, steps, interrupted, origin, substr(text, 1, 400), status FROM turns WHERE session_id = ?"
-        " ORDER BY idx", (sid,))]
-    return calls, turns
+    for r in interjection_rows:
+        said.setdefault(r["turn_idx"], []).append((r["text"], r["after_step"], r["at"]))
+    return [TurnInfo(index=r["idx"], steps=r["steps"], interrupted=bool(r["interrupted"]), origin=r["origin"],
+                     prompt=r["prompt"] or "", status=r["status"], interjections=said.get(r["idx"], []))
+            for r in turn_rows]
 
 
 def poll_starters(db: sqlite3.Connection, rows: list[Any]) -> dict[str, tuple[str, str]]:
@@ -580,7 +598,7 @@ def model_usage(db: sqlite3.Connection, ids_sql: str, params: list[Any]) -> list
         "SELECT coalesce(model, '') AS model, count(*) AS steps, sum(input) AS input, sum(cache_read) AS cache_read,"
         " sum(cache_write) AS cache_write, sum(output) AS output, sum(reasoning_tokens) AS reasoning"
         f" FROM steps WHERE has_usage = 1 AND session_id IN ({ids_sql}) GROUP BY coalesce(model, '')"
-        " ORDER BY sum(input + cache_read + cache_write + output) DESC", params).fetchall()
+        " ORDER BY sum(input + cache_read + cache_write + output) DESC, coalesce(model, '')", params).fetchall()
 
 
 def largest_outputs(db: sqlite3.Connection, sid: str, *, after: tuple[int, int] | None = None,
@@ -595,7 +613,7 @@ def largest_outputs(db: sqlite3.Connection, sid: str, *, after: tuple[int, int] 
         params.append(turn)
     return db.execute(
         f"SELECT call_id, name, turn_idx, step_idx, output_len FROM tools WHERE session_id = ? AND output_len > 0{where}"
-        " ORDER BY output_len DESC, turn_idx, step_idx LIMIT ?", [*params, limit]).fetchall()
+        " ORDER BY output_len DESC, turn_idx, step_idx, seq LIMIT ?", [*params, limit]).fetchall()
 
 
 def usage_where(scope: Scope, *, project: str | None = None, provider: str | None = None, since: str | None = None,
@@ -714,11 +732,13 @@ def range_usage(db: sqlite3.Connection, scope: Scope, *, project: str | None = N
             model_usage(db, family_sql(roots, scope), params))
 
 
-def subagent_totals(db: sqlite3.Connection, ids: list[str], scope: Scope) -> dict[str, sqlite3.Row]:
-    """For each of these sessions: its subagents (any depth) and their summed tokens (absent: none)."""
-    if not ids:
-        return {}
-    return descendant_totals(db, ",".join("?" * len(ids)), list(ids), scope)
+def subagent_totals(db: sqlite3.Connection, rows: list[Any], scope: Scope) -> list[sqlite3.Row | None]:
+    """For each of these `range_usage` rows: its subagents (any depth) and their summed tokens (None: none)."""
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    found = descendant_totals(db, ",".join("?" * len(ids)), ids, scope)
+    return [found.get(i) for i in ids]
 
 
 def interjection_text(db: sqlite3.Connection, sid: str, turn: int, seq: int) -> tuple[str, int] | None:

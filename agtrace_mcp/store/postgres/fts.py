@@ -1,0 +1,68 @@
+"""Full-text search in a team database that finds what the local index finds.
+
+The local index searches with SQLite FTS5 (`unicode61 remove_diacritics 2`): a token is a run of letters and
+digits (anything else separates, `_` and symbols included), lower-cased, diacritics removed; every word of a
+query must appear, each one a phrase of its tokens (`foo.bar` = `foo` then `bar`), `pars*` a prefix.
+
+PostgreSQL's own parsers split text differently (hosts, paths, versions and hyphenated words are tokens of
+their own), so the tokens are made here, by the pushing machine, the same way for the documents and for the
+queries: a document is stored as a `tsvector` literal of its tokens with their positions, and a query
+becomes a `tsquery` of `<->` phrases. The database only matches: nothing of PostgreSQL's text search
+configuration is used, and the server spends no CPU parsing what every machine pushes.
+
+Known differences from FTS5: PostgreSQL keeps at most 256 positions per token in one document and positions
+up to 16,383 (a phrase past those is not found; documents are capped at 16 KB of text, so rarely), and tokens
+longer than 2,046 bytes are not indexed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_POSITION = 16_383
+MAX_POSITIONS = 256
+MAX_LEXEME_BYTES = 2_046
+
+_TOKEN = re.compile(r"[^\W_]+")
+_MARKS = re.compile("[\u0300-\u036f]+")  # the combining diacritics FTS5 removes
+
+
+def tokens(text: str) -> list[str]:
+    """The search tokens of `text`, as FTS5's unicode61 tokenizer makes them (see the module docstring)."""
+    low = text.lower()
+    if not low.isascii():
+        low = unicodedata.normalize("NFC", _MARKS.sub("", unicodedata.normalize("NFD", low)))
+    return _TOKEN.findall(low)
+
+
+def _quote(lexeme: str) -> str:
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def tsvector(text: str) -> str:
+    """`text` as a tsvector literal: each token with the positions it occurs at."""
+    where: dict[str, list[int]] = {}
+    for i, tok in enumerate(tokens(text), 1):
+        if len(tok) * 4 > MAX_LEXEME_BYTES and len(tok.encode()) > MAX_LEXEME_BYTES:
+            continue
+        pos = where.get(tok)
+        if pos is None:
+            where[tok] = [min(i, MAX_POSITION)]
+        elif len(pos) < MAX_POSITIONS and pos[-1] < MAX_POSITION:
+            pos.append(min(i, MAX_POSITION))
+    return " ".join(f"{_quote(t)}:{','.join(map(str, p))}" for t, p in where.items())
+
+
+def tsquery(query: str) -> str | None:
+    """A user query (the syntax of `queries.fts_query`) as a tsquery: every word must appear, each one a phrase
+    of its tokens, `word*` a prefix. None when no word has a token (FTS5 then finds nothing either)."""
+    parts = []
+    for term in query.split():
+        prefix = term.endswith("*") and len(term) > 1
+        toks = tokens(term[:-1] if prefix else term)
+        if not toks:
+            continue  # FTS5 ignores an empty phrase beside others
+        phrase = " <-> ".join(_quote(t) for t in toks) + (":*" if prefix else "")
+        parts.append(f"({phrase})")
+    return " & ".join(parts) or None
