@@ -122,6 +122,12 @@ class Agtrace:
         return self._store
 
     @property
+    def team(self) -> bool:
+        """Whether this API answers from a team database (many machines' sessions) rather than this machine's
+        index."""
+        return self._store is not None and not isinstance(self._store, Store)
+
+    @property
     def q(self) -> Any:
         """The store's read queries (`store/queries.py` for the local index, `store/postgres/queries.py` for a
         team database): the same functions, arguments and row keys, each in its own SQL."""

@@ -105,3 +105,23 @@ def pg_databases(pg_admin: str):
 def pg_url(pg_databases) -> str:
     """A fresh, empty database for one test."""
     return pg_databases.make()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which store a module's API-level tests run on: this machine's index, or a team database the same logs
+    were pushed to (tests that use it run on both and expect the same answers)."""
+    return request.param
+
+
+def api_on(backend: str, cfg, request: pytest.FixtureRequest):
+    """The API over `cfg`'s logs, answering from `backend` (for "postgres": indexed, pushed to a fresh
+    database, answered from it)."""
+    from agtrace_mcp.api import Agtrace
+
+    if backend == "sqlite":
+        return Agtrace(cfg)
+    dbs = request.getfixturevalue("pg_databases")
+    from pgdb import team_api
+
+    return team_api(cfg, dbs.make())

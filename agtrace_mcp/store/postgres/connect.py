@@ -53,8 +53,10 @@ def shown(url: str) -> str:
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    # libpq prefixes every failure with where it tried: keep the reason
-    text = re.sub(r'^connection to server (at|on) .*? failed: ', "", text)
+    # libpq prefixes every failure with where it tried (the URL says it already): keep the reason
+    text = re.sub(r'^connection failed: ', "", text)
+    text = re.sub(r'connection to server (at|on) ".*?"(, port \d+)? failed: ', "", text)
+    text = re.sub(r'^(FATAL|ERROR):\s+', "", text)
     return text.rstrip(".")
 
 

@@ -31,6 +31,7 @@ from ... import redact
 from ...config import Config
 from ...errors import StoreError
 from ..migrations import DOC_KINDS
+from ..queries import Scope
 from .connect import connect, explain, shown
 from .fts import tsvector
 from .migrations import migrate, pending
@@ -247,7 +248,10 @@ class Pusher:
             self._register(meta.get("index_id") or "")
             pushed = {r["id"]: r["rev"] for r in self.pg.execute(
                 "SELECT id, rev FROM sessions WHERE mid = %s", [self.mid])}
-            local = self.local.execute("SELECT id, rev FROM sessions ORDER BY rowid").fetchall()
+            # --project: only the sessions under those roots leave this machine
+            where, params = Scope(list(self.config.projects)).sql()
+            local = self.local.execute(f"SELECT s.id, s.rev FROM sessions s WHERE 1=1{where} ORDER BY s.rowid",
+                                       params).fetchall()
             rep.sessions = len(local)
             todo = [r["id"] for r in local if pushed.get(masked(r["id"])) != r["rev"]]
             self._send(todo, rep)
