@@ -40,18 +40,30 @@ def _quote(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+_POS = [str(i) for i in range(MAX_POSITION + 1)]
+
+
 def tsvector(text: str) -> str:
-    """`text` as a tsvector literal: each token with the positions it occurs at."""
+    """`text` as a tsvector literal: each token with the positions it occurs at (a token is letters and digits
+    only, so it needs no quoting inside the literal's quotes)."""
     where: dict[str, list[int]] = {}
     for i, tok in enumerate(tokens(text), 1):
-        if len(tok) * 4 > MAX_LEXEME_BYTES and len(tok.encode()) > MAX_LEXEME_BYTES:
-            continue
         pos = where.get(tok)
         if pos is None:
-            where[tok] = [min(i, MAX_POSITION)]
-        elif len(pos) < MAX_POSITIONS and pos[-1] < MAX_POSITION:
-            pos.append(min(i, MAX_POSITION))
-    return " ".join(f"{_quote(t)}:{','.join(map(str, p))}" for t, p in where.items())
+            where[tok] = [i]
+        else:
+            pos.append(i)
+    out = []
+    pos_of = _POS.__getitem__
+    for tok, pos in where.items():
+        if len(tok) * 4 > MAX_LEXEME_BYTES and len(tok.encode()) > MAX_LEXEME_BYTES:
+            continue
+        if len(pos) > MAX_POSITIONS:
+            pos = pos[:MAX_POSITIONS]
+        if pos[-1] > MAX_POSITION:  # past the last position PostgreSQL keeps: all at that one
+            pos = sorted({min(p, MAX_POSITION) for p in pos})
+        out.append(f"'{tok}':{','.join(map(pos_of, pos))}")
+    return " ".join(out)
 
 
 def tsquery(query: str) -> str | None:
