@@ -59,8 +59,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(folder: Path) -> str:
-    """Create and start a server whose files live in `folder`; returns its admin URL."""
+def start(folder: Path, *, durable: bool = False, settings: dict[str, str] | None = None) -> str:
+    """Create and start a server whose files live in `folder`; returns its admin URL. Not `durable` (the
+    tests): no fsync, which a throwaway server does not need. `settings`: more `-c name=value`."""
     b = bindir()
     folder.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
@@ -72,8 +73,11 @@ def start(folder: Path) -> str:
                                     "-E", "UTF8", "--no-sync"]), check=True, capture_output=True)
     subprocess.run(_as_server_user(["mkdir", "-p", str(sock)]), check=True)
     port = _free_port()
-    opts = (f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=200")
+    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    for k, v in (settings or {}).items():
+        opts += f" -c {k}={v}"
     subprocess.run(_as_server_user([str(b / "pg_ctl"), "-D", str(data), "-l", str(logf), "-o", opts, "-w",
                                     "-t", "60", "start"]), check=True, capture_output=True)
     (folder / "url").write_text(f"postgresql://postgres@127.0.0.1:{port}/postgres")
