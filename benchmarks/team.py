@@ -207,7 +207,7 @@ def queries(reader: str, machines: list[dict[str, Any]], n: int, seed: int) -> d
     common = machines[0]["manifest"].get("common_words") or ["error", "test"]
     rare = machines[0]["manifest"].get("rare_words") or ["zymurgy"]
     projects = [p.project_root for p in api.list_projects(limit=200).projects if p.project_root][:20]
-    sessions = [s.session_id for s in api.list_sessions(limit=200).sessions]
+    sessions = [s.session_id + "@" + s.machine for s in api.list_sessions(limit=200).sessions if s.turns]
     calls: dict[str, list[Any]] = {
         "list_sessions": [
             lambda: api.list_sessions(), lambda: api.list_sessions(project=rng.choice(projects)),
@@ -220,6 +220,7 @@ def queries(reader: str, machines: list[dict[str, Any]], n: int, seed: int) -> d
             lambda: api.search_history(rng.choice(common)[:4] + "*"),
             lambda: api.search_history(rng.choice(common), kind="tool_output"),
             lambda: api.search_history(rng.choice(common), project=rng.choice(projects)),
+            lambda: api.search_history(rng.choice(common), kind="prompt"),
             lambda: api.search_history(rng.choice(rare), machine=rng.choice(names))],
         "find_failed_tools": [
             lambda: api.find_failed_tools(), lambda: api.find_failed_tools(kind="exit_code"),
@@ -233,14 +234,16 @@ def queries(reader: str, machines: list[dict[str, Any]], n: int, seed: int) -> d
     for name, variants in calls.items():
         for v in variants:  # warm: the first call of each opens connections, plans, and reads pages once
             v()
-        times = []
+        times, by_variant = [], [[] for _ in variants]
         for _ in range(n):
-            fn = rng.choice(variants)
+            k = rng.randrange(len(variants))
             t0 = time.perf_counter()
-            fn()
+            variants[k]()
             times.append((time.perf_counter() - t0) * 1000)
+            by_variant[k].append(times[-1])
         out[name] = {"calls": n, "p50_ms": round(statistics.median(times), 1), "p95_ms": round(pct(times, 95), 1),
-                     "max_ms": round(max(times), 1)}
+                     "max_ms": round(max(times), 1),
+                     "max_ms_by_variant": [round(max(v), 1) if v else None for v in by_variant]}
         log(f"  {name}: p50 {out[name]['p50_ms']} ms, p95 {out[name]['p95_ms']} ms")
     api.close()
     return out

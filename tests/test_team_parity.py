@@ -267,3 +267,29 @@ def test_search_folds_case_diacritics_and_punctuation_as_the_local_index_does(bo
     local, team = both
     assert local.search_history(query, limit=200).hits, "the fixture has this"
     same_hits(both, query, limit=200)
+
+
+@pytest.mark.parametrize("window,common", [(1, True), (3, True), (40, True), (10_000, True), (8_000, False)])
+@pytest.mark.parametrize("query,kw", [("the", {}), ("test", {"kind": "tool_output"}), ("fail*", {}),
+                                      ("the", {"project": "/home/dev/webapp"}), ("twin", {"kind": "prompt"})])
+def test_search_pages_are_the_newest_first_list_whichever_way_it_is_read(both, monkeypatch, window, common, query,
+                                                                           kw):
+    """A word taken as common is looked for in the newest `window` documents in order, then through the word
+    index in the older ones; a rare one through the word index only: the same hits, and paging through them
+    gives the whole list in the same order."""
+    from agtrace_mcp.store.postgres import queries as pgq
+
+    _, team = both
+    whole = team.search_history(query, limit=200, **kw).model_dump(mode="json")["hits"]
+    monkeypatch.setattr(pgq, "WINDOW", window)
+    monkeypatch.setattr(pgq, "_estimate", lambda *a: 1e12 if common else 0.0)
+    same_hits(both, query, limit=200, **kw)
+    assert team.search_history(query, limit=200, **kw).model_dump(mode="json")["hits"] == whole
+    paged, cursor = [], None
+    for _ in range(100):
+        page = team.search_history(query, limit=2, cursor=cursor, **kw)
+        paged += page.model_dump(mode="json")["hits"]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert paged == whole

@@ -43,9 +43,16 @@ def _quote(lexeme: str) -> str:
 _POS = [str(i) for i in range(MAX_POSITION + 1)]
 
 
-def tsvector(text: str) -> str:
+def kind_lexeme(kind: int) -> str:
+    """The lexeme that says what kind of text a document is (prompt, message…): `_k0`…`_k4`. A token never
+    holds `_`, so it matches no word; being in the same GIN index as the words, a search for words in one kind
+    of text reads only the documents of that kind."""
+    return f"_k{kind}"
+
+
+def tsvector(text: str, kind: int | None = None) -> str:
     """`text` as a tsvector literal: each token with the positions it occurs at (a token is letters and digits
-    only, so it needs no quoting inside the literal's quotes)."""
+    only, so it needs no quoting inside the literal's quotes), and the kind of text it is."""
     where: dict[str, list[int]] = {}
     for i, tok in enumerate(tokens(text), 1):
         pos = where.get(tok)
@@ -63,12 +70,15 @@ def tsvector(text: str) -> str:
         if pos[-1] > MAX_POSITION:  # past the last position PostgreSQL keeps: all at that one
             pos = sorted({min(p, MAX_POSITION) for p in pos})
         out.append(f"'{tok}':{','.join(map(pos_of, pos))}")
+    if kind is not None:
+        out.append(f"'{kind_lexeme(kind)}'")
     return " ".join(out)
 
 
-def tsquery(query: str) -> str | None:
+def tsquery(query: str, kinds: list[int] | None = None) -> str | None:
     """A user query (the syntax of `queries.fts_query`) as a tsquery: every word must appear, each one a phrase
-    of its tokens, `word*` a prefix. None when no word has a token (FTS5 then finds nothing either)."""
+    of its tokens, `word*` a prefix; and, with `kinds`, the document one of those kinds. None when no word has
+    a token (FTS5 then finds nothing either)."""
     parts = []
     for term in query.split():
         prefix = term.endswith("*") and len(term) > 1
@@ -77,4 +87,8 @@ def tsquery(query: str) -> str | None:
             continue  # FTS5 ignores an empty phrase beside others
         phrase = " <-> ".join(_quote(t) for t in toks) + (":*" if prefix else "")
         parts.append(f"({phrase})")
-    return " & ".join(parts) or None
+    if not parts:
+        return None
+    if kinds:
+        parts.append("(" + " | ".join(f"'{kind_lexeme(k)}'" for k in sorted(set(kinds))) + ")")
+    return " & ".join(parts)

@@ -364,7 +364,7 @@ class Pusher:
                              (ti, si, -1, kind) if kind in (MESSAGE, REASONING) else (ti, si, seq, kind))
             if not text:
                 continue
-            w.add("docs", skey, [ti, si, seq, kind, at.get((ti, si)) or at.get((ti, -1)), tsvector(text)])
+            w.add("docs", skey, [ti, si, seq, kind, at.get((ti, si)) or at.get((ti, -1)) or "", tsvector(text, kind)])
 
     def _send_files(self) -> int:
         """What this machine read of its logs (for `doctor`), where it changed."""

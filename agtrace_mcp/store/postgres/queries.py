@@ -215,22 +215,44 @@ def compactions(db: PgDb, sid: str) -> list[dict[str, Any]]:
 # -- failures and search ---------------------------------------------------------------------------
 
 
+SESSION_LIST_MAX = 5_000  # sessions matching a filter passed as a list of keys (more: as a subquery)
+
+
+def _sessions_filter(db: PgDb, w: Where, col: str) -> tuple[str, list[Any]] | None:
+    """A filter on sessions (`w`) as a condition on `col`, a session key: the keys themselves when they are few
+    (the planner then knows how few), else the subquery. None when no session matches."""
+    if not w.sql:
+        return "", []
+    keys = [r["skey"] for r in db.execute(f"SELECT s.skey FROM sessions s WHERE true{_pg(w.sql)}"
+                                          f" LIMIT {SESSION_LIST_MAX + 1}", w.params)]
+    if not keys:
+        return None
+    if len(keys) <= SESSION_LIST_MAX:
+        return f" AND {col} = ANY(%s)", [keys]
+    return f" AND {col} IN (SELECT s.skey FROM sessions s WHERE true{_pg(w.sql)})", list(w.params)
+
+
 def failed_tools(db: PgDb, scope: Scope, *, session: str | None = None, project: str | None = None,
                  provider: str | None = None, tool: str | None = None, kind: str | None = None,
                  since: str | None = None, machine: str | None = None, user: str | None = None, limit: int = 20,
                  offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    w = _where(scope, project, machine=machine, user=user)
+    ws = _where(scope, project, machine=machine, user=user)
+    ws.add("s.provider = ?", provider)
+    on_sessions = _sessions_filter(db, ws, "t.skey")
+    if on_sessions is None:
+        return [], 0
+    w = Where(Scope())
     w.add("t.skey = ?", db.skey(session) if session else None)
-    w.add("s.provider = ?", provider)
     w.add("t.name = ?", tool)
     w.add("t.error_kind = ?", kind)
     w.add("t.started_at >= ?", since)
-    where, params = _pg(w.sql), w.params
-    base = f"FROM tools t JOIN sessions s ON s.skey = t.skey WHERE t.status = 'error'{where}"
-    total = db.execute(f"SELECT count(*) AS n {base}", params).fetchone()["n"]
+    where, params = _pg(w.sql) + on_sessions[0], [*w.params, *on_sessions[1]]
+    # counted from the failures' own index alone (it holds the columns filtered on)
+    total = db.execute(f"SELECT count(*) AS n FROM tools t WHERE t.status = 'error'{where}", params).fetchone()["n"]
     rows = db.execute(
         f"SELECT t.*, s.id AS session_id, s.provider AS provider, s.project_root AS project_root, s.title AS title,"
-        f" s.machine, s.user_name AS \"user\" {base}"
+        f" s.machine, s.user_name AS \"user\" FROM tools t JOIN sessions s ON s.skey = t.skey"
+        f" WHERE t.status = 'error'{where}"
         " ORDER BY t.started_at DESC NULLS LAST, s.id, s.machine, t.turn_idx DESC, t.step_idx DESC, t.seq DESC"
         " LIMIT %s OFFSET %s", [*params, limit, offset]).fetchall()
     return rows, total
@@ -248,23 +270,60 @@ _DOC_TEXT = """CASE d.kind
     END"""
 
 
+# How search finds the newest hits fast whatever the words and filters (4 GB of logs: a million documents).
+# A common word is found by reading the newest documents in order until enough hit; a rare one through the
+# word index, sorting what it finds. The planner picks between the two from its statistics of each word, but
+# it cannot know that a common word is rare among the documents a filter keeps ("completed", in prompts
+# only): so the choice is made here, and the newest-first read is bounded (WINDOW documents), the rest of
+# the history then searched through the word index.
+WINDOW = 8_000
+
+
 def search(db: PgDb, scope: Scope, text: str, *, session: str | None = None, project: str | None = None,
            provider: str | None = None, kinds: list[str] | None = None, since: str | None = None,
            until: str | None = None, machine: str | None = None, user: str | None = None, limit: int = 20,
            offset: int = 0) -> list[dict[str, Any]]:
     """Hits of a query (`fts.tsquery`), newest first, with the text each one was found in."""
     fts_query(text)  # the same refusals as the local index
-    tq = tsquery(text)
+    tq = tsquery(text, [DOC_KINDS.index(k) for k in kinds] if kinds else None)
     if tq is None:
         return []
+    # the filters on sessions, as the documents' session keys
     w = _where(scope, project, machine=machine, user=user)
-    w.add("d.skey = ?", db.skey(session) if session else None)
+    w.add("s.skey = ?", db.skey(session) if session else None)
     w.add("s.provider = ?", provider)
-    if kinds:
-        w.add("d.kind = ANY(?)", [DOC_KINDS.index(k) for k in kinds])
     w.add("s.ended_at >= ?", since)
     w.add("s.started_at <= ?", until)
-    where, params = _pg(w.sql), w.params
+    on_sessions = _sessions_filter(db, w, "d.skey")
+    if on_sessions is None:
+        return []
+    cond, params = "d.tsv @@ %s::tsquery" + on_sessions[0], [tq, *on_sessions[1]]
+    need = limit + offset
+    found: list[tuple[str, int]] = []
+    boundary = None
+    total = db.execute("SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'docs'::regclass").fetchone()["n"]
+    expected = _estimate(db, cond, params)
+    if expected > 0 and need * max(total, 1) / expected <= WINDOW / 2:
+        # dense enough: the newest WINDOW documents, in order, until enough hit
+        found = [(r["at"], r["id"]) for r in db.execute(
+            f"SELECT d.at, d.id FROM (SELECT * FROM docs ORDER BY at DESC, id DESC LIMIT {WINDOW}) d"
+            f" WHERE {cond} ORDER BY d.at DESC, d.id DESC LIMIT %s", [*params, need])]
+        if len(found) < need:
+            last = db.execute(f"SELECT at, id FROM docs ORDER BY at DESC, id DESC OFFSET {WINDOW - 1} LIMIT 1"
+                              ).fetchone()
+            boundary = (last["at"], last["id"]) if last else None
+            if boundary is None:
+                need = len(found)  # the window held every document
+    if len(found) < need:
+        # through the word index: every document that matches (older than the window, when it was read)
+        older = " AND (d.at, d.id) < (%s, %s)" if boundary else ""
+        with _planner(enable_indexscan="off", enable_seqscan="off")(db):
+            found += [(r["at"], r["id"]) for r in db.execute(
+                f"SELECT d.at, d.id FROM docs d WHERE {cond}{older} ORDER BY d.at DESC, d.id DESC LIMIT %s",
+                [*params, *(boundary or ()), need - len(found)])]
+    ids = [i for _, i in found[offset:offset + limit]]
+    if not ids:
+        return []
     rows = db.execute(
         "SELECT s.id AS session_id, d.turn_idx, d.step_idx, d.kind AS kind_no,"
         " (SELECT x.call_id FROM tools x WHERE x.skey = d.skey AND x.turn_idx = d.turn_idx"
@@ -272,10 +331,32 @@ def search(db: PgDb, scope: Scope, text: str, *, session: str | None = None, pro
         f" {_DOC_TEXT} AS text, s.provider, s.project_root, s.title, s.ended_at,"
         " (SELECT t.started_at FROM turns t WHERE t.skey = d.skey AND t.idx = d.turn_idx) AS turn_started_at,"
         " s.machine, s.user_name AS \"user\""
-        " FROM docs d JOIN sessions s ON s.skey = d.skey"
-        f" WHERE d.tsv @@ %s::tsquery{where} ORDER BY d.at DESC NULLS LAST, d.id DESC LIMIT %s OFFSET %s",
-        [tq, *params, limit, offset]).fetchall()
+        " FROM docs d JOIN sessions s ON s.skey = d.skey WHERE d.id = ANY(%s) ORDER BY d.at DESC, d.id DESC",
+        [ids]).fetchall()
     return [{**r, "kind": DOC_KINDS[r["kind_no"]]} for r in rows]
+
+
+def _estimate(db: PgDb, cond: str, params: list[Any]) -> float:
+    """The planner's estimate of the documents matching `cond` (from its statistics; no document is read)."""
+    plan = db.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM docs d WHERE {cond}", params).fetchone()
+    return float(next(iter(plan.values()))[0]["Plan"]["Plan Rows"])
+
+
+def _planner(**settings: str) -> Any:
+    """Planner settings for one query, put back afterwards (the read transaction goes on)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def scoped(db: PgDb) -> Any:
+        before = {k: db.execute("SELECT current_setting(%s) AS v", [k]).fetchone()["v"] for k in settings}
+        for k, v in settings.items():
+            db.execute("SELECT set_config(%s, %s, true)", [k, v])
+        try:
+            yield
+        finally:
+            for k, v in before.items():
+                db.execute("SELECT set_config(%s, %s, true)", [k, v])
+    return scoped
 
 
 def projects(db: PgDb, scope: Scope, limit: int, offset: int, *, machine: str | None = None,
