@@ -93,6 +93,8 @@ def m001_schema(conn: Any) -> None:
         CREATE INDEX sessions_ended ON sessions (ended_at DESC NULLS LAST);
         CREATE INDEX sessions_project ON sessions (project_root, ended_at DESC NULLS LAST);
         CREATE INDEX sessions_parent ON sessions (mid, parent_id);
+        CREATE INDEX sessions_machine ON sessions (machine, ended_at DESC NULLS LAST);
+        CREATE INDEX sessions_user ON sessions (user_name, ended_at DESC NULLS LAST);
         CREATE INDEX sessions_title ON sessions USING gin (title gin_trgm_ops);
         CREATE TABLE turns (
             skey bigint NOT NULL, mid integer NOT NULL, idx integer NOT NULL,
