@@ -32,6 +32,7 @@ class PgStore:
     queries = queries
     indexing = False  # nothing is ever indexed here
     background = False
+    read_only = None  # (the local index's "cannot be updated"): a team database is not updated by answering
 
     def __init__(self, url: str, config: Config) -> None:
         self.url = check_url(url)

@@ -393,13 +393,13 @@ def run_push(config: Config, url: str, *, machine: str | None = None, user: str 
     """Bring this machine's index up to date with its logs, then push what changed (`pusher`: reuse the
     connections of an earlier push, for `watch`)."""
     from .. import Store
-    from ..secrets import scan_secrets
 
     store = Store(config)
     try:
+        if store.read_only:
+            raise StoreError(f"this machine's index cannot be updated ({store.read_only}); set AGTRACE_MCP_DATA_DIR "
+                             "(or --data-dir) to a writable folder, then push again")
         store.sync(force=True, progress=index_progress)
-        with store.read() as db:
-            scan_secrets(db)  # secret findings are pushed too (fingerprints only)
     finally:
         store.close()
     own = pusher is None

@@ -163,12 +163,24 @@ def session_row(db: PgDb, sid: str) -> dict[str, Any]:
     return row
 
 
-def children(db: PgDb, sid: str) -> list[dict[str, Any]]:
+def children(db: PgDb, sid: str, scope: Scope) -> list[dict[str, Any]]:
+    """The subagent sessions of `sid` (on its machine) that the scope lets the caller see."""
     s = db.session(sid)
     if s is None:
         return []
-    return db.execute(f"SELECT {COLS} FROM sessions s WHERE s.mid = %s AND s.parent_id = %s"
-                      " ORDER BY s.started_at NULLS FIRST, s.id", [s[1], s[2]]).fetchall()
+    where, params = scope.sql()
+    return db.execute(f"SELECT {COLS} FROM sessions s WHERE s.mid = %s AND s.parent_id = %s{_pg(where)}"
+                      " ORDER BY s.started_at NULLS FIRST, s.id", [s[1], s[2], *params]).fetchall()
+
+
+def visible(db: PgDb, scope: Scope, ids: set[str]) -> set[str]:
+    """Those of `ids` that are sessions inside the scope (a parent or child id outside it is never named)."""
+    ids = {i for i in ids if i}
+    if not ids or not scope.roots:
+        return ids
+    where, params = scope.sql()
+    return {r["id"] for r in db.execute(f"SELECT DISTINCT s.id FROM sessions s WHERE s.id = ANY(%s){_pg(where)}",
+                                        [list(ids), *params])}
 
 
 def turns(db: PgDb, sid: str, start: int, stop: int) -> list[dict[str, Any]]:
@@ -397,10 +409,6 @@ def session_counts(db: PgDb) -> dict[str, int]:
     """Sessions per provider."""
     return {r["provider"]: r["n"] for r in
             db.execute("SELECT provider, count(*) AS n FROM sessions GROUP BY provider")}
-
-
-def prepare_secret_findings(db: PgDb) -> None:
-    """Nothing to do: each machine found its own before it pushed them."""
 
 
 def secret_findings(db: PgDb, scope: Scope, *, session: str | None = None, project: str | None = None,
