@@ -411,3 +411,26 @@ def test_push_watch_keeps_pushing_as_the_log_grows(home: Path, tmp_path: Path, p
         p.send_signal(signal.SIGINT)
         p.communicate(timeout=30)
     assert p.returncode in (0, 130)
+
+
+def test_no_planted_secret_of_any_format_reaches_the_database_or_its_answers(tmp_path: Path, pg_url: str):
+    """The leak suite of issue 16 (every documented format, and the evasions, planted in every field of every
+    agent's logs) pushed: none of them, nor 8 characters of one, is in `pg_dump`, and none comes back through
+    the API answering from the team database."""
+    from leakcheck import Collector, api_answers, by_kind, leaks, planted_home, summarise
+
+    home, plant = planted_home(tmp_path)
+    cfg = config(home, tmp_path / "data")
+    rep = push(cfg, pg_url)
+    assert rep.sessions_sent > 10
+    dump = _pg_dump(pg_url)
+    assert dump.count("[REDACTED:") > 1000  # the planted text was pushed, masked
+    found = leaks(plant, [("pg_dump", dump)])
+    assert not found, f"{len(found)} secrets in the database {by_kind(plant, found)}:\n{summarise(plant, found)[:3000]}"
+    cfg.refresh_interval = 3600
+    team = Agtrace(cfg, store=PgStore(pg_url, cfg))
+    col = Collector()
+    api_answers(team, col)
+    found = leaks(plant, col.answers)
+    assert not found, f"{len(found)} secrets leaked {by_kind(plant, found)}:\n{summarise(plant, found)[:3000]}"
+    team.close()
