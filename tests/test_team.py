@@ -201,7 +201,13 @@ def test_two_machines_pushing_the_same_session_id_are_kept_apart(home: Path, tmp
     assert team.get_usage(machine="build-box").sessions_total == 1
     assert {p.project_root: p.machines for p in team.list_projects().projects}["/home/dev/webapp"] == \
         ["build-box", "laptop-ana"]
+    assert team.short_ids([MAIN_ID])[MAIN_ID] == MAIN_ID[:8]
     team.close()
+    # and at a terminal: both listed, each with its machine
+    r = cli("sessions", "--store", pg_url, "--home", str(tmp_path), "--in", "/home/dev/webapp")
+    assert r.returncode == 0, r.stderr
+    assert [line.split()[3] for line in r.stdout.splitlines() if line.startswith("11111111")] == \
+        ["build-box", "laptop-ana"]
 
 
 # -- nothing secret leaves the machine ------------------------------------------------------------

@@ -592,8 +592,9 @@ def id_neighbours(db: PgDb, scope: Scope, sid: str) -> tuple[str | None, str | N
     """The session ids just before and just after `sid` in id order (within the scope)."""
     where, params = scope.sql()
     where = _pg(where)
-    found = db.session(sid)
-    base = found[2] if found else sid
+    base = sid  # an id pushed from several machines is one id here: its prefix must name it alone either way
+    if MACHINE_SEP in sid and db.execute("SELECT 1 FROM sessions WHERE id = %s LIMIT 1", [sid]).fetchone() is None:
+        base = sid.rsplit(MACHINE_SEP, 1)[0]
     row = db.execute(f"SELECT (SELECT max(s.id) FROM sessions s WHERE s.id < %s{where}) AS lo,"
                      f" (SELECT min(s.id) FROM sessions s WHERE s.id > %s{where}) AS hi",
                      [base, *params, base, *params]).fetchone()
