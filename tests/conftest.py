@@ -43,6 +43,10 @@ def corpus() -> Path:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _PG_MISSED:
+        n = sum(1 for r in terminalreporter.stats.get("skipped", []) if "PostgreSQL is not available" in str(r.longrepr))
+        terminalreporter.write_line(
+            f"WARNING: {n} tests of the team database (PostgreSQL) were SKIPPED: {_PG_MISSED[0]}", red=True, bold=True)
     if _MISSED:
         n = sum(1 for r in terminalreporter.stats.get("skipped", []) if "real-log corpus" in str(r.longrepr))
         terminalreporter.write_line(
@@ -57,6 +61,8 @@ def corpus_root() -> Path:
 
 
 # -- a real PostgreSQL server for the team-database tests -----------------------------------------------
+
+_PG_MISSED: list[str] = []
 #
 # AGTRACE_MCP_TEST_PG names a server (its admin URL); without it the tests start one of their own when this
 # machine has PostgreSQL's programs (tests/pgserver.py), and skip, saying why, when it has not. CI
@@ -80,6 +86,7 @@ def pg_admin(tmp_path_factory: pytest.TempPathFactory):
     except NoPostgres as e:
         if os.environ.get("AGTRACE_MCP_REQUIRE_PG"):
             pytest.fail(f"PostgreSQL is required here (AGTRACE_MCP_REQUIRE_PG): {e}")
+        _PG_MISSED.append(str(e))
         pytest.skip(f"PostgreSQL is not available: {e}")
     try:
         yield url

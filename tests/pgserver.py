@@ -28,17 +28,18 @@ class NoPostgres(RuntimeError):
 
 def bindir() -> Path:
     """The folder of `initdb` and `pg_ctl` (pg_config, then PATH, then Debian's layout)."""
-    env = os.environ.get("AGTRACE_MCP_PG_BINDIR")
+    env = os.environ.get("AGTRACE_MCP_PG_BINDIR")  # when set, the only place looked at
     cands = [env] if env else []
-    if shutil.which("pg_config"):
+    if not env and shutil.which("pg_config"):
         try:
             cands.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
                                         check=True).stdout.strip())
         except (OSError, subprocess.CalledProcessError):
             pass
-    if shutil.which("initdb"):
+    if not env and shutil.which("initdb"):
         cands.append(str(Path(shutil.which("initdb")).parent))  # type: ignore[arg-type]
-    cands += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    if not env:
+        cands += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     for c in cands:
         if c and (Path(c) / "initdb").exists() and (Path(c) / "pg_ctl").exists():
             return Path(c)

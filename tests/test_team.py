@@ -294,6 +294,10 @@ def test_serve_needs_only_a_read_only_role(home: Path, tmp_path: Path, pg_url: s
 
 def test_a_pushing_role_writes_its_own_machines_rows_only(home: Path, tmp_path: Path, pg_url: str):
     push(config(home, tmp_path / "owner"), pg_url, machine="setup")  # the owner creates the schema
+    with psycopg.connect(pg_url, autocommit=True) as c:  # as README "Team history" says
+        db = c.info.dbname
+        c.execute(f"REVOKE CONNECT ON DATABASE {db} FROM PUBLIC")
+        c.execute(f"GRANT CONNECT ON DATABASE {db} TO agtrace_reader, agtrace_pusher")
     ana = login_role(pg_url, "agtrace_pusher")
     bob = login_role(pg_url, "agtrace_pusher")
     push(config(home, tmp_path / "a"), ana, machine="ana-laptop")
