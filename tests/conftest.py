@@ -84,6 +84,7 @@ def pg_admin(tmp_path_factory: pytest.TempPathFactory):
     try:
         url = start(folder)
     except NoPostgres as e:
+        folder.rmdir()
         if os.environ.get("AGTRACE_MCP_REQUIRE_PG"):
             pytest.fail(f"PostgreSQL is required here (AGTRACE_MCP_REQUIRE_PG): {e}")
         _PG_MISSED.append(str(e))
