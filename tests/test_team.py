@@ -444,3 +444,28 @@ def test_no_planted_secret_of_any_format_reaches_the_database_or_its_answers(tmp
     found = leaks(plant, col.answers)
     assert not found, f"{len(found)} secrets leaked {by_kind(plant, found)}:\n{summarise(plant, found)[:3000]}"
     team.close()
+
+
+def test_an_older_team_schema_is_refused_by_a_reader_and_brought_up_to_date_by_the_owners_push(
+        home: Path, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch):
+    from agtrace_mcp.store.postgres import migrations
+    from agtrace_mcp.store.postgres.connect import connect
+
+    # the database as the first migration left it (before turn states and typed-mid-turn messages)
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+        conn = connect(pg_url, read_only=False, autocommit=True)
+        migrations.migrate(conn)
+        conn.close()
+    cfg = config(home, tmp_path / "d")
+    reader = Agtrace(cfg, store=PgStore(pg_url, cfg))
+    with pytest.raises(StoreError, match="older agtrace schema"):
+        reader.list_sessions()
+    reader.close()
+    push(cfg, pg_url)  # as the owner: the missing migrations run first
+    with psycopg.connect(pg_url) as c:
+        ran = [r[0] for r in c.execute("SELECT name FROM agtrace.migrations ORDER BY applied_at, name")]
+    assert ran == [fn.__name__ for fn in migrations.MIGRATIONS]
+    team = Agtrace(cfg, store=PgStore(pg_url, cfg))
+    assert team.get_turn(MAIN_ID, 1).status == "completed"
+    team.close()

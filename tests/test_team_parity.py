@@ -122,7 +122,11 @@ def test_every_session_turn_usage_and_analysis(both):
         same(both, "steps_after", sid, 0, 0, limit=2)
         for t in range(min(detail["turns_total"], 4)):
             same(both, "get_turn", sid, t)
+            same(both, "get_turn", sid, t, detail="outline")
+            same(both, "get_turn", sid, t, detail="full")
             same(both, "get_usage", sid, turn=t)
+            same(both, "get_text", sid, t, "prompt")
+            same(both, "get_text", sid, t, "final_answer")
         same(both, "get_turn", sid, -1)
         same(both, "find_failed_tools", session_id=sid)
         same_hits(both, "the", session_id=sid, limit=200)
@@ -159,6 +163,7 @@ def test_turn_out_of_range_and_unknown_call(both):
     {"tool": "Bash"}, {"provider": "gemini_cli"}, {"project": "/home/dev/webapp"}, {"since": "2026-01-01"},
     {"group_by": "tool"}, {"group_by": "error_kind"}, {"group_by": "error"}, {"group_by": "project"},
     {"group_by": "tool", "limit": 1}, {"machine": MACHINE}, {"machine": "elsewhere"}, {"user": "nobody"},
+    {"until": "2026-01-01"}, {"since": "2025-06-01", "until": "2026-05-01", "group_by": "error"},
 ])
 def test_find_failed_tools(both, kw):
     same(both, "find_failed_tools", **kw)
@@ -201,7 +206,8 @@ def test_projects_name_their_machines(both):
 
 QUERIES = ["test", "error", "pars*", "fail*", "foo.bar", "foo.bar(baz)", "C++", "x-y", "naive", "resume", "facade",
            "Ünïcödé", "naïve_résumé", "TEST_TOTAL", "the test", "\"quoted\" words", "port 3000", "-- --", "import*",
-           "zzzznothing", "exit code"]
+           "zzzznothing", "exit code", "test OR error", "test NOT pytest", "\"exit code\"", "the OR a NOT b AND c",
+           "fail* NOT test", "\"port 3000\" OR twin"]
 
 
 def _sorted_hits(ans: dict[str, Any]) -> Any:
@@ -222,7 +228,7 @@ def same_hits(both: tuple[Agtrace, Agtrace], query: str, **kw: Any) -> None:
 @pytest.mark.parametrize("query", QUERIES)
 @pytest.mark.parametrize("kw", [{}, {"kind": "tool_output"}, {"kind": ["prompt", "message"]},
                                 {"project": "/home/dev/webapp"}, {"provider": "codex"}, {"since": "2026-01-01"},
-                                {"machine": "elsewhere"}])
+                                {"machine": "elsewhere"}, {"sort": "relevance"}])
 def test_search_finds_the_same_hits(both, query, kw):
     same_hits(both, query, limit=200, **kw)
 

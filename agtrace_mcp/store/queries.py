@@ -388,14 +388,7 @@ def current_session(db: sqlite3.Connection, scope: Scope, project: str, provider
     a subfolder of where it started); when no recorded project contains it, the newest session below it."""
     where, params = scope.sql()
     prov, pp = (" AND s.provider = ?", [provider]) if provider else ("", [])
-    sep = "\\" if ("\\" in project and "/" not in project) else "/"
-    above, p = [], project.rstrip(sep) or sep
-    while p:
-        above.append(p)
-        if p == sep:
-            break
-        cut = p.rfind(sep)
-        p = p[:cut] if cut > 0 else (sep if sep == "/" else "")
+    above = roots_above(project)
     marks = ",".join("?" * len(above))
     row = db.execute(
         f"SELECT s.* FROM sessions s WHERE s.parent_id IS NULL AND s.project_root IN ({marks}){prov}{where}"
@@ -406,6 +399,19 @@ def current_session(db: sqlite3.Connection, scope: Scope, project: str, provider
     return db.execute(
         f"SELECT s.* FROM sessions s WHERE s.parent_id IS NULL{w2}{prov}{where} ORDER BY s.ended_at DESC, s.id LIMIT 1",
         [*p2, *pp, *params]).fetchone()
+
+
+def roots_above(project: str) -> list[str]:
+    """`project` and every folder above it, deepest first (Windows paths too)."""
+    sep = "\\" if ("\\" in project and "/" not in project) else "/"
+    above, p = [], project.rstrip(sep) or sep
+    while p:
+        above.append(p)
+        if p == sep:
+            break
+        cut = p.rfind(sep)
+        p = p[:cut] if cut > 0 else (sep if sep == "/" else "")
+    return above
 
 
 def file_report(db: sqlite3.Connection) -> list[sqlite3.Row]:
@@ -497,32 +503,37 @@ def analysis_turns(turn_rows: Any, interjection_rows: Any) -> list[Any]:
 def poll_starters(db: sqlite3.Connection, rows: list[Any]) -> dict[str, tuple[str, str]]:
     """For the failed calls among `rows` (tool rows) that poll a started process: call id → (the starter's call
     id, what it ran). A failed poll is that command's failure."""
+    return starters_of(rows, lambda r, proc: db.execute(
+        "SELECT call_id, name, kind, args, output, turn_idx, step_idx, seq FROM tools WHERE session_id = ?"
+        " AND (turn_idx, step_idx, seq) < (?, ?, ?) AND instr(output, ?) > 0"
+        " ORDER BY turn_idx DESC, step_idx DESC, seq DESC",
+        (r["session_id"], r["turn_idx"], r["step_idx"], r["seq"], proc)))
+
+
+def starters_of(rows: list[Any], candidates: Any) -> dict[str, tuple[str, str]]:
+    """`poll_starters`, given `candidates(row, process id)`: the earlier calls of the row's session whose output
+    names the process, latest first (each backend has its own query for them)."""
     import orjson
 
     from ..engine.analysis import Call, announces, describe, poll_process
 
+    def loads(text: str | None) -> Any:
+        try:
+            return orjson.loads(text) if text else None
+        except orjson.JSONDecodeError:
+            return text
+
     out: dict[str, tuple[str, str]] = {}
     for r in rows:
-        try:
-            args = orjson.loads(r["args"]) if r["args"] else None
-        except orjson.JSONDecodeError:
-            args = r["args"]
         proc = poll_process(Call(turn=r["turn_idx"], step=r["step_idx"], seq=r["seq"], call_id=r["call_id"],
-                                 name=r["name"], kind=r["kind"], args=args))
+                                 name=r["name"], kind=r["kind"], args=loads(r["args"])))
         if proc is None:
             continue
-        for c in db.execute(
-                "SELECT call_id, name, kind, args, output, turn_idx, step_idx, seq FROM tools WHERE session_id = ?"
-                " AND (turn_idx, step_idx, seq) < (?, ?, ?) AND instr(output, ?) > 0"
-                " ORDER BY turn_idx DESC, step_idx DESC, seq DESC",
-                (r["session_id"], r["turn_idx"], r["step_idx"], r["seq"], proc)):
-            try:
-                cargs = orjson.loads(c[3]) if c[3] else None
-            except orjson.JSONDecodeError:
-                cargs = c[3]
-            starter = Call(turn=c[5], step=c[6], seq=c[7], call_id=c[0], name=c[1], kind=c[2], args=cargs)
-            if poll_process(starter) is None and announces(c[4], proc):
-                out[r["call_id"]] = (c[0], describe(starter, 120))
+        for c in candidates(r, proc):
+            starter = Call(turn=c["turn_idx"], step=c["step_idx"], seq=c["seq"], call_id=c["call_id"],
+                           name=c["name"], kind=c["kind"], args=loads(c["args"]))
+            if poll_process(starter) is None and announces(c["output"], proc):
+                out[r["call_id"]] = (c["call_id"], describe(starter, 120))
                 break
     return out
 
@@ -530,13 +541,18 @@ def poll_starters(db: sqlite3.Connection, rows: list[Any]) -> dict[str, tuple[st
 def link_starters(db: sqlite3.Connection, sid: str, calls: list[Any]) -> None:
     """Link the polls among `calls` (analysis `Call`s of session `sid`) to the calls that started the processes
     they poll: the latest earlier call whose output (as the index keeps it) names the process id."""
+    link_starters_of(calls, lambda proc: db.execute(
+        "SELECT call_id, output FROM tools WHERE session_id = ? AND instr(output, ?) > 0", (sid, proc)))
+
+
+def link_starters_of(calls: list[Any], outputs_naming: Any) -> None:
+    """`link_starters`, given `outputs_naming(process id)`: (call_id, output) rows whose output names it."""
     from ..engine.analysis import link_polls, poll_process
 
     outputs: dict[str, str] = {}
     for proc in {p for p in (poll_process(c) for c in calls) if p}:
-        for r in db.execute("SELECT call_id, output FROM tools WHERE session_id = ? AND instr(output, ?) > 0",
-                            (sid, proc)):
-            outputs[r[0]] = r[1]
+        for r in outputs_naming(proc):
+            outputs[r["call_id"]] = r["output"]
     if outputs:
         link_polls(calls, outputs)
 

@@ -75,20 +75,33 @@ def tsvector(text: str, kind: int | None = None) -> str:
     return " ".join(out)
 
 
-def tsquery(query: str, kinds: list[int] | None = None) -> str | None:
-    """A user query (the syntax of `queries.fts_query`) as a tsquery: every word must appear, each one a phrase
-    of its tokens, `word*` a prefix; and, with `kinds`, the document one of those kinds. None when no word has
-    a token (FTS5 then finds nothing either)."""
-    parts = []
-    for term in query.split():
-        prefix = term.endswith("*") and len(term) > 1
-        toks = tokens(term[:-1] if prefix else term)
+_PIECE = re.compile(r'"([^"]*)"(\*?)|\b(AND|OR|NOT)\b')
+
+
+def tsquery(fts5: str, kinds: list[int] | None = None) -> str | None:
+    """The FTS5 query the local index runs (`queries.parse_query(...).expr`: quoted phrases, `"word"*` prefixes,
+    AND, OR and NOT) as the same tsquery: each phrase its tokens joined by `<->` (a prefix on the last), AND
+    `&`, OR `|`, NOT `& !` (FTS5's NOT is binary and binds tighter than AND, AND tighter than OR: the tsquery
+    operators bind the same way). With `kinds`, the document must be one of those kinds. None when no phrase
+    has a token (FTS5 then finds nothing either)."""
+    out: list[str] = []
+    op: str | None = None
+    for m in _PIECE.finditer(fts5):
+        if m.group(3):
+            op = m.group(3)
+            continue
+        toks = tokens(m.group(1))
         if not toks:
+            op = None
             continue  # FTS5 ignores an empty phrase beside others
-        phrase = " <-> ".join(_quote(t) for t in toks) + (":*" if prefix else "")
-        parts.append(f"({phrase})")
-    if not parts:
+        phrase = " <-> ".join(_quote(t) for t in toks) + (":*" if m.group(2) else "")
+        if out:
+            out.append({"OR": "|", "NOT": "& !"}.get(op or "AND", "&"))
+        out.append(f"({phrase})")
+        op = None
+    if not out:
         return None
+    expr = " ".join(out)
     if kinds:
-        parts.append("(" + " | ".join(f"'{kind_lexeme(k)}'" for k in sorted(set(kinds))) + ")")
-    return " & ".join(parts)
+        expr = f"({expr}) & (" + " | ".join(f"'{kind_lexeme(k)}'" for k in sorted(set(kinds))) + ")"
+    return expr

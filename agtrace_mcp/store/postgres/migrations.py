@@ -27,7 +27,6 @@ from .connect import SCHEMA
 Migration = Callable[[Any], None]
 MIGRATIONS: list[Migration] = []
 READER, PUSHER = "agtrace_reader", "agtrace_pusher"
-DATA_TABLES = ("sessions", "turns", "steps", "tools", "compactions", "docs", "secrets", "files")
 LOCK_KEY = 0x61677472  # advisory lock of the migrations ("agtr")
 
 
@@ -167,7 +166,6 @@ def m001_schema(conn: Any) -> None:
             indexed_at text {C},
             PRIMARY KEY (mid, path)
         )""")
-    own = f"mid IN (SELECT m.id FROM {SCHEMA}.machines m WHERE m.owner = current_user)"
     stmts = [f"GRANT USAGE ON SCHEMA {SCHEMA} TO {READER}, {PUSHER}",
              f"GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO {READER}",
              f"GRANT SELECT, INSERT, UPDATE ON machines TO {PUSHER}",
@@ -177,13 +175,41 @@ def m001_schema(conn: Any) -> None:
              f"CREATE POLICY machines_register ON machines FOR INSERT TO {PUSHER} WITH CHECK (owner = current_user)",
              f"CREATE POLICY machines_own ON machines FOR UPDATE TO {PUSHER} USING (owner = current_user)"
              " WITH CHECK (owner = current_user)"]
-    for t in DATA_TABLES:
-        stmts += [f"GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {PUSHER}",
-                  f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY",
-                  f"CREATE POLICY {t}_read ON {t} FOR SELECT TO {READER} USING (true)",
-                  f"CREATE POLICY {t}_own ON {t} FOR ALL TO {PUSHER} USING ({own}) WITH CHECK ({own})"]
-    for s in stmts:
-        conn.execute(s)
+    for stmt in stmts:
+        conn.execute(stmt)
+    for t in ("sessions", "turns", "steps", "tools", "compactions", "docs", "secrets", "files"):
+        _protect(conn, t)
+
+
+@migration
+def m002_turn_state_interjections(conn: Any) -> None:
+    """As the local index's m010 (issue 12): turn state and final answer, calls whose result never came counted
+    apart, and the messages typed while the agent worked (searchable as prompts: a prompt document with
+    `seq` ≥ 0 is the turn's interjection number `seq`)."""
+    _script(conn, f"""
+        ALTER TABLE turns ADD COLUMN status text {C} NOT NULL DEFAULT 'incomplete';
+        ALTER TABLE turns ADD COLUMN final_answer text {C};
+        ALTER TABLE turns ADD COLUMN final_answer_len integer NOT NULL DEFAULT 0;
+        ALTER TABLE turns ADD COLUMN missing_tools integer NOT NULL DEFAULT 0;
+        ALTER TABLE sessions ADD COLUMN missing_tools integer NOT NULL DEFAULT 0;
+        CREATE TABLE interjections (
+            skey bigint NOT NULL, mid integer NOT NULL, turn_idx integer NOT NULL, seq integer NOT NULL,
+            at text {C}, after_step integer NOT NULL DEFAULT -1, text text {C} NOT NULL DEFAULT '',
+            text_len integer NOT NULL DEFAULT 0,
+            PRIMARY KEY (skey, turn_idx, seq)
+        )""")
+    _protect(conn, "interjections")
+
+
+def _protect(conn: Any, table: str) -> None:
+    """A data table's grants and row-level security (as m001 set them for the first tables)."""
+    own = f"mid IN (SELECT m.id FROM {SCHEMA}.machines m WHERE m.owner = current_user)"
+    for stmt in (f"GRANT SELECT ON {table} TO {READER}",
+                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {PUSHER}",
+                 f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+                 f"CREATE POLICY {table}_read ON {table} FOR SELECT TO {READER} USING (true)",
+                 f"CREATE POLICY {table}_own ON {table} FOR ALL TO {PUSHER} USING ({own}) WITH CHECK ({own})"):
+        conn.execute(stmt)
 
 
 def _ensure_roles(conn: Any) -> None:

@@ -49,7 +49,7 @@ Progress = Callable[[int, int, str], None]
 # The columns pushed, per table (the team database adds skey and mid); doc kinds as in the local index.
 TURN_COLS = ("idx", "started_at", "ended_at", "text", "text_len", "origin", "slash", "interrupted", "off", "steps",
              "tool_calls", "failed_tools", "input", "cache_read", "cache_write", "output", "reasoning",
-             "peak_context", "final_message")
+             "peak_context", "final_message", "status", "final_answer", "final_answer_len", "missing_tools")
 STEP_COLS = ("turn_idx", "idx", "started_at", "ended_at", "model", "reasoning", "reasoning_len", "message",
              "message_len", "status", "error", "has_usage", "input", "cache_read", "cache_write", "output",
              "reasoning_tokens")
@@ -57,16 +57,17 @@ TOOL_COLS = ("turn_idx", "step_idx", "seq", "call_id", "name", "kind", "args", "
              "duration_ms", "status", "error_kind", "exit_code", "error_message", "output", "output_len", "out_off",
              "child_id")
 COMPACTION_COLS = ("turn_idx", "at", "trigger", "pre_tokens")
+INTERJECTION_COLS = ("turn_idx", "seq", "at", "after_step", "text", "text_len")
 DOC_COLS = ("turn_idx", "step_idx", "seq", "kind", "at", "tsv")
 SECRET_COLS = ("turn_idx", "step_idx", "call_id", "kind", "type", "fingerprint")
 SESSION_COLS = ("id", "provider", "project_root", "git_branch", "title", "started_at", "ended_at", "models",
                 "cli_version", "parent_id", "agent_name", "source_files", "context_window", "turns", "steps",
                 "tool_calls", "failed_tools", "input", "cache_read", "cache_write", "output", "reasoning",
-                "peak_context", "on_disk", "rev")
+                "peak_context", "on_disk", "missing_tools", "rev")
 FILE_COLS = ("path", "provider", "kind", "parent", "size", "lines", "records", "bad_lines", "torn_tail", "report",
              "on_disk", "indexed_at")
 TABLES = {"turns": TURN_COLS, "steps": STEP_COLS, "tools": TOOL_COLS, "compactions": COMPACTION_COLS,
-          "docs": DOC_COLS, "secrets": SECRET_COLS}
+          "interjections": INTERJECTION_COLS, "docs": DOC_COLS, "secrets": SECRET_COLS}
 JSON_COLS = {"args", "models", "source_files", "report"}
 PROMPT, MESSAGE, REASONING, TOOL_CALL, TOOL_OUTPUT = range(len(DOC_KINDS))
 
@@ -349,6 +350,12 @@ class Pusher:
         for r in local.execute("SELECT * FROM compactions WHERE session_id = ? AND turn_idx BETWEEN ? AND ?", args):
             if r["turn_idx"] in turns:
                 w.add("compactions", skey, masked_row(r, COMPACTION_COLS))
+        for r in local.execute("SELECT * FROM interjections WHERE session_id = ? AND turn_idx BETWEEN ? AND ?", args):
+            if r["turn_idx"] in turns:  # messages typed mid-turn: searched as prompts (their doc's seq ≥ 0)
+                v = masked_row(r, INTERJECTION_COLS)
+                w.add("interjections", skey, v)
+                texts[(r["turn_idx"], -1, r["seq"], PROMPT)] = v[INTERJECTION_COLS.index("text")]
+                at[(r["turn_idx"], -2 - r["seq"])] = r["at"] or at.get((r["turn_idx"], -1))
         for r in local.execute("SELECT turn_idx, step_idx, call_id, kind, type, fingerprint FROM secrets"
                                " WHERE session_id = ? AND turn_idx BETWEEN ? AND ?", args):
             if r["turn_idx"] in turns:
@@ -360,11 +367,12 @@ class Pusher:
             ti, si, seq, kind = d["turn_idx"], d["step_idx"], d["seq"], d["kind"]
             if ti not in turns:
                 continue
-            text = texts.get((ti, -1, -1, kind) if kind == PROMPT else
+            text = texts.get((ti, -1, seq if seq >= 0 else -1, kind) if kind == PROMPT else
                              (ti, si, -1, kind) if kind in (MESSAGE, REASONING) else (ti, si, seq, kind))
             if not text:
                 continue
-            w.add("docs", skey, [ti, si, seq, kind, at.get((ti, si)) or at.get((ti, -1)) or "", tsvector(text, kind)])
+            when = at.get((ti, -2 - seq)) if kind == PROMPT and seq >= 0 else at.get((ti, si))
+            w.add("docs", skey, [ti, si, seq, kind, when or at.get((ti, -1)) or "", tsvector(text, kind)])
 
     def _send_files(self) -> int:
         """What this machine read of its logs (for `doctor`), where it changed."""

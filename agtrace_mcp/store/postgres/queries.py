@@ -22,18 +22,20 @@ from typing import Any
 from ...errors import FIND_SESSION, AmbiguousIdError, BadArgumentError, NotFoundError
 from .. import queries as local
 from ..migrations import DOC_KINDS
-from ..queries import MIN_PREFIX, Scope, Where, fts_query, project_clause
+from ..queries import (
+    MIN_PREFIX, ParsedQuery, Scope, Where, fts_query, parse_query, project_clause, roots_above, starters_of,
+)
 from .fts import tsquery
 
-__all__ = ["MIN_PREFIX", "Scope", "fts_query", "PgDb"]
+__all__ = ["MIN_PREFIX", "Scope", "fts_query", "parse_query", "PgDb"]
 
 _HIGH = "\U0010ffff"
 MACHINE_SEP = "@"
 
 COLS = ("s.skey, s.id, s.provider, s.project_root, s.git_branch, s.title, s.started_at, s.ended_at, s.models,"
         " s.cli_version, s.parent_id, s.agent_name, s.source_files, s.context_window, s.turns, s.steps, s.tool_calls,"
-        " s.failed_tools, s.input, s.cache_read, s.cache_write, s.output, s.reasoning, s.peak_context, s.on_disk,"
-        " s.mid, s.machine, s.user_name AS \"user\"")
+        " s.failed_tools, s.missing_tools, s.input, s.cache_read, s.cache_write, s.output, s.reasoning,"
+        " s.peak_context, s.on_disk, s.mid, s.machine, s.user_name AS \"user\"")
 NOT_HERE = "NULL AS file_path, NULL AS file_provider, NULL AS file_kind, NULL AS file_parent"
 
 
@@ -188,14 +190,48 @@ def turns(db: PgDb, sid: str, start: int, stop: int) -> list[dict[str, Any]]:
                       [db.skey(sid), start, stop]).fetchall()
 
 
-def tool_counts(db: PgDb, sid: str, start: int, stop: int) -> dict[int, list[tuple[str, int, int]]]:
-    out: dict[int, list[tuple[str, int, int]]] = {}
+def tool_counts(db: PgDb, sid: str, start: int, stop: int) -> dict[int, list[tuple[str, int, int, int]]]:
+    """Per turn: (tool name, ok, failed, missing)."""
+    out: dict[int, list[tuple[str, int, int, int]]] = {}
     for r in db.execute(
-            "SELECT turn_idx, name, count(*) AS n, count(*) FILTER (WHERE status = 'error') AS f FROM tools"
-            " WHERE skey = %s AND turn_idx >= %s AND turn_idx < %s GROUP BY turn_idx, name"
+            "SELECT turn_idx, name, count(*) FILTER (WHERE status = 'ok') AS ok,"
+            " count(*) FILTER (WHERE status = 'error') AS f, count(*) FILTER (WHERE status = 'missing') AS m"
+            " FROM tools WHERE skey = %s AND turn_idx >= %s AND turn_idx < %s GROUP BY turn_idx, name"
             " ORDER BY turn_idx, count(*) DESC, name", [db.skey(sid), start, stop]):
-        out.setdefault(r["turn_idx"], []).append((r["name"], r["n"] - r["f"], r["f"]))
+        out.setdefault(r["turn_idx"], []).append((r["name"], r["ok"], r["f"], r["m"]))
     return out
+
+
+def interjection_counts(db: PgDb, sid: str, start: int, stop: int) -> dict[int, int]:
+    """Per turn: how many messages the user typed while the agent worked."""
+    return {r["turn_idx"]: r["n"] for r in db.execute(
+        "SELECT turn_idx, count(*) AS n FROM interjections WHERE skey = %s AND turn_idx >= %s AND turn_idx < %s"
+        " GROUP BY turn_idx", [db.skey(sid), start, stop])}
+
+
+def interjections(db: PgDb, sid: str, turn: int) -> list[dict[str, Any]]:
+    return db.execute("SELECT * FROM interjections WHERE skey = %s AND turn_idx = %s ORDER BY seq",
+                      [db.skey(sid), turn]).fetchall()
+
+
+def interjection_text(db: PgDb, sid: str, turn: int, seq: int) -> tuple[str, int] | None:
+    """(text as kept, whole length) of a message typed mid-turn."""
+    r = db.execute("SELECT text, text_len FROM interjections WHERE skey = %s AND turn_idx = %s AND seq = %s",
+                   [db.skey(sid), turn, seq]).fetchone()
+    return (r["text"], r["text_len"]) if r else None
+
+
+def step_text(db: PgDb, sid: str, turn: int, step: int | None, field: str) -> tuple[str | None, int] | None:
+    """(text as kept, whole length) of a step's `message` or `reasoning`."""
+    assert field in ("message", "reasoning")
+    r = db.execute(f"SELECT {field} AS t, {field}_len AS n FROM steps WHERE skey = %s AND turn_idx = %s AND idx = %s",
+                   [db.skey(sid), turn, step]).fetchone()
+    return (r["t"], r["n"]) if r else None
+
+
+def log_stamp(db: PgDb, sid: str) -> None:
+    """None: the session's log is on the machine it ran on (its texts are what was pushed)."""
+    return None
 
 
 def turn_row(db: PgDb, sid: str, idx: int) -> dict[str, Any] | None:
@@ -246,8 +282,8 @@ def _sessions_filter(db: PgDb, w: Where, col: str) -> tuple[str, list[Any]] | No
 
 def failed_tools(db: PgDb, scope: Scope, *, session: str | None = None, project: str | None = None,
                  provider: str | None = None, tool: str | None = None, kind: str | None = None,
-                 since: str | None = None, machine: str | None = None, user: str | None = None, limit: int = 20,
-                 offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+                 since: str | None = None, until: str | None = None, machine: str | None = None,
+                 user: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     ws = _where(scope, project, machine=machine, user=user)
     ws.add("s.provider = ?", provider)
     on_sessions = _sessions_filter(db, ws, "t.skey")
@@ -258,6 +294,7 @@ def failed_tools(db: PgDb, scope: Scope, *, session: str | None = None, project:
     w.add("t.name = ?", tool)
     w.add("t.error_kind = ?", kind)
     w.add("t.started_at >= ?", since)
+    w.add("t.started_at <= ?", until)
     where, params = _pg(w.sql) + on_sessions[0], [*w.params, *on_sessions[1]]
     # counted from the failures' own index alone (it holds the columns filtered on)
     total = db.execute(f"SELECT count(*) AS n FROM tools t WHERE t.status = 'error'{where}", params).fetchone()["n"]
@@ -271,7 +308,9 @@ def failed_tools(db: PgDb, scope: Scope, *, session: str | None = None, project:
 
 
 _DOC_TEXT = """CASE d.kind
-    WHEN 0 THEN (SELECT x.text FROM turns x WHERE x.skey = d.skey AND x.idx = d.turn_idx)
+    WHEN 0 THEN CASE WHEN d.seq < 0 THEN (SELECT x.text FROM turns x WHERE x.skey = d.skey AND x.idx = d.turn_idx)
+                ELSE (SELECT i.text FROM interjections i WHERE i.skey = d.skey AND i.turn_idx = d.turn_idx
+                      AND i.seq = d.seq) END
     WHEN 1 THEN (SELECT x.message FROM steps x WHERE x.skey = d.skey AND x.turn_idx = d.turn_idx AND x.idx = d.step_idx)
     WHEN 2 THEN (SELECT x.reasoning FROM steps x WHERE x.skey = d.skey AND x.turn_idx = d.turn_idx
                  AND x.idx = d.step_idx)
@@ -291,13 +330,14 @@ _DOC_TEXT = """CASE d.kind
 WINDOW = 8_000
 
 
-def search(db: PgDb, scope: Scope, text: str, *, session: str | None = None, project: str | None = None,
-           provider: str | None = None, kinds: list[str] | None = None, since: str | None = None,
-           until: str | None = None, machine: str | None = None, user: str | None = None, limit: int = 20,
-           offset: int = 0) -> list[dict[str, Any]]:
-    """Hits of a query (`fts.tsquery`), newest first, with the text each one was found in."""
-    fts_query(text)  # the same refusals as the local index
-    tq = tsquery(text, [DOC_KINDS.index(k) for k in kinds] if kinds else None)
+def search(db: PgDb, scope: Scope, query: ParsedQuery | str, *, session: str | None = None,
+           project: str | None = None, provider: str | None = None, kinds: list[str] | None = None,
+           since: str | None = None, until: str | None = None, sort: str = "newest", machine: str | None = None,
+           user: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+    """Hits of a query (`queries.parse_query`), newest first (or by relevance), with the text each one was
+    found in and where: the step's time, the call (and a tool output's status), the typed-mid-turn message."""
+    pq = parse_query(query) if isinstance(query, str) else query
+    tq = tsquery(pq.expr, [DOC_KINDS.index(k) for k in kinds] if kinds else None)
     if tq is None:
         return []
     # the filters on sessions, as the documents' session keys
@@ -311,6 +351,12 @@ def search(db: PgDb, scope: Scope, text: str, *, session: str | None = None, pro
         return []
     cond, params = "d.tsv @@ %s::tsquery" + on_sessions[0], [tq, *on_sessions[1]]
     need = limit + offset
+    if sort == "relevance":  # every match ranked (as FTS5's bm25 ranks them all): asked for on purpose
+        with _planner(enable_indexscan="off", enable_seqscan="off")(db):
+            ids = [r["id"] for r in db.execute(
+                f"SELECT d.id FROM docs d WHERE {cond} ORDER BY ts_rank_cd(d.tsv, %s::tsquery) DESC, d.at DESC,"
+                " d.id DESC LIMIT %s", [*params, tq, need])]
+        return _hits(db, ids[offset:offset + limit])
     found: list[tuple[str, int]] = []
     boundary = None
     total = db.execute("SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'docs'::regclass").fetchone()["n"]
@@ -333,19 +379,50 @@ def search(db: PgDb, scope: Scope, text: str, *, session: str | None = None, pro
             found += [(r["at"], r["id"]) for r in db.execute(
                 f"SELECT d.at, d.id FROM docs d WHERE {cond}{older} ORDER BY d.at DESC, d.id DESC LIMIT %s",
                 [*params, *(boundary or ()), need - len(found)])]
-    ids = [i for _, i in found[offset:offset + limit]]
+    return _hits(db, [i for _, i in found[offset:offset + limit]])
+
+
+def _hits(db: PgDb, ids: list[int]) -> list[dict[str, Any]]:
+    """The search hits of these documents, in this order, with the keys the local index gives them."""
     if not ids:
         return []
-    rows = db.execute(
-        "SELECT s.id AS session_id, d.turn_idx, d.step_idx, d.kind AS kind_no,"
-        " (SELECT x.call_id FROM tools x WHERE x.skey = d.skey AND x.turn_idx = d.turn_idx"
-        "  AND x.step_idx = d.step_idx AND x.seq = d.seq) AS call_id,"
-        f" {_DOC_TEXT} AS text, s.provider, s.project_root, s.title, s.ended_at,"
-        " (SELECT t.started_at FROM turns t WHERE t.skey = d.skey AND t.idx = d.turn_idx) AS turn_started_at,"
-        " s.machine, s.user_name AS \"user\""
-        " FROM docs d JOIN sessions s ON s.skey = d.skey WHERE d.id = ANY(%s) ORDER BY d.at DESC, d.id DESC",
-        [ids]).fetchall()
-    return [{**r, "kind": DOC_KINDS[r["kind_no"]]} for r in rows]
+    rows = {r["doc"]: r for r in db.execute(
+        "SELECT d.id AS doc, s.id AS session_id, d.turn_idx, d.step_idx, d.seq, d.kind AS kind_no,"
+        f" {_DOC_TEXT} AS text, s.provider, s.project_root, s.title, s.ended_at, s.machine,"
+        " s.user_name AS \"user\", st.started_at AS step_at, x.call_id, x.status AS call_status,"
+        " x.error_kind AS call_error_kind, i.at AS typed_at, i.after_step, t.started_at AS turn_at"
+        " FROM docs d JOIN sessions s ON s.skey = d.skey"
+        " LEFT JOIN steps st ON d.step_idx >= 0 AND st.skey = d.skey AND st.turn_idx = d.turn_idx"
+        "  AND st.idx = d.step_idx"
+        " LEFT JOIN tools x ON d.step_idx >= 0 AND d.seq >= 0 AND x.skey = d.skey AND x.turn_idx = d.turn_idx"
+        "  AND x.step_idx = d.step_idx AND x.seq = d.seq"
+        " LEFT JOIN interjections i ON d.step_idx < 0 AND d.seq >= 0 AND i.skey = d.skey"
+        "  AND i.turn_idx = d.turn_idx AND i.seq = d.seq"
+        " LEFT JOIN turns t ON t.skey = d.skey AND t.idx = d.turn_idx"
+        " WHERE d.id = ANY(%s)", [ids])}
+    out = []
+    for doc in ids:
+        r = rows[doc]
+        kind = DOC_KINDS[r["kind_no"]]
+        hit = {"session_id": r["session_id"], "turn_idx": r["turn_idx"], "step_idx": r["step_idx"], "seq": r["seq"],
+               "kind_no": r["kind_no"], "text": r["text"], "provider": r["provider"],
+               "project_root": r["project_root"], "title": r["title"], "ended_at": r["ended_at"],
+               "machine": r["machine"], "user": r["user"], "kind": kind, "call_id": None, "status": None,
+               "error_kind": None, "interjection": None}
+        if r["step_idx"] >= 0:  # the time of the step that holds the text
+            hit["at"] = r["step_at"]
+            if r["seq"] >= 0 and r["call_id"] is not None:
+                hit["call_id"] = r["call_id"]
+                if kind == "tool_output":
+                    hit["status"], hit["error_kind"] = r["call_status"], r["call_error_kind"]
+        elif r["seq"] >= 0:  # a message typed mid-turn
+            hit["at"] = r["typed_at"]
+            hit["interjection"] = r["seq"]
+            hit["step_idx"] = r["after_step"] if r["after_step"] is not None and r["after_step"] >= 0 else -1
+        else:
+            hit["at"] = r["turn_at"]
+        out.append(hit)
+    return out
 
 
 def _estimate(db: PgDb, cond: str, params: list[Any]) -> float:
@@ -380,7 +457,8 @@ def projects(db: PgDb, scope: Scope, limit: int, offset: int, *, machine: str | 
     rows = db.execute(
         "SELECT s.project_root, count(*) AS sessions, string_agg(DISTINCT s.provider, ',') AS providers,"
         " max(s.ended_at) AS last_activity, min(s.started_at) AS first_activity,"
-        " sum(s.failed_tools)::bigint AS failed_tools, sum(s.turns)::bigint AS turns,"
+        " sum(s.failed_tools)::bigint AS failed_tools, sum(s.missing_tools)::bigint AS missing_tools,"
+        " sum(s.turns)::bigint AS turns,"
         " string_agg(DISTINCT s.machine, ',') AS machines"
         f" FROM sessions s WHERE s.parent_id IS NULL{where} GROUP BY s.project_root"
         " ORDER BY last_activity DESC NULLS LAST, s.project_root NULLS FIRST LIMIT %s OFFSET %s",
@@ -389,15 +467,20 @@ def projects(db: PgDb, scope: Scope, limit: int, offset: int, *, machine: str | 
 
 
 def current_session(db: PgDb, scope: Scope, project: str, provider: str | None) -> dict[str, Any] | None:
+    """The newest top-level session of the deepest recorded project at or above `project`; when no recorded
+    project contains it, the newest session below it (as the local index's)."""
     where, params = scope.sql()
+    prov, pp = (" AND s.provider = ?", [provider]) if provider else ("", [])
+    row = db.execute(
+        _pg(f"SELECT {COLS} FROM sessions s WHERE s.parent_id IS NULL AND s.project_root = ANY(?){prov}{where}"
+            " ORDER BY length(s.project_root) DESC, s.ended_at DESC NULLS LAST, s.id, s.machine LIMIT 1"),
+        [roots_above(project), *pp, *params]).fetchone()
+    if row is not None:
+        return row
     w2, p2 = project_clause(project)
-    prov = ""
-    if provider:
-        prov = " AND s.provider = ?"
-        p2 = [*p2, provider]
     return db.execute(
         _pg(f"SELECT {COLS} FROM sessions s WHERE s.parent_id IS NULL{w2}{prov}{where}"
-            " ORDER BY s.ended_at DESC NULLS LAST, s.id, s.machine LIMIT 1"), [*p2, *params]).fetchone()
+            " ORDER BY s.ended_at DESC NULLS LAST, s.id, s.machine LIMIT 1"), [*p2, *pp, *params]).fetchone()
 
 
 def file_report(db: PgDb) -> list[dict[str, Any]]:
@@ -450,14 +533,28 @@ def analysis_input(db: PgDb, sid: str) -> tuple[list[Any], list[Any]]:
         " CASE WHEN status = 'error' AND error_message IS NULL THEN substr(output, 1, 1500) END AS out_head,"
         " started_at, duration_ms, output_len, child_id FROM tools WHERE skey = %s"
         " ORDER BY turn_idx, step_idx, seq", [key]).fetchall())
+    local.link_starters_of(calls, lambda proc: db.execute(
+        "SELECT call_id, output FROM tools WHERE skey = %s AND strpos(output, %s) > 0", [key, proc]).fetchall())
     return calls, local.analysis_turns(
-        db.execute("SELECT idx, steps, interrupted, origin, '' AS prompt, 'incomplete' AS status FROM turns"
-                   " WHERE skey = %s ORDER BY idx", [key]).fetchall(), [])
+        db.execute("SELECT idx, steps, interrupted, origin, substr(text, 1, 400) AS prompt, status FROM turns"
+                   " WHERE skey = %s ORDER BY idx", [key]).fetchall(),
+        db.execute("SELECT turn_idx, text, after_step, at FROM interjections WHERE skey = %s ORDER BY turn_idx, seq",
+                   [key]).fetchall())
+
+
+def poll_starters(db: PgDb, rows: list[Any]) -> dict[str, tuple[str, str]]:
+    """For the failed calls among `rows` that poll a started process: call id → (the starter's call id, what it
+    ran)."""
+    return starters_of(rows, lambda r, proc: db.execute(
+        "SELECT call_id, name, kind, args, output, turn_idx, step_idx, seq FROM tools WHERE skey = %s"
+        " AND (turn_idx, step_idx, seq) < (%s, %s, %s) AND strpos(output, %s) > 0"
+        " ORDER BY turn_idx DESC, step_idx DESC, seq DESC",
+        [r["skey"], r["turn_idx"], r["step_idx"], r["seq"], proc]).fetchall())
 
 
 def failure_rows(db: PgDb, scope: Scope, *, session: str | None = None, project: str | None = None,
                  provider: str | None = None, tool: str | None = None, kind: str | None = None,
-                 since: str | None = None, machine: str | None = None,
+                 since: str | None = None, until: str | None = None, machine: str | None = None,
                  user: str | None = None) -> list[dict[str, Any]]:
     """Every failed call matching the filters (the columns grouping needs), newest first."""
     w = _where(scope, project, machine=machine, user=user)
@@ -466,10 +563,11 @@ def failure_rows(db: PgDb, scope: Scope, *, session: str | None = None, project:
     w.add("t.name = ?", tool)
     w.add("t.error_kind = ?", kind)
     w.add("t.started_at >= ?", since)
+    w.add("t.started_at <= ?", until)
     return db.execute(
-        "SELECT s.id AS session_id, t.turn_idx, t.step_idx, t.call_id, t.name, t.error_kind, t.exit_code,"
-        " t.error_message, CASE WHEN t.error_message IS NULL THEN substr(t.output, 1, 1500) END AS out_head,"
-        " t.started_at, s.project_root, s.provider, s.machine, s.user_name AS \"user\""
+        "SELECT s.id AS session_id, t.skey, t.turn_idx, t.step_idx, t.seq, t.call_id, t.name, t.kind, t.args,"
+        " t.error_kind, t.exit_code, t.error_message, substr(t.output, 1, 1500) AS out_head, t.started_at,"
+        " s.project_root, s.provider, s.machine, s.user_name AS \"user\""
         " FROM tools t JOIN sessions s ON s.skey = t.skey"
         f" WHERE t.status = 'error'{_pg(w.sql)}"
         " ORDER BY t.started_at DESC NULLS LAST, s.id, s.machine, t.turn_idx DESC, t.step_idx DESC, t.seq DESC",
