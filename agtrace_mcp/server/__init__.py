@@ -75,8 +75,8 @@ class AgtraceServer(MCPServer):
 TEAM_INSTRUCTIONS = """
 This server answers from a team database: the sessions of many machines (pushed with `agtrace-mcp push`).
 Each session says where it ran (machine, user); list_sessions, find_failed_tools, search_history, get_usage
-and list_projects take machine= and user= filters. Full tool outputs stay on their machine: get_tool_output
-returns what was pushed (head and tail of long outputs)."""
+and list_projects take machine= and user= filters. Whole long texts stay on their machine: get_text returns what
+was pushed (texts up to 16 KB, the head and tail of long outputs), with complete=false when it was cut."""
 
 
 def build_server(api: Agtrace) -> MCPServer:

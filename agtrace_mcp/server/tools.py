@@ -139,8 +139,8 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
                       has_failures: bool | None = None, include_subagents: bool = False,
                       limit: Limit = 20, cursor: Cursor = None, machine: Machine = None,
                       user: User = None) -> Annotated[CallToolResult, SessionList]:
-        """Past sessions of coding agents on this machine, newest first. Call to find a session id ("what did I
-        do yesterday here?"). Next: get_session."""
+        """Past sessions of coding agents, newest first: find a session id ("what did I do yesterday here?").
+        Next: get_session."""
         return _call(ctx, api.list_sessions, project=project, provider=provider, since=since, until=until, query=query,
                      has_failures=has_failures, include_subagents=include_subagents, limit=limit, cursor=cursor,
                      machine=machine, user=user)
@@ -209,8 +209,8 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
                        sort: Literal["newest", "relevance"] = "newest",
                        limit: Limit = 20, cursor: Cursor = None, machine: Machine = None,
                        user: User = None) -> Annotated[CallToolResult, SearchResults]:
-        """Full-text search of past prompts, messages, reasoning, tool calls and outputs ("what did I try last
-        time?"). Next: get_turn at a hit."""
+        """Search past prompts, messages, reasoning, tool calls and outputs ("what did I try last time?").
+        Next: get_turn at a hit."""
         return _call(ctx, api.search_history, query, session_id=session_id, project=project, provider=provider,
                      kind=kind, since=since, until=until, sort=sort, limit=limit, cursor=cursor,
                      machine=machine, user=user)
@@ -225,8 +225,8 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
                         slow_abs_seconds: Fraction = None,
                         max_per_kind: Threshold = None) -> Annotated[CallToolResult, SessionAnalysis]:
         """Am I stuck? Located findings: retry storms, repeated calls, cycles, edit ping-pong, no progress,
-        denied calls, interrupts, user corrections, slow tools. Thresholds are optional (the answer lists them).
-        Next: get_turn at a finding."""
+        denied calls, interrupts, user corrections, slow tools. Thresholds optional (the answer lists them). Next:
+        get_turn at a finding."""
         return _call(ctx, api.analyze_session, session_id, repeat_min=repeat_min, cycle_min_rounds=cycle_min_rounds,
                      cycle_min_calls=cycle_min_calls, cycle_max_distinct=cycle_max_distinct, retry_min=retry_min,
                      retry_similarity=retry_similarity, retry_window=retry_window, no_progress_min=no_progress_min,
@@ -239,7 +239,7 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
                   project: Project = None, provider: Provider = None, since: Since = None, until: Until = None,
                   limit: Limit = 50, cursor: Cursor = None, machine: Machine = None,
                   user: User = None) -> Annotated[CallToolResult, UsageReport]:
-        """Tokens and context-window use of a session (per turn), a turn (per step) or, without session_id, a
+        """Tokens and context use of a session (per turn), a turn (per step) or, without session_id, a
         range (per session); subagents rolled up. Next: analyze_session."""
         return _call(ctx, api.get_usage, session_id, turn=turn, project=project, provider=provider, since=since,
                      until=until, limit=limit, cursor=cursor, machine=machine, user=user)
@@ -247,12 +247,12 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
     @_tool(mcp, "List projects")
     def list_projects(ctx: Context, limit: Limit = 50, cursor: Cursor = None, machine: Machine = None,
                       user: User = None) -> Annotated[CallToolResult, ProjectList]:
-        """Project folders with recorded sessions, newest activity first. Next: list_sessions(project=…)."""
+        """Project folders with recorded sessions, newest first. Next: list_sessions(project=…)."""
         return _call(ctx, api.list_projects, limit=limit, cursor=cursor, machine=machine, user=user)
 
     @_tool(mcp, "Find leaked credentials")
     def secret_findings(ctx: Context, session_id: OptSessionId = None, project: Project = None, limit: Limit = 50,
                         cursor: Cursor = None) -> Annotated[CallToolResult, SecretFindings]:
-        """Where credentials appear in the history (type, fingerprint, places), to rotate them. Values are never
-        returned."""
+        """Where credentials appear in the history (type, fingerprint, places), to rotate them. Never returns a
+        value."""
         return _call(ctx, api.secret_findings, session_id=session_id, project=project, limit=limit, cursor=cursor)
