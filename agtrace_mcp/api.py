@@ -595,7 +595,8 @@ class Agtrace:
                            step_index=None if r["step_idx"] < 0 else r["step_idx"], interjection=r["interjection"],
                            call_id=r["call_id"], kind=r["kind"], status=r["status"], error_kind=r["error_kind"],
                            snippet=self._snippet(r["text"] or "", parsed.terms), provider=r["provider"],
-                           project_root=r["project_root"], session_title=snippet(r["title"], 120), at=r["at"], **rv.origin(r))
+                           project_root=r["project_root"], session_title=snippet(r["title"], 120), at=r["at"],
+                           **rv.origin(r))
                  for r in rows]
 
         def build(k: int) -> SearchResults:

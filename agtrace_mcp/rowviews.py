@@ -83,7 +83,8 @@ def summary(r: Any, shown: set[str] | None = None) -> SessionSummary:
         session_id=r["id"], provider=r["provider"], project_root=r["project_root"], title=r["title"] or "",
         started_at=r["started_at"], ended_at=r["ended_at"], turns=r["turns"], tool_calls=r["tool_calls"],
         failed_tools=r["failed_tools"], missing_tools=r["missing_tools"], models=orjson.loads(r["models"] or "[]"),
-        git_branch=r["git_branch"], parent_session_id=parent, agent_name=r["agent_name"], on_disk=bool(r["on_disk"]), **origin(r))
+        git_branch=r["git_branch"], parent_session_id=parent, agent_name=r["agent_name"], on_disk=bool(r["on_disk"]),
+        **origin(r))
 
 
 def stats(r: Any) -> m.Stats:

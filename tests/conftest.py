@@ -44,7 +44,8 @@ def corpus() -> Path:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _PG_MISSED:
-        n = sum(1 for r in terminalreporter.stats.get("skipped", []) if "PostgreSQL is not available" in str(r.longrepr))
+        n = sum(1 for r in terminalreporter.stats.get("skipped", [])
+                if "PostgreSQL is not available" in str(r.longrepr))
         terminalreporter.write_line(
             f"WARNING: {n} tests of the team database (PostgreSQL) were SKIPPED: {_PG_MISSED[0]}", red=True, bold=True)
     if _MISSED:
@@ -101,7 +102,8 @@ def pg_admin(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def pg_databases(pg_admin: str):
     """Makes fresh databases on the test server (`make()` → URL); drops them all at the end."""
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver is not installed (pip install 'agtrace-mcp[postgres]')")
+    pytest.importorskip("psycopg",
+                        reason="the PostgreSQL driver is not installed (pip install 'agtrace-mcp[postgres]')")
     from pgdb import Databases
 
     dbs = Databases(pg_admin)

@@ -222,10 +222,12 @@ class Pusher:
         pg = self.pg
         with pg.transaction():
             pg.execute("INSERT INTO machines (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", [self.machine])
+            # the owner of the tables (and a superuser) pushes for any machine: policies do not bind them
             row = pg.execute("SELECT m.id, m.owner, m.index_id, current_user AS me,"
                              " (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) AS free,"
-                             " pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = 'sessions'::regclass),"
-                             " 'MEMBER') AS owns FROM machines m WHERE m.name = %s", [self.machine]).fetchone()
+                             " pg_has_role(current_user, (SELECT relowner FROM pg_class"
+                             " WHERE oid = 'sessions'::regclass), 'MEMBER') AS owns"
+                             " FROM machines m WHERE m.name = %s", [self.machine]).fetchone()
             if row["owner"] != row["me"] and not (row["free"] or row["owns"]):
                 raise StoreError(f"machine {self.machine!r} is pushed by role {row['owner']!r}, not {row['me']!r}; "
                                  "push it with that role, or name this machine otherwise (--machine NAME)")
