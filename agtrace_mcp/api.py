@@ -43,7 +43,6 @@ from .providers import REGISTRY, SourceFile
 from .store import IndexState, Store
 from .store.ingest import discover
 from .store import Progress as Progress
-from .store import queries as q
 from .store.rows import TEXT_CAP
 from .views import (
     AnalysisThresholds,
@@ -116,9 +115,23 @@ class Agtrace:
 
     @property
     def store(self) -> Store:
+        """The history this API answers from: the local index (`Store`), or a team database (`--store
+        postgresql://…`: `store.postgres.PgStore`, given to the constructor)."""
         if self._store is None:
             self._store = Store(self.config)
         return self._store
+
+    @property
+    def team(self) -> bool:
+        """Whether this API answers from a team database (many machines' sessions) rather than this machine's
+        index."""
+        return self._store is not None and not isinstance(self._store, Store)
+
+    @property
+    def q(self) -> Any:
+        """The store's read queries (`store/queries.py` for the local index, `store/postgres/queries.py` for a
+        team database): the same functions, arguments and row keys, each in its own SQL."""
+        return self.store.queries
 
     def close(self) -> None:
         if self._store is not None:
@@ -174,20 +187,23 @@ class Agtrace:
 
     def list_sessions(self, *, project: str | None = None, provider: str | None = None, since: str | None = None,
                       until: str | None = None, query: str | None = None, has_failures: bool | None = None,
-                      include_subagents: bool = False, limit: int = 20, cursor: str | None = None) -> SessionList:
-        """Sessions, newest activity first."""
+                      include_subagents: bool = False, machine: str | None = None, user: str | None = None,
+                      limit: int = 20, cursor: str | None = None) -> SessionList:
+        """Sessions, newest activity first (`machine`/`user`: only those that ran there, or by them)."""
         limit = check_limit(limit)
         provider = check_provider(provider)
         project = check_project(project)
         since_c, until_c = check_range(since, until)
-        filters = ("sessions", project, provider, since_c, until_c, query, has_failures, include_subagents)
+        filters = ("sessions", project, provider, since_c, until_c, query, has_failures, include_subagents, machine,
+                   user)
         offset = cursor_offset(cursor, filters)
         incomplete = self._complete()
         with self.store.read() as db:
-            rows, total = q.list_sessions(db, self.store.scope, project=project, provider=provider,  # type: ignore[arg-type]
+            rows, total = self.q.list_sessions(db, self.store.scope, project=project, provider=provider,
                                           since=since_c, until=until_c, query=query, has_failures=has_failures,
-                                          include_subagents=include_subagents, limit=limit, offset=offset)
-            shown = q.visible(db, self.store.scope, {r["parent_id"] for r in rows})  # type: ignore[arg-type]
+                                          include_subagents=include_subagents, machine=machine, user=user,
+                                          limit=limit, offset=offset)
+            shown = self.q.visible(db, self.store.scope, {r["parent_id"] for r in rows})
         items = [rv.summary(r, shown) for r in rows]
 
         def build(k: int) -> SessionList:
@@ -206,13 +222,13 @@ class Agtrace:
         filters = ("turns", sid)
         offset = cursor_offset(cursor, filters)
         with self.store.read() as db:
-            row = q.session_row(db, sid)  # type: ignore[arg-type]
-            kids = q.children(db, sid, self.store.scope)  # type: ignore[arg-type]
-            trows = q.turns(db, sid, offset, offset + turn_limit)  # type: ignore[arg-type]
-            counts = q.tool_counts(db, sid, offset, offset + turn_limit)  # type: ignore[arg-type]
-            said = q.interjection_counts(db, sid, offset, offset + turn_limit)  # type: ignore[arg-type]
-            comps = q.compactions(db, sid)  # type: ignore[arg-type]
-            shown = q.visible(db, self.store.scope, {row["parent_id"]})  # type: ignore[arg-type]
+            row = self.q.session_row(db, sid)
+            kids = self.q.children(db, sid, self.store.scope)
+            trows = self.q.turns(db, sid, offset, offset + turn_limit)
+            counts = self.q.tool_counts(db, sid, offset, offset + turn_limit)
+            said = self.q.interjection_counts(db, sid, offset, offset + turn_limit)
+            comps = self.q.compactions(db, sid)
+            shown = self.q.visible(db, self.store.scope, {row["parent_id"]})
         total = row["turns"]
         outline = [rv.outline(t, counts.get(t["idx"], []), said.get(t["idx"], 0)) for t in trows]
 
@@ -240,7 +256,7 @@ class Agtrace:
 
         def newest() -> str | None:
             with self.store.read() as db:
-                r = q.current_session(db, self.store.scope, project, provider)
+                r = self.q.current_session(db, self.store.scope, project, provider)
             # Only a session of exactly this folder is settled by time: an older unread log of a deeper
             # recorded project (or of this one) would win over one found above or below it.
             return (r["ended_at"] or "") if r is not None and r["project_root"] == project else None
@@ -249,7 +265,7 @@ class Agtrace:
         incomplete = _incomplete(self.store.settle_newest(newest, deadline=self._deadline(),
                                                           progress=_progress_cb()))
         with self.store.read() as db:
-            row = q.current_session(db, self.store.scope, project, provider)
+            row = self.q.current_session(db, self.store.scope, project, provider)
             if row is None:
                 raise NotFoundError(f"no session recorded for project {project!r}"
                                     + (f" and provider {provider}" if provider else "")
@@ -258,9 +274,9 @@ class Agtrace:
                                     SEE_PROJECTS if incomplete is None else None)
             last = None
             if row["turns"]:
-                t = q.turns(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
-                c = q.tool_counts(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
-                said = q.interjection_counts(db, row["id"], row["turns"] - 1, row["turns"])  # type: ignore[arg-type]
+                t = self.q.turns(db, row["id"], row["turns"] - 1, row["turns"])
+                c = self.q.tool_counts(db, row["id"], row["turns"] - 1, row["turns"])
+                said = self.q.interjection_counts(db, row["id"], row["turns"] - 1, row["turns"])
                 last = rv.outline(t[0], c.get(t[0]["idx"], []), said.get(row["turns"] - 1, 0)) if t else None
         return self._out(CurrentSession(index_incomplete=incomplete, session=rv.summary(row), latest_turn=last,
                                         note="the session with the most recent activity in this project; "
@@ -280,12 +296,12 @@ class Agtrace:
             raise BadArgumentError(f"detail must be 'outline' or 'full', not {detail!r}")
         sid = self.resolve(session_id)
         with self.store.read() as db:
-            srow = q.session_row(db, sid)  # type: ignore[arg-type]
+            srow = self.q.session_row(db, sid)
             idx = _turn_index(sid, srow["turns"], turn_index)
-            trow = q.turn_row(db, sid, idx)  # type: ignore[arg-type]
-            srows = q.steps(db, sid, idx)  # type: ignore[arg-type]
-            tool_rows = self._in_scope_children(db, q.tools_of_turn(db, sid, idx))  # type: ignore[arg-type]
-            said = q.interjections(db, sid, idx)  # type: ignore[arg-type]
+            trow = self.q.turn_row(db, sid, idx)
+            srows = self.q.steps(db, sid, idx)
+            tool_rows = self._in_scope_children(db, self.q.tools_of_turn(db, sid, idx))
+            said = self.q.interjections(db, sid, idx)
         assert trow is not None
         n = srow["turns"]
         mode = detail or ("outline" if len(srows) > OUTLINE_OVER else "full")
@@ -399,7 +415,7 @@ class Agtrace:
             if not call_id:
                 raise BadArgumentError(f"field={field} needs the call's call_id", SEE_CALL_IDS, session_id=sid)
             with self.store.read() as db:
-                row = q.tool_row(db, sid, call_id)  # type: ignore[arg-type]
+                row = self.q.tool_row(db, sid, call_id)
             if row is None:
                 raise NotFoundError(f"no tool call {call_id!r} in session {sid}", SEE_CALL_IDS, session_id=sid)
             text, source = rv.full_tool_text(row, field)
@@ -431,10 +447,10 @@ class Agtrace:
                      step_index: int | None) -> tuple[str, bool, str, int]:
         """(text, whether the index holds it whole, "index", turn index) of a non-tool field."""
         with self.store.read() as db:
-            n = q.session_row(db, sid)["turns"]  # type: ignore[arg-type]
+            n = self.q.session_row(db, sid)["turns"]
             idx = _turn_index(sid, n, turn_index)
             if field in ("prompt", "final_answer"):
-                t = q.turn_row(db, sid, idx)  # type: ignore[arg-type]
+                t = self.q.turn_row(db, sid, idx)
                 assert t is not None
                 if field == "prompt":
                     return t["text"] or "", t["text_len"] <= len(t["text"] or ""), "index", idx
@@ -443,14 +459,12 @@ class Agtrace:
                                         f"{t['status']})")
                 return t["final_answer"], t["final_answer_len"] <= len(t["final_answer"]), "index", idx
             if field == "interjection":
-                r = db.execute("SELECT text, text_len FROM interjections WHERE session_id = ? AND turn_idx = ?"  # type: ignore[attr-defined]
-                               " AND seq = ?", (sid, idx, step_index)).fetchone()
+                r = self.q.interjection_text(db, sid, idx, step_index)
                 if r is None:
                     raise NotFoundError(f"turn {idx} of session {sid} has no typed-mid-turn message {step_index}",
                                         READ_A_TURN, session_id=sid)
                 return r[0], r[1] <= len(r[0]), "index", idx
-            r = db.execute(f"SELECT {field}, {field}_len FROM steps WHERE session_id = ? AND turn_idx = ? AND idx = ?",  # type: ignore[attr-defined]
-                           (sid, idx, step_index)).fetchone()
+            r = self.q.step_text(db, sid, idx, step_index, field)
         if r is None:
             raise NotFoundError(f"turn {idx} of session {sid} has no step {step_index}", READ_A_TURN, session_id=sid)
         text = r[0] or ""
@@ -460,9 +474,10 @@ class Agtrace:
         """A field read whole from the session's log (None when the log is gone). The last few are kept, so
         that paging through one text reads its log once."""
         with self.store.read() as db:
-            stamp = db.execute("SELECT f.size, f.mtime_ns FROM sessions s JOIN files f ON f.id = s.file_id"  # type: ignore[attr-defined]
-                               " WHERE s.id = ?", (sid,)).fetchone()
-        key = (sid, idx, field, step_index, tuple(stamp) if stamp else None)
+            stamp = self.q.log_stamp(db, sid)
+        if stamp is None and self.team:
+            return None  # the log is on the machine the session ran on
+        key = (sid, idx, field, step_index, stamp)
         cache = self.__dict__.setdefault("_texts", {})
         if key in cache:
             cache[key] = cache.pop(key)  # most recent last
@@ -503,7 +518,8 @@ class Agtrace:
     def find_failed_tools(self, *, session_id: str | None = None, project: str | None = None,
                           provider: str | None = None, tool: str | None = None, kind: str | None = None,
                           since: str | None = None, until: str | None = None, limit: int = 20,
-                          cursor: str | None = None, group_by: str | None = None) -> FailureList:
+                          cursor: str | None = None, group_by: str | None = None, machine: str | None = None,
+                          user: str | None = None) -> FailureList:
         """Failed tool executions, newest first, with coordinates and the line of the output that says what went
         wrong; a failed poll of a running process names the command that started it.
 
@@ -518,23 +534,24 @@ class Agtrace:
             raise BadArgumentError(f"unknown group_by {group_by!r}; use one of {', '.join(FAILURE_GROUPS)}")
         since_c, until_c = check_range(since, until)
         sid = self.resolve(session_id) if session_id else None
-        filters = ("failures", sid, project, provider, tool, kind, since_c, until_c)
+        filters = ("failures", sid, project, provider, tool, kind, since_c, until_c, machine, user)
         if group_by is not None:
             return self._failure_groups(group_by, filters, limit, cursor)
         offset = cursor_offset(cursor, filters)
         incomplete = None if sid else self._complete()
         with self.store.read() as db:
-            rows, total = q.failed_tools(db, self.store.scope, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
-                                         tool=tool, kind=kind, since=since_c, until=until_c, limit=limit,
-                                         offset=offset)
-            starters = q.poll_starters(db, rows)  # type: ignore[arg-type]
+            rows, total = self.q.failed_tools(db, self.store.scope, session=sid, project=project, provider=provider,
+                                         tool=tool, kind=kind, since=since_c, until=until_c, machine=machine,
+                                         user=user, limit=limit, offset=offset)
+            starters = self.q.poll_starters(db, rows)
         items = [FailedTool(
             session_id=r["session_id"], provider=r["provider"], project_root=r["project_root"],
             turn_index=r["turn_idx"], step_index=r["step_idx"], call_id=r["call_id"], tool=r["name"],
             error_kind=r["error_kind"], exit_code=r["exit_code"],
             error=snippet(r["error_message"] or error_excerpt(r["output"] or ""), 400),
             args_preview=snippet(r["args"] or "", 240), command=starters.get(r["call_id"], (None, None))[1],
-            started_by=starters.get(r["call_id"], (None, None))[0], at=r["started_at"]) for r in rows]
+            started_by=starters.get(r["call_id"], (None, None))[0], at=r["started_at"], **rv.origin(r))
+            for r in rows]
 
         def build(k: int) -> FailureList:
             more = offset + k < total
@@ -547,7 +564,8 @@ class Agtrace:
     def search_history(self, query: str, *, session_id: str | None = None, project: str | None = None,
                        provider: str | None = None, kind: str | list[str] | None = None, since: str | None = None,
                        until: str | None = None, sort: str = "newest", limit: int = 20,
-                       cursor: str | None = None) -> SearchResults:
+                       cursor: str | None = None, machine: str | None = None,
+                       user: str | None = None) -> SearchResults:
         """Full-text search over prompts (and messages typed mid-turn), messages, reasoning, tool calls and
         outputs: every word must appear, "a quoted phrase" as written, word* as a prefix, AND/OR/NOT in
         capitals as operators. Newest first, or by relevance (bm25)."""
@@ -561,21 +579,24 @@ class Agtrace:
             if k not in SEARCH_KINDS:
                 raise BadArgumentError(f"unknown kind {k!r}; use one of {', '.join(SEARCH_KINDS)}")
         since_c, until_c = check_range(since, until)
-        parsed = q.parse_query(query)  # a query with nothing to search for is an error before any waiting
+        parsed = self.q.parse_query(query)  # a query with nothing to search for is an error before any waiting
         sid = self.resolve(session_id) if session_id else None
-        filters = ("search", query, sid, project, provider, tuple(kinds or ()), since_c, until_c, sort)
+        filters = ("search", query, sid, project, provider, tuple(kinds or ()), since_c, until_c, sort, machine,
+                   user)
         offset = cursor_offset(cursor, filters)
         incomplete = None if sid else self._complete()
         with self.store.read() as db:
-            rows = q.search(db, self.store.scope, parsed, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
-                            kinds=kinds, since=since_c, until=until_c, sort=sort, limit=limit + 1, offset=offset)
+            rows = self.q.search(db, self.store.scope, parsed, session=sid, project=project, provider=provider,
+                            kinds=kinds, since=since_c, until=until_c, sort=sort, machine=machine, user=user,
+                            limit=limit + 1, offset=offset)
         more_rows = len(rows) > limit
         rows = rows[:limit]
         items = [SearchHit(session_id=r["session_id"], turn_index=r["turn_idx"],
                            step_index=None if r["step_idx"] < 0 else r["step_idx"], interjection=r["interjection"],
                            call_id=r["call_id"], kind=r["kind"], status=r["status"], error_kind=r["error_kind"],
                            snippet=self._snippet(r["text"] or "", parsed.terms), provider=r["provider"],
-                           project_root=r["project_root"], session_title=snippet(r["title"], 120), at=r["at"])
+                           project_root=r["project_root"], session_title=snippet(r["title"], 120), at=r["at"],
+                           **rv.origin(r))
                  for r in rows]
 
         def build(k: int) -> SearchResults:
@@ -587,18 +608,20 @@ class Agtrace:
                                  else "no hits; try fewer or different words, or a word prefix like 'pars*'")
         return self._out(self._fit(build, len(items)))
 
-    def list_projects(self, *, limit: int = 50, cursor: str | None = None) -> ProjectList:
-        """Project roots with session counts and last activity."""
+    def list_projects(self, *, limit: int = 50, cursor: str | None = None, machine: str | None = None,
+                      user: str | None = None) -> ProjectList:
+        """Project roots with session counts and last activity (in a team database: and the machines)."""
         limit = check_limit(limit)
-        filters = ("projects",)
+        filters = ("projects", machine, user)
         offset = cursor_offset(cursor, filters)
         incomplete = self._complete()
         with self.store.read() as db:
-            rows, total = q.projects(db, self.store.scope, limit, offset)  # type: ignore[arg-type]
+            rows, total = self.q.projects(db, self.store.scope, limit, offset, machine=machine, user=user)
         items = [ProjectInfo(project_root=r["project_root"], sessions=r["sessions"],
                              providers=sorted((r["providers"] or "").split(",")), first_activity=r["first_activity"],
                              last_activity=r["last_activity"], turns=r["turns"] or 0,
-                             failed_tools=r["failed_tools"] or 0, missing_tools=r["missing_tools"] or 0)
+                             failed_tools=r["failed_tools"] or 0, missing_tools=r["missing_tools"] or 0,
+                             machines=rv.machines(r))
                  for r in rows]
 
         def build(k: int) -> ProjectList:
@@ -621,9 +644,9 @@ class Agtrace:
         offset = cursor_offset(cursor, filters)
         incomplete = None if sid else self._complete()
         with self.store.read() as db:
-            rows, total = q.secret_findings(db, self.store.scope, session=sid, project=project,  # type: ignore[arg-type]
+            rows, total = self.q.secret_findings(db, self.store.scope, session=sid, project=project,
                                             limit=limit, offset=offset)
-            places = {r["fingerprint"]: q.secret_places(db, self.store.scope, r["fingerprint"], session=sid,  # type: ignore[arg-type]
+            places = {r["fingerprint"]: self.q.secret_places(db, self.store.scope, r["fingerprint"], session=sid,
                                                         project=project) for r in rows}
         items = [SecretFinding(
             type=r["type"], fingerprint=r["fingerprint"], occurrences=r["occurrences"], sessions=r["sessions"],
@@ -656,8 +679,8 @@ class Agtrace:
             raise BadArgumentError(str(e)) from None
         sid = self.resolve(session_id)
         with self.store.read() as db:
-            srow = q.session_row(db, sid)  # type: ignore[arg-type]
-            calls, turns = q.analysis_input(db, sid)  # type: ignore[arg-type]
+            srow = self.q.session_row(db, sid)
+            calls, turns = self.q.analysis_input(db, sid)
         found = analyze(calls, turns, th)
         counts = dict.fromkeys(ANALYSIS_KINDS, 0)
         shown: list[Finding] = []
@@ -685,14 +708,15 @@ class Agtrace:
 
     def get_usage(self, session_id: str | None = None, *, turn: int | None = None, project: str | None = None,
                   provider: str | None = None, since: str | None = None, until: str | None = None,
-                  limit: int = 50, cursor: str | None = None) -> UsageReport:
+                  limit: int = 50, cursor: str | None = None, machine: str | None = None,
+                  user: str | None = None) -> UsageReport:
         """Tokens and context use: of one session (with per-turn rows), of one turn (with per-step rows), or
         of every session matching project/provider/since/until (with per-session rows). Subagents are rolled
         up into their parent."""
         limit = check_limit(limit)
         provider = check_provider(provider)
         if session_id:
-            if project or provider or since or until:
+            if project or provider or since or until or machine or user:
                 raise BadArgumentError("project/provider/since/until choose sessions for a range", RANGE_OR_SESSION)
             sid = self.resolve(session_id)
             if turn is not None:
@@ -703,21 +727,21 @@ class Agtrace:
         if turn is not None:
             raise BadArgumentError("a turn needs its session_id", TURN_NEEDS_SESSION)
         since_c, until_c = check_range(since, until)
-        return self._range_usage(check_project(project), provider, since_c, until_c, limit, cursor)
+        return self._range_usage(check_project(project), provider, since_c, until_c, limit, cursor, machine,
+                                 user)
 
     def _session_usage(self, sid: str, limit: int, cursor: str | None) -> UsageReport:
         filters = ("usage", sid)
         offset = cursor_offset(cursor, filters)
         with self.store.read() as db:
-            row = q.session_row(db, sid)  # type: ignore[arg-type]
-            steps = q.step_usage(db, sid)  # type: ignore[arg-type]
-            comps = q.compactions(db, sid)  # type: ignore[arg-type]
-            subs = q.sum_sessions(db, q.subagents_sql("?", self.store.scope), [sid])  # type: ignore[arg-type]
-            models = q.model_usage(db, q.family_sql("?", self.store.scope), [sid])  # type: ignore[arg-type]
+            row = self.q.session_row(db, sid)
+            steps = self.q.step_usage(db, sid)
+            comps = self.q.compactions(db, sid)
+            subs, models = self.q.family_usage(db, sid, self.store.scope)
             points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"]) for s in steps if s["has_usage"]]
             comp_views, after = rv.compactions(comps, points)
-            outs = q.largest_outputs(db, sid, after=after)  # type: ignore[arg-type]
-            trows = q.turns(db, sid, offset, offset + limit)  # type: ignore[arg-type]
+            outs = self.q.largest_outputs(db, sid, after=after)
+            trows = self.q.turns(db, sid, offset, offset + limit)
         own = rv.tokens(row["input"], row["cache_read"], row["cache_write"], row["output"], row["reasoning"])
         context = rv.context_use(row["context_window"], steps, points)
         turn_views = [TurnUsage(index=t["idx"], started_at=t["started_at"], prompt=snippet(t["text"], 80),
@@ -741,21 +765,19 @@ class Agtrace:
 
     def _turn_usage(self, sid: str, turn: int) -> UsageReport:
         with self.store.read() as db:
-            row = q.session_row(db, sid)  # type: ignore[arg-type]
+            row = self.q.session_row(db, sid)
             n = row["turns"]
             idx = turn + n if turn < 0 else turn
             if not 0 <= idx < n:
                 raise NotFoundError(f"turn {turn} is out of range: session {sid} has {n} turns"
                                     + (f" (0..{n - 1}, or -1 for the latest)" if n else ""))
-            trow = q.turn_row(db, sid, idx)  # type: ignore[arg-type]
-            steps = q.step_usage(db, sid, idx)  # type: ignore[arg-type]
+            trow = self.q.turn_row(db, sid, idx)
+            steps = self.q.step_usage(db, sid, idx)
             all_points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"])
-                          for s in q.step_usage(db, sid) if s["has_usage"]]  # type: ignore[arg-type]
-            comps = [c for c in q.compactions(db, sid) if c["turn_idx"] == idx]  # type: ignore[arg-type]
-            spawned = q.family_sql(q.spawned_in_turn_sql(), self.store.scope)
-            subs = q.sum_sessions(db, spawned, [sid, idx])  # type: ignore[arg-type]
-            models = q.model_usage(db, f"SELECT ? UNION SELECT x.id FROM ({spawned}) x", [sid, sid, idx])  # type: ignore[arg-type]
-            outs = q.largest_outputs(db, sid, turn=idx)  # type: ignore[arg-type]
+                          for s in self.q.step_usage(db, sid) if s["has_usage"]]
+            comps = [c for c in self.q.compactions(db, sid) if c["turn_idx"] == idx]
+            subs, models = self.q.turn_family_usage(db, sid, idx, self.store.scope)
+            outs = self.q.largest_outputs(db, sid, turn=idx)
         assert trow is not None
         points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"]) for s in steps if s["has_usage"]]
         own = rv.tokens(trow["input"], trow["cache_read"], trow["cache_write"], trow["output"], trow["reasoning"])
@@ -776,32 +798,27 @@ class Agtrace:
         return self._out(self._fit(build, len(step_views)))
 
     def _range_usage(self, project: str | None, provider: str | None, since: str | None, until: str | None,
-                     limit: int, cursor: str | None) -> UsageReport:
-        filters = ("usage-range", project, provider, since, until)
+                     limit: int, cursor: str | None, machine: str | None = None,
+                     user: str | None = None) -> UsageReport:
+        filters = ("usage-range", project, provider, since, until, machine, user)
         offset = cursor_offset(cursor, filters)
         incomplete = self._complete()
-        where, params = q.usage_where(self.store.scope, project=project, provider=provider, since=since,  # type: ignore[arg-type]
-                                      until=until)
-        roots = f"SELECT s.id FROM sessions s WHERE{where}"
         with self.store.read() as db:
-            rows = q.usage_sessions(db, where, params)  # type: ignore[arg-type]
-            subs = q.sum_sessions(db, q.subagents_sql(roots, self.store.scope), params)  # type: ignore[arg-type]
-            models = q.model_usage(db, q.family_sql(roots, self.store.scope), params)  # type: ignore[arg-type]
+            rows, subs, models = self.q.range_usage(db, self.store.scope, project=project, provider=provider,
+                                                    since=since, until=until, machine=machine, user=user)
             page = rows[offset: offset + limit]
-            kids = q.descendant_totals(db, ",".join("?" * len(page)) or "NULL", [r["id"] for r in page],
-                                       self.store.scope)  # type: ignore[arg-type]
+            kids = self.q.subagent_totals(db, page, self.store.scope)
         sums = [sum(r[c] for r in rows) for c in ("input", "cache_read", "cache_write", "output", "reasoning")]
         own = rv.tokens(*sums)
         items = []
-        for r in page:
-            kid = kids.get(r["id"])
+        for r, kid in zip(page, kids):
             items.append(SessionUsage(
                 session_id=r["id"], provider=r["provider"], project_root=r["project_root"],
                 title=snippet(r["title"] or "", 80), ended_at=r["ended_at"],
                 tokens=rv.tokens(r["input"], r["cache_read"], r["cache_write"], r["output"], r["reasoning"]),
                 peak_context_tokens=r["peak_context"], subagents=kid["n"] if kid else 0,
                 subagent_tokens=rv.tokens(kid["input"], kid["cache_read"], kid["cache_write"], kid["output"],
-                                        kid["reasoning"]) if kid else None))
+                                        kid["reasoning"]) if kid else None, **rv.origin(r)))
         total = len(rows)
 
         def build(k: int) -> UsageReport:
@@ -815,13 +832,13 @@ class Agtrace:
         return self._out(self._fit(build, len(items)))
 
     def _failure_groups(self, group_by: str, filters: tuple[Any, ...], limit: int, cursor: str | None) -> FailureList:
-        _, sid, project, provider, tool, kind, since_c, until_c = filters
+        _, sid, project, provider, tool, kind, since_c, until_c, machine, user = filters
         gfilters = (*filters, "group", group_by)
         offset = cursor_offset(cursor, gfilters)
         incomplete = None if sid else self._complete()
         with self.store.read() as db:
-            rows = q.failure_rows(db, self.store.scope, session=sid, project=project, provider=provider,  # type: ignore[arg-type]
-                                  tool=tool, kind=kind, since=since_c, until=until_c)
+            rows = self.q.failure_rows(db, self.store.scope, session=sid, project=project, provider=provider,
+                                  tool=tool, kind=kind, since=since_c, until=until_c, machine=machine, user=user)
         groups: dict[Any, list[Any]] = {}
         for r in rows:  # newest first
             msg = r["error_message"] or error_excerpt(r["out_head"] or "")
@@ -842,7 +859,7 @@ class Agtrace:
                 first_seen=min(stamps) if stamps else None, last_seen=max(stamps) if stamps else None,
                 examples=[FailureExample(session_id=r["session_id"], turn_index=r["turn_idx"], step_index=r["step_idx"],
                                          call_id=r["call_id"], tool=r["name"], error=snippet(msg, 240),
-                                         at=r["started_at"]) for r, msg in members[:3]]))
+                                         at=r["started_at"], **rv.origin(r)) for r, msg in members[:3]]))
         total = len(ordered)
 
         def build(k: int) -> FailureList:
@@ -861,13 +878,22 @@ class Agtrace:
         """The full session model, read from its log file (not from the index previews)."""
         sid = self.resolve(session_id)
         with self.store.read() as db:
-            row = q.session_row(db, sid)  # type: ignore[arg-type]
-            frow = db.execute("SELECT provider, kind, parent FROM files WHERE id = ?", (row["file_id"],)).fetchone()  # type: ignore[attr-defined]
+            row = self.q.session_row(db, sid)
+            rebuilt = None
+            if row["file_path"] is None:  # a team database: the log is on the machine the session ran on
+                everything = 1 << 62
+                rebuilt = rv.session_model(row, self.q.turns(db, sid, 0, everything),
+                                           self.q.steps_after(db, sid, -1, -1, everything),
+                                           self.q.tools_between(db, sid, (-1, -1), (everything, 0)),
+                                           self.q.compactions(db, sid))
+        if rebuilt is not None:
+            self._hide_out_of_scope(rebuilt)
+            return redact.mask_model(rebuilt) if self.config.redact else rebuilt  # type: ignore[return-value]
         path = row["file_path"]
         if not row["on_disk"]:
             raise NotFoundError(f"the log of session {sid} ({path}) is no longer on disk", LOG_GONE, session_id=sid)
         from .engine import load_file_source
-        for s in load_file_source(SourceFile(path, frow["provider"], frow["kind"], frow["parent"])):
+        for s in load_file_source(SourceFile(path, row["file_provider"], row["file_kind"], row["file_parent"])):
             if s.session_id == sid:
                 self._hide_out_of_scope(s)
                 # masked whole, before any caller cuts its texts
@@ -883,7 +909,7 @@ class Agtrace:
         with self.store.read() as db:
             for sid in session_ids:
                 n = minimum
-                for other in q.id_neighbours(db, self.store.scope, sid):  # type: ignore[arg-type]
+                for other in self.q.id_neighbours(db, self.store.scope, sid):
                     if other is not None:
                         n = max(n, _common_prefix(sid, other) + 1)
                 out[sid] = sid[:n]
@@ -915,18 +941,18 @@ class Agtrace:
         sid = self.resolve(session_id)
         with self.store.read() as db:
             if last is not None:
-                turn, step = q.step_from_end(db, sid, max(0, last)) or (-1, -1)  # type: ignore[arg-type]
+                turn, step = self.q.step_from_end(db, sid, max(0, last)) or (-1, -1)
                 limit = max(limit, last)
-            row = q.session_row(db, sid)  # type: ignore[arg-type]
-            srows = q.steps_after(db, sid, turn, step, limit + 1)  # type: ignore[arg-type]
+            row = self.q.session_row(db, sid)
+            srows = self.q.steps_after(db, sid, turn, step, limit + 1)
             more = len(srows) > limit
             srows = srows[:limit]
             first_turn = min(turn + 1, srows[0]["turn_idx"]) if srows else turn + 1
-            trows = q.turns(db, sid, max(0, first_turn), 1 << 62)  # type: ignore[arg-type]
-            tool_rows = q.tools_between(db, sid, (srows[0]["turn_idx"], srows[0]["idx"]),  # type: ignore[arg-type]
+            trows = self.q.turns(db, sid, max(0, first_turn), 1 << 62)
+            tool_rows = self.q.tools_between(db, sid, (srows[0]["turn_idx"], srows[0]["idx"]),
                                         (srows[-1]["turn_idx"], srows[-1]["idx"])) if srows else []
             tool_rows = self._in_scope_children(db, tool_rows)
-            shown = q.visible(db, self.store.scope, {row["parent_id"]})  # type: ignore[arg-type]
+            shown = self.q.visible(db, self.store.scope, {row["parent_id"]})
         by_step: dict[tuple[int, int], list[Any]] = {}
         for t in tool_rows:
             by_step.setdefault((t["turn_idx"], t["step_idx"]), []).append(t)
@@ -941,7 +967,7 @@ class Agtrace:
 
     def _in_scope_children(self, db: Any, tool_rows: list[Any]) -> list[Any]:
         """Tool rows whose child session outside the scope is not named (child_id None)."""
-        shown = q.visible(db, self.store.scope, {t["child_id"] for t in tool_rows})
+        shown = self.q.visible(db, self.store.scope, {t["child_id"] for t in tool_rows})
         return [t if not t["child_id"] or t["child_id"] in shown else {**dict(t), "child_id": None}
                 for t in tool_rows]
 
@@ -951,7 +977,7 @@ class Agtrace:
             return
         calls = [t for turn in s.turns for step in turn.steps for t in step.tools if t.child_session_id]
         with self.store.read() as db:
-            shown = q.visible(db, self.store.scope,  # type: ignore[arg-type]
+            shown = self.q.visible(db, self.store.scope,
                               {s.parent_session_id or ""} | {t.child_session_id or "" for t in calls})
         if s.parent_session_id not in shown:
             s.parent_session_id = None
@@ -968,8 +994,8 @@ class Agtrace:
         note = (f"the index cannot be updated: {self.store.read_only}" if self.store.read_only
                 else unwritable[0] if unwritable else None)
         with self.store.read() as db:
-            rows = q.file_report(db)  # type: ignore[arg-type]
-            counts = dict(db.execute("SELECT provider, count(*) FROM sessions GROUP BY provider").fetchall())  # type: ignore[attr-defined]
+            rows = self.q.file_report(db)
+            counts = self.q.session_counts(db)
         out: dict[str, ProviderHealth] = {}
         for name in REGISTRY:
             out[name] = ProviderHealth(provider=name, roots=[str(p) for p in self.config.roots.get(name, [])], files=0,
@@ -995,14 +1021,14 @@ class Agtrace:
             for smp in rep_.get("bad_samples", []):
                 if len(h.bad_samples) < 10:
                     h.bad_samples.append({"file": r["path"], "offset": smp[0], "reason": smp[1], "preview": smp[2]})
-        refused: list[tuple[str, str, str]] = []
-        discover(self.config, refused=refused)  # what no refresh reads (and so never reports on its own)
-        for prov, p, why in refused:
-            if prov in out and len(out[prov].files_refused) < 20:
-                out[prov].files_refused.append({"path": p, "reason": why})
-        path = self.config.db_path
-        size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
-        return self._out(DoctorReport(index_path=str(path), index_bytes=size, providers=list(out.values()),
+        if not self.team:  # the logs of this machine (a team database's are on theirs)
+            refused: list[tuple[str, str, str]] = []
+            discover(self.config, refused=refused)  # what no refresh reads (and so never reports on its own)
+            for prov, p, why in refused:
+                if prov in out and len(out[prov].files_refused) < 20:
+                    out[prov].files_refused.append({"path": p, "reason": why})
+        where, size = self.store.location()
+        return self._out(DoctorReport(index_path=where, index_bytes=size, providers=list(out.values()),
                                       refresh_seconds=rep.seconds if rep else None, note=note))
 
     def _snippet(self, text: str, terms: list[tuple[tuple[str, ...], bool]]) -> str:

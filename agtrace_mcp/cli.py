@@ -56,6 +56,13 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="limit everything to sessions under this project root (repeatable)")
     g.add_argument("--no-redact", action="store_true", help="do not mask secrets in the output")
     g.add_argument("--demo", action="store_true", help="use the bundled example logs instead of your own")
+    g.add_argument("--store", metavar="URL", help="answer from a team database (postgresql://…) instead of this "
+                                                  "machine's index (default: $AGTRACE_MCP_STORE)")
+
+
+def _origin_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--machine", help="only sessions that ran on this machine (a team database has many)")
+    p.add_argument("--user", help="only sessions of this user (a team database has many)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--cursor")
     p.add_argument("--json", action="store_true")
+    _origin_filters(p)
     _common(p)
 
     p = sub.add_parser("show", help="show one session (id, id prefix, or a log file path)")
@@ -117,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--cursor")
     p.add_argument("--json", action="store_true")
+    _origin_filters(p)
     _common(p)
 
     p = sub.add_parser("search", help="full-text search over prompts, messages, reasoning, tool calls and outputs")
@@ -130,11 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--cursor")
     p.add_argument("--json", action="store_true")
+    _origin_filters(p)
     _common(p)
 
     p = sub.add_parser("projects", help="project roots with their sessions")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
+    _origin_filters(p)
     _common(p)
 
     p = sub.add_parser("output", help="the full output (or arguments) of one tool call")
@@ -171,6 +182,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--cursor")
     p.add_argument("--json", action="store_true")
+    _origin_filters(p)
+    _common(p)
+
+    p = sub.add_parser("push", help="send this machine's sessions to a team database (what changed since the last "
+                                    "push, secrets masked)",
+                       description="Index this machine's logs, then send what changed since the last push to a team "
+                                   "PostgreSQL database, every text masked first. Others then read the whole team's "
+                                   "history with `--store URL` (or `serve --store URL`).")
+    p.add_argument("--to", required=True, metavar="URL", help="the team database: postgresql://USER:PASSWORD@HOST/DB")
+    p.add_argument("--machine", help="this machine's name in the team database (default: $AGTRACE_MCP_MACHINE or "
+                                     "the host name)")
+    p.add_argument("--user", help="whose sessions these are (default: $AGTRACE_MCP_USER or the login name)")
+    p.add_argument("--watch", action="store_true", help="keep pushing as the logs grow (Ctrl-C stops)")
+    p.add_argument("--interval", type=float, default=5.0, metavar="SECONDS",
+                   help="with --watch: how often to push (default 5)")
+    p.add_argument("--json", action="store_true", help="one JSON object per push")
     _common(p)
 
     p = sub.add_parser("doctor", help="what was read, per agent: files, lines, unknown records, bad lines")
@@ -225,7 +252,9 @@ def make_api(args: argparse.Namespace) -> Any:
     data_dir = args.data_dir
     demo = getattr(args, "demo", False)
     explicit_data = data_dir or os.environ.get("AGTRACE_MCP_DATA_DIR") or os.environ.get("XDG_DATA_HOME")
-    problem = None if demo and explicit_data else home_problem(home=None if demo else home)
+    store = _store_url(args)
+    # a team database needs no logs here (except to push them)
+    problem = None if (demo and explicit_data) or store else home_problem(home=None if demo else home)
     if problem:
         raise UsageError(f"{problem}; pass --home DIR (the folder that holds .claude, .codex, .gemini…) and set "
                          "AGTRACE_MCP_DATA_DIR (or --data-dir) to where the index may be written")
@@ -246,7 +275,23 @@ def make_api(args: argparse.Namespace) -> Any:
         cfg.live_seconds = 0
     if args.command != "serve":
         cfg.wait_seconds = None  # a person at a terminal waits for a complete answer (with a progress bar)
+    if store:
+        from .errors import StoreError
+        from .store.postgres import PgStore
+
+        try:
+            return Agtrace(cfg, store=PgStore(store, cfg))
+        except StoreError as e:  # a URL that cannot be used: said like a bad flag
+            raise UsageError(f"--store: {e}") from None
     return Agtrace(cfg)
+
+
+def _store_url(args: argparse.Namespace) -> str | None:
+    """The team database to answer from: --store, else AGTRACE_MCP_STORE (never for `push` and `index`, which
+    read this machine's logs)."""
+    if args.command in ("push", "index") and not getattr(args, "store", None):
+        return None
+    return getattr(args, "store", None) or os.environ.get("AGTRACE_MCP_STORE") or None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -306,7 +351,10 @@ def _explain_empty(api: Any, screen: Screen, nothing: str) -> None:
     """Never an empty silence: with no sessions indexed at all, where logs were looked for and what to try;
     otherwise that nothing matched (the answer itself stays empty, so pipes get nothing)."""
     everything = api.list_sessions(limit=1, include_subagents=True).total
-    if everything == 0:
+    if everything == 0 and api.team:
+        screen.err.print("agtrace-mcp: the team database holds no sessions yet; each machine sends its own with "
+                         "[bold]agtrace-mcp push --to URL[/bold]", soft_wrap=True)
+    elif everything == 0:
         render.no_logs(screen.err, api.log_locations(), scoped=bool(api.config.projects))
     else:
         screen.err.print(f"[dim]{nothing} ({everything:,} sessions indexed)[/dim]", soft_wrap=True)
@@ -317,6 +365,9 @@ def _short_ids(api: Any, ids: list[str]) -> dict[str, str]:
 
 
 def cmd_index(api: Any, args: argparse.Namespace) -> int:
+    if args.store:
+        raise UsageError("index reads this machine's logs into its own index; a team database is filled by "
+                         "`agtrace-mcp push --to URL` from each machine")
     screen = terminal.Screen()
     rep = _ready(api, screen, rebuild=args.rebuild)
     if rep is None:  # another process had just brought the index up to date: nothing was left to read
@@ -341,7 +392,8 @@ def cmd_sessions(api: Any, args: argparse.Namespace) -> int:
     _ready(api, screen)
     res = api.list_sessions(project=args.project_filter, provider=args.provider, since=args.since, until=args.until,
                             query=args.query, has_failures=True if args.has_failures else None,
-                            include_subagents=args.subagents, limit=args.limit, cursor=args.cursor)
+                            include_subagents=args.subagents, machine=args.machine, user=args.user,
+                            limit=args.limit, cursor=args.cursor)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
     elif not res.sessions:
@@ -397,7 +449,7 @@ def cmd_failures(api: Any, args: argparse.Namespace) -> int:
     _ready(api, screen)
     res = api.find_failed_tools(session_id=args.session, project=args.project_filter, provider=args.provider,
                                 tool=args.tool, kind=args.kind, since=args.since, limit=args.limit, cursor=args.cursor,
-                                group_by=args.group_by)
+                                group_by=args.group_by, machine=args.machine, user=args.user)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
     elif res.groups is not None:
@@ -417,7 +469,8 @@ def cmd_search(api: Any, args: argparse.Namespace) -> int:
     screen = terminal.Screen()
     _ready(api, screen)
     res = api.search_history(args.query, session_id=args.session, project=args.project_filter, provider=args.provider,
-                             kind=args.kind, since=args.since, until=args.until, limit=args.limit, cursor=args.cursor)
+                             kind=args.kind, since=args.since, until=args.until, limit=args.limit, cursor=args.cursor,
+                             machine=args.machine, user=args.user)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
     elif not res.hits and api.list_sessions(limit=1, include_subagents=True).total == 0:
@@ -430,7 +483,7 @@ def cmd_search(api: Any, args: argparse.Namespace) -> int:
 def cmd_projects(api: Any, args: argparse.Namespace) -> int:
     screen = terminal.Screen()
     _ready(api, screen)
-    res = api.list_projects(limit=args.limit)
+    res = api.list_projects(limit=args.limit, machine=args.machine, user=args.user)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
     elif not res.projects:
@@ -500,7 +553,8 @@ def cmd_usage(api: Any, args: argparse.Namespace) -> int:
     screen = terminal.Screen()
     _ready(api, screen)
     res = api.get_usage(args.session, turn=args.turn, project=args.project_filter, provider=args.provider,
-                        since=args.since, until=args.until, limit=args.limit, cursor=args.cursor)
+                        since=args.since, until=args.until, limit=args.limit, cursor=args.cursor,
+                        machine=args.machine, user=args.user)
     if args.json:
         _emit_json(res.model_dump(mode="json"))
         return 0
@@ -509,6 +563,43 @@ def cmd_usage(api: Any, args: argparse.Namespace) -> int:
         return 0
     ids = _short_ids(api, [res.session_id] if res.session_id else [r.session_id for r in res.sessions])
     render.usage(screen, res, ids)
+    return 0
+
+
+def cmd_push(api: Any, args: argparse.Namespace) -> int:
+    from .store.postgres.connect import check_url
+    from .store.postgres.push import PushReport, run_push, watch_push
+
+    from .errors import StoreError
+
+    try:
+        url = check_url(args.to)
+    except StoreError as e:  # a URL that cannot be used: said like a bad flag
+        raise UsageError(f"--to: {e}") from None
+    cfg = api.config
+    machine, user = args.machine or cfg.machine, args.user or cfg.user
+    screen = terminal.Screen()
+
+    def show(rep: PushReport) -> None:
+        data = {"database": rep.database, "machine": rep.machine, "user": rep.user, "sessions": rep.sessions,
+                "sessions_sent": rep.sessions_sent, "turns_sent": rep.turns_sent, "rows_sent": rep.rows_sent,
+                "files_sent": rep.files_sent, "seconds": round(rep.seconds, 3), "errors": rep.errors}
+        if args.json:
+            sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        elif rep.errors:
+            screen.err.print(f"agtrace-mcp push: {rep.errors[0]}", soft_wrap=True, markup=False)
+        elif rep.sessions_sent or not args.watch:
+            screen.out.print(f"pushed {rep.sessions_sent:,} of {rep.sessions:,} sessions ({rep.turns_sent:,} turns, "
+                             f"{rep.rows_sent:,} rows) as {rep.machine} ({rep.user}) to {rep.database} in "
+                             f"{rep.seconds:.1f} s", soft_wrap=True, markup=False)
+
+    if args.watch:
+        watch_push(cfg, url, machine=machine, user=user, interval=args.interval, report=show)
+        return 0
+    with terminal.IndexProgress(screen.err) as progress:
+        rep = run_push(cfg, url, machine=machine, user=user, index_progress=progress)
+    show(rep)
     return 0
 
 
@@ -526,7 +617,7 @@ def cmd_watch(api: Any, args: argparse.Namespace) -> int:
 COMMANDS = {
     "index": cmd_index, "sessions": cmd_sessions, "show": cmd_show, "failures": cmd_failures,
     "search": cmd_search, "projects": cmd_projects, "output": cmd_output, "doctor": cmd_doctor,
-    "secrets": cmd_secrets, "analyze": cmd_analyze, "usage": cmd_usage, "watch": cmd_watch,
+    "secrets": cmd_secrets, "analyze": cmd_analyze, "usage": cmd_usage, "watch": cmd_watch, "push": cmd_push,
 }
 
 

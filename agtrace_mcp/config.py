@@ -34,6 +34,12 @@ class Config:
     # How long an answer that needs the whole index waits for it to be built; None: as long as it takes (the
     # CLI). Below the clients' own tool time-outs (Codex gives up after 60 s).
     wait_seconds: float | None = 40.0
+    # Where this history comes from, as a team database records it (`push`): this machine's name and the
+    # user's login name, unless AGTRACE_MCP_MACHINE / AGTRACE_MCP_USER say otherwise.
+    machine: str = ""
+    user: str = ""
+    # A team database to answer from instead of the local index (`--store`, AGTRACE_MCP_STORE).
+    store_url: str | None = None
 
     @property
     def budget_chars(self) -> int:
@@ -68,7 +74,30 @@ class Config:
         red = redact if redact is not None else e.get("AGTRACE_MCP_NO_REDACT", "") not in ("1", "true", "yes")
         return cls(home=h, env=e, data_dir=ddir, roots=roots, budget_tokens=budget, refresh_interval=interval,
                    wait_seconds=wait,
-                   redact=red, projects=[normalize_root(str(Path(p).expanduser())) for p in scope])
+                   redact=red, projects=[normalize_root(str(Path(p).expanduser())) for p in scope],
+                   machine=e.get("AGTRACE_MCP_MACHINE") or default_machine(),
+                   user=e.get("AGTRACE_MCP_USER") or default_user(e),
+                   store_url=e.get("AGTRACE_MCP_STORE") or None)
+
+
+def default_machine() -> str:
+    """This machine's name as a team database records it: its host name."""
+    import socket
+
+    return socket.gethostname() or "localhost"
+
+
+def default_user(env: dict[str, str]) -> str:
+    """The login name of whoever runs this (for a team database's `user`)."""
+    name = env.get("USER") or env.get("LOGNAME")
+    if name:
+        return name
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return "unknown"
 
 
 def home_problem(env: dict[str, str] | None = None, home: str | Path | None = None) -> str | None:

@@ -81,13 +81,13 @@ class NotFoundError(AgtraceError):
 
 
 class AmbiguousIdError(NotFoundError):
-    """A session id prefix that matches several sessions."""
+    """A session id prefix that matches several sessions (in a team database: or one id pushed from several
+    machines, told apart as ID@MACHINE)."""
 
-    def __init__(self, prefix: str, candidates: list[str]) -> None:
+    def __init__(self, prefix: str, candidates: list[str], hint: str = "pass more characters of the id") -> None:
         self.candidates = candidates
         shown = ", ".join(candidates[:10])
-        super().__init__(f"session id prefix {prefix!r} matches {len(candidates)} sessions ({shown}); "
-                         "pass more characters of the id")
+        super().__init__(f"session id prefix {prefix!r} matches {len(candidates)} sessions ({shown}); {hint}")
 
 
 class BadArgumentError(AgtraceError):
@@ -96,3 +96,8 @@ class BadArgumentError(AgtraceError):
 
 class IndexUnavailableError(AgtraceError):
     """The index cannot be opened or written (read-only or full data dir)."""
+
+
+class StoreError(AgtraceError):
+    """A team database (`--store postgresql://…`, `push --to`) that cannot be used: a bad URL, a server that
+    does not answer, a missing schema, a role without the rights it needs."""

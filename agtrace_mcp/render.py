@@ -297,6 +297,9 @@ def sessions(screen: Screen, res: Any, ids: dict[str, str]) -> None:
     one_project = len(res.sessions) > 1 and len(projects) == 1 and None not in projects
     if one_project:
         cols.pop()
+    team = any(s.machine for s in res.sessions)  # a team database: where each one ran
+    if team:
+        cols.insert(3, Column("machine", cap=24))
     rows = []
     for s in res.sessions:
         title = one_line(s.title) or "(no prompt)"
@@ -304,9 +307,12 @@ def sessions(screen: Screen, res: Any, ids: dict[str, str]) -> None:
             title = f"↳ {s.agent_name or 'subagent'}: {title}"
         if not s.on_disk:
             title += " (log gone)"
-        rows.append([ids.get(s.session_id, s.session_id), when(s.ended_at), agent(s.provider), number(s.turns),
-                     number(s.tool_calls), failed_cell(s.failed_tools, s.missing_tools), title,
-                     home_short(s.project_root)][:len(cols)])
+        row = [ids.get(s.session_id, s.session_id), when(s.ended_at), agent(s.provider), number(s.turns),
+               number(s.tool_calls), failed_cell(s.failed_tools, s.missing_tools), title,
+               home_short(s.project_root)]
+        if team:
+            row.insert(3, s.machine or "")
+        rows.append(row[:len(cols)])
     print_lines(screen.out, table(cols, rows, screen.width))
     note = page_note(len(res.sessions), res.total, "sessions", res.next_cursor)
     if one_project:
@@ -321,6 +327,10 @@ def projects(screen: Screen, res: Any) -> None:
     rows = [[when(p.last_activity), number(p.sessions), number(p.turns),
              failed_cell(p.failed_tools, p.missing_tools), ",".join(agent(a) for a in p.providers if a),
              home_short(p.project_root) or "(unknown)"] for p in res.projects]
+    if any(p.machines for p in res.projects):  # a team database: on which machines
+        cols.insert(5, Column("machines", cap=40))
+        for r, p in zip(rows, res.projects):
+            r.insert(5, ",".join(p.machines or []))
     print_lines(screen.out, table(cols, rows, screen.width))
     footer(screen, page_note(len(res.projects), res.total, "projects", res.next_cursor))
 
@@ -354,11 +364,17 @@ def failures(screen: Screen, res: Any, ids: dict[str, str]) -> None:
     """Failed calls, two lines each: where (when, session, turn.step, tool, kind) and the error line."""
     cols = [Column("when"), Column("session", style="cyan"), Column("turn.step", right=True),
             Column("tool", flex=1, cap=32), Column("failure", flex=1)]
+    team = any(f.machine for f in res.failures)  # a team database: where each one ran
+    if team:
+        cols.insert(1, Column("machine", cap=24))
     rows = []
     for f in res.failures:
         kind = (f.error_kind or "error") + (f" {f.exit_code}" if f.exit_code is not None else "")
-        rows.append([when(f.at), ids.get(f.session_id, f.session_id), f"{f.turn_index}.{f.step_index}", f.tool,
-                     (kind, "bold")])
+        row = [when(f.at), ids.get(f.session_id, f.session_id), f"{f.turn_index}.{f.step_index}", f.tool,
+               (kind, "bold")]
+        if team:
+            row.insert(1, f.machine or "")
+        rows.append(row)
     lines = table(cols, rows, screen.width)
     out = screen.out
     out.print(lines[0], soft_wrap=True)
@@ -398,7 +414,8 @@ def search(screen: Screen, res: Any, ids: dict[str, str]) -> None:
     for h in res.hits:
         where = f"{ids.get(h.session_id, h.session_id)} turn {h.turn_index}" + (
             f" step {h.step_index}" if h.step_index is not None else "")
-        c.print(f"[bold cyan]{escape(where)}[/bold cyan] [dim]{h.kind} · {agent(h.provider)} · "
+        on = f" · {escape(h.machine)}" if h.machine else ""
+        c.print(f"[bold cyan]{escape(where)}[/bold cyan] [dim]{h.kind} · {agent(h.provider)}{on} · "
                 f"{escape(home_short(h.project_root))}[/dim]", soft_wrap=screen.width is None)
         snippet = Text.from_markup(escape(one_line(h.snippet)).replace("«", "[reverse]").replace("»", "[/reverse]"))
         if screen.width is None:

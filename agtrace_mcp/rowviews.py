@@ -60,6 +60,20 @@ def join_notes(*notes: str | None) -> str | None:
     return "; ".join(n for n in notes if n) or None
 
 
+def origin(r: Any) -> dict[str, Any]:
+    """Where a row's session ran (`machine`, `user`): only a team database's rows say; {} for the local index."""
+    if "machine" not in r.keys():
+        return {}
+    return {"machine": r["machine"], "user": r["user"]}
+
+
+def machines(r: Any) -> list[str] | None:
+    """The machines of a `projects` row (a team database's; None for the local index)."""
+    if "machines" not in r.keys():
+        return None
+    return sorted(m for m in (r["machines"] or "").split(",") if m)
+
+
 def summary(r: Any, shown: set[str] | None = None) -> SessionSummary:
     """A `sessions` row as a list entry; its parent is named only when it is in `shown` (when given)."""
     parent = r["parent_id"]
@@ -69,7 +83,8 @@ def summary(r: Any, shown: set[str] | None = None) -> SessionSummary:
         session_id=r["id"], provider=r["provider"], project_root=r["project_root"], title=r["title"] or "",
         started_at=r["started_at"], ended_at=r["ended_at"], turns=r["turns"], tool_calls=r["tool_calls"],
         failed_tools=r["failed_tools"], missing_tools=r["missing_tools"], models=orjson.loads(r["models"] or "[]"),
-        git_branch=r["git_branch"], parent_session_id=parent, agent_name=r["agent_name"], on_disk=bool(r["on_disk"]))
+        git_branch=r["git_branch"], parent_session_id=parent, agent_name=r["agent_name"], on_disk=bool(r["on_disk"]),
+        **origin(r))
 
 
 def stats(r: Any) -> m.Stats:
@@ -328,7 +343,10 @@ def outline_lines(steps: list[Any], by_step: dict[int, list[Any]], said: list[An
 
 
 def full_tool_text(row: Any, field: str) -> tuple[str, str]:
-    """The full output (or arguments) of one tool call, from its log; the index preview if the log is gone."""
+    """The full output (or arguments) of one tool call, from its log; the index preview if the log is gone
+    (or on another machine: a team database names no file)."""
+    if row["file_path"] is None:
+        return (row["output"] or "", "index") if field == "output" else (row["args"] or "", "index")
     src = SourceFile(row["file_path"], row["provider"], row["file_kind"], row["file_parent"])
     prov = REGISTRY[row["provider"]]
     try:
@@ -426,3 +444,46 @@ def ts_key(ts: str | None) -> float:
         return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
+
+
+def session_model(row: Any, turns: list[Any], steps: list[Any], tools: list[Any], comps: list[Any]) -> m.Session:
+    """A whole session rebuilt from its stored rows (texts as the store keeps them: capped, outputs cut head
+    and tail): the `show` of a session whose log is on another machine."""
+    by_step: dict[tuple[int, int], list[Any]] = {}
+    for t in tools:
+        by_step.setdefault((t["turn_idx"], t["step_idx"]), []).append(t)
+    by_turn: dict[int, list[m.Step]] = {}
+    for s in steps:
+        usage = None
+        if s["has_usage"]:
+            usage = m.Usage(input=s["input"], cache_read=s["cache_read"], cache_write=s["cache_write"],
+                            output=s["output"], reasoning=s["reasoning_tokens"])
+        calls = []
+        for t in by_step.get((s["turn_idx"], s["idx"]), []):
+            try:
+                args: Any = orjson.loads(t["args"]) if t["args"] else None
+            except orjson.JSONDecodeError:
+                args = t["args"]
+            err = None
+            if t["status"] == "error":
+                err = m.ToolError(kind=t["error_kind"] or "tool_error", exit_code=t["exit_code"],
+                                  message=t["error_message"] or "")
+            calls.append(m.ToolExecution(call_id=t["call_id"], name=t["name"], kind=t["kind"], args=args,
+                                         started_at=t["started_at"], ended_at=t["ended_at"],
+                                         duration_ms=t["duration_ms"], output=t["output"] or "", status=t["status"],
+                                         error=err, child_session_id=t["child_id"]))
+        by_turn.setdefault(s["turn_idx"], []).append(m.Step(
+            index=s["idx"], started_at=s["started_at"], model=s["model"], reasoning=s["reasoning"],
+            message=s["message"], tools=calls, usage=usage, status=s["status"]))
+    return m.Session(
+        session_id=row["id"], provider=row["provider"], project_root=row["project_root"], git_branch=row["git_branch"],
+        title=row["title"] or "", started_at=row["started_at"], ended_at=row["ended_at"],
+        models=orjson.loads(row["models"] or "[]"), cli_version=row["cli_version"], parent_session_id=row["parent_id"],
+        agent_name=row["agent_name"], source_files=orjson.loads(row["source_files"] or "[]"),
+        turns=[m.Turn(index=t["idx"], started_at=t["started_at"], ended_at=t["ended_at"],
+                      user=m.UserInput(text=t["text"] or "", origin=t["origin"], slash_command=t["slash"]),
+                      steps=by_turn.get(t["idx"], []), interrupted=bool(t["interrupted"]), stats=turn_stats(t))
+               for t in turns],
+        compactions=[m.Compaction(turn_index=c["turn_idx"], at=c["at"] or None, trigger=c["trigger"],
+                                  pre_tokens=c["pre_tokens"]) for c in comps],
+        stats=stats(row))

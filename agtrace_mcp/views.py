@@ -39,7 +39,25 @@ class _Indexed(_View):
         return data
 
 
-class SessionSummary(_View):
+class _Placed(_View):
+    """Something that happened in one session, which a team database says where it ran. The local index holds
+    this machine's history only: there `machine` and `user` are left out."""
+
+    machine: str | None = Field(None, description="Machine it ran on (team database only)")
+    user: str | None = Field(None, description="Who ran it (team database only)")
+
+    @model_serializer(mode="wrap")
+    def _drop_local(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for k in ("machine", "user"):  # last when present, absent for the local index
+                v = data.pop(k, None)
+                if v is not None:
+                    data[k] = v
+        return data
+
+
+class SessionSummary(_Placed):
     session_id: str
     provider: str
     project_root: str | None = None
@@ -180,7 +198,7 @@ class TurnDetail(_View):
     note: str | None = None
 
 
-class FailedTool(_View):
+class FailedTool(_Placed):
     session_id: str
     provider: str
     project_root: str | None = None
@@ -198,7 +216,7 @@ class FailedTool(_View):
     at: str | None = None
 
 
-class FailureExample(_View):
+class FailureExample(_Placed):
     session_id: str
     turn_index: int
     step_index: int
@@ -245,7 +263,7 @@ class FailureList(_Indexed):
         return data
 
 
-class SearchHit(_View):
+class SearchHit(_Placed):
     session_id: str
     turn_index: int
     step_index: int | None = Field(None, description="null for a hit in the prompt")
@@ -279,6 +297,14 @@ class ProjectInfo(_View):
     turns: int = 0
     failed_tools: int = 0
     missing_tools: int = 0
+    machines: list[str] | None = Field(None, description="Machines its sessions ran on (team database only)")
+
+    @model_serializer(mode="wrap")
+    def _drop_local(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("machines", 0) is None:
+            del data["machines"]
+        return data
 
 
 class ProjectList(_Indexed):
@@ -491,7 +517,7 @@ class StepUsage(_View):
     context_tokens: int = 0
 
 
-class SessionUsage(_View):
+class SessionUsage(_Placed):
     session_id: str
     provider: str
     project_root: str | None = None

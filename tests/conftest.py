@@ -43,6 +43,11 @@ def corpus() -> Path:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _PG_MISSED:
+        n = sum(1 for r in terminalreporter.stats.get("skipped", [])
+                if "PostgreSQL is not available" in str(r.longrepr))
+        terminalreporter.write_line(
+            f"WARNING: {n} tests of the team database (PostgreSQL) were SKIPPED: {_PG_MISSED[0]}", red=True, bold=True)
     if _MISSED:
         n = sum(1 for r in terminalreporter.stats.get("skipped", []) if "real-log corpus" in str(r.longrepr))
         terminalreporter.write_line(
@@ -54,3 +59,79 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def corpus_root() -> Path:
     """The corpus for module-scoped fixtures (an index built once per module; see `require_corpus`)."""
     return require_corpus()
+
+
+# -- a real PostgreSQL server for the team-database tests -----------------------------------------------
+
+_PG_MISSED: list[str] = []
+#
+# AGTRACE_MCP_TEST_PG names a server (its admin URL); without it the tests start one of their own when this
+# machine has PostgreSQL's programs (tests/pgserver.py), and skip, saying why, when it has not. CI
+# (`.ci/run`) starts the server itself and sets AGTRACE_MCP_REQUIRE_PG=1: there, no server is a failure.
+
+
+@pytest.fixture(scope="session")
+def pg_admin(tmp_path_factory: pytest.TempPathFactory):
+    """The admin URL of a running PostgreSQL server."""
+    url = os.environ.get("AGTRACE_MCP_TEST_PG")
+    if url:
+        yield url
+        return
+    import tempfile
+
+    from pgserver import NoPostgres, start, stop
+
+    folder = Path(tempfile.mkdtemp(prefix="agtrace-test-pg-"))
+    try:
+        url = start(folder)
+    except NoPostgres as e:
+        folder.rmdir()
+        if os.environ.get("AGTRACE_MCP_REQUIRE_PG"):
+            pytest.fail(f"PostgreSQL is required here (AGTRACE_MCP_REQUIRE_PG): {e}")
+        _PG_MISSED.append(str(e))
+        pytest.skip(f"PostgreSQL is not available: {e}")
+    try:
+        yield url
+    finally:
+        stop(folder)
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_admin: str):
+    """Makes fresh databases on the test server (`make()` → URL); drops them all at the end."""
+    pytest.importorskip("psycopg",
+                        reason="the PostgreSQL driver is not installed (pip install 'agtrace-mcp[postgres]')")
+    from pgdb import Databases
+
+    dbs = Databases(pg_admin)
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture
+def pg_url(pg_databases) -> str:
+    """A fresh, empty database for one test."""
+    return pg_databases.make()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which store a module's API-level tests run on: this machine's index, or a team database the same logs
+    were pushed to (tests that use it run on both and expect the same answers)."""
+    return request.param
+
+
+def api_on(backend: str, cfg, request: pytest.FixtureRequest):
+    """The API over `cfg`'s logs, answering from `backend` (for "postgres": indexed, pushed to a fresh
+    database, answered from it)."""
+    from agtrace_mcp.api import Agtrace
+
+    if backend == "sqlite":
+        return Agtrace(cfg)
+    dbs = request.getfixturevalue("pg_databases")
+    from pgdb import team_api
+
+    return team_api(cfg, dbs.make())

@@ -41,17 +41,18 @@ def spy_continuations(monkeypatch: pytest.MonkeyPatch, provider: type) -> list[b
 
 
 def index_rows(data_dir: Path) -> dict[str, list[tuple]]:
-    """Every row the index holds about the sessions, without the row numbers of this particular index."""
+    """Every row the index holds about the sessions, without the row numbers of this particular index (nor the
+    revisions its writes were stamped with: how many writes it took is not history)."""
     con = sqlite3.connect(data_dir / "index.sqlite3")
     try:
-        cur = con.execute("SELECT * FROM sessions ORDER BY id")
-        keep = [i for i, d in enumerate(cur.description) if d[0] not in ("file_id",)]
-        out = {"sessions": [tuple(r[i] for i in keep) for r in cur.fetchall()]}
-        for table, order in (("turns", "session_id, idx"), ("steps", "session_id, turn_idx, idx"),
+        out = {}
+        for table, order in (("sessions", "id"), ("turns", "session_id, idx"), ("steps", "session_id, turn_idx, idx"),
                              ("tools", "session_id, turn_idx, step_idx, seq"),
                              ("compactions", "session_id, turn_idx, at"),
                              ("interjections", "session_id, turn_idx, seq")):
-            out[table] = con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+            cur = con.execute(f"SELECT * FROM {table} ORDER BY {order}")
+            keep = [i for i, d in enumerate(cur.description) if d[0] not in ("file_id", "rev")]
+            out[table] = [tuple(r[i] for i in keep) for r in cur.fetchall()]
         out["docs"] = sorted(con.execute(
             "SELECT s.id, d.turn_idx, d.step_idx, d.seq, d.kind, x.text FROM docs d"
             " JOIN sessions s ON s.rowid = d.skey JOIN doc_text x ON x.id = d.id").fetchall())

@@ -14,6 +14,7 @@ from agtrace_mcp.api import Agtrace
 from agtrace_mcp.cli import main as cli_main
 from agtrace_mcp.config import Config
 from agtrace_mcp.server import build_server
+from conftest import api_on
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "home"
@@ -28,10 +29,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def api(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Agtrace:
+def api(home: Path, tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest) -> Agtrace:
+    """Over the local index, and over a team database the same logs were pushed to (`backend`)."""
     cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path_factory.mktemp("amcpdata"))
     cfg.live_seconds = 0
-    return Agtrace(cfg)
+    return api_on(backend, cfg, request)
 
 
 @pytest.fixture(params=["legacy", "auto"])

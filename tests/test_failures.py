@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agtrace_mcp.api import Agtrace
+from conftest import api_on
 from agtrace_mcp.config import Config
 from agtrace_mcp.engine.analysis import normalize_error
 from agtrace_mcp.engine.failures import error_excerpt
@@ -103,7 +104,8 @@ def _codex_storm(home: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Agtrace:
+def api(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest) -> Agtrace:
+    """Over the local index, and over a team database the same logs were pushed to (`backend`)."""
     home = tmp_path_factory.mktemp("failures") / "home"
     log = ClaudeLog(BG).prompt("run the slow suite in the background")
     log.tool("Bash", {"command": "npm run test:e2e", "run_in_background": True},
@@ -125,7 +127,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Agtrace:
     _codex_storm(home)
     cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path_factory.mktemp("fdata"))
     cfg.live_seconds = 0
-    a = Agtrace(cfg)
+    a = api_on(backend, cfg, request)
     a.refresh()
     yield a
     a.close()

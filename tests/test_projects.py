@@ -14,6 +14,7 @@ from mcp import Client
 from mcp.types import ListRootsResult, Root
 
 from agtrace_mcp.api import Agtrace
+from conftest import api_on
 from agtrace_mcp.config import Config
 from agtrace_mcp.errors import BadArgumentError
 from agtrace_mcp.server import build_server
@@ -53,10 +54,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def api(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Agtrace:
+def api(home: Path, tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest) -> Agtrace:
+    """Over the local index, and over a team database the same logs were pushed to (`backend`)."""
     cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path_factory.mktemp("pdata"))
     cfg.live_seconds = 0
-    a = Agtrace(cfg)
+    a = api_on(backend, cfg, request)
     a.refresh()
     yield a
     a.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agtrace_mcp.api import Agtrace
+from conftest import api_on
 from agtrace_mcp.config import Config
 from agtrace_mcp.errors import BadArgumentError
 from claudelog import ClaudeLog
@@ -18,7 +19,8 @@ NEW = "22bb0000-dddd-4000-8000-000000000002"
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Agtrace:
+def api(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest) -> Agtrace:
+    """Over the local index, and over a team database the same logs were pushed to (`backend`)."""
     home = tmp_path_factory.mktemp("search") / "home"
     log = ClaudeLog(OLD, start="2026-06-01T09:00:00").prompt("why does the parser fail on nested quotes")
     log.tool("Bash", {"command": "pytest tests/test_parser.py"},
@@ -33,7 +35,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Agtrace:
     log.answer("Done: it is in the String class.").write(home)
     cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path_factory.mktemp("sdata"))
     cfg.live_seconds = 0
-    a = Agtrace(cfg)
+    a = api_on(backend, cfg, request)
     a.refresh()
     yield a
     a.close()

@@ -15,6 +15,7 @@ from agtrace_mcp import __version__
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
 from agtrace_mcp.server import build_server
+from conftest import api_on
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "home"
@@ -42,10 +43,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(home: Path, tmp_path_factory: pytest.TempPathFactory):
+def server(home: Path, tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest):
+    """The server over the fixture logs: from this machine's index, and from a team database (`backend`)."""
     cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path_factory.mktemp("data"))
     cfg.live_seconds = 0
-    return build_server(Agtrace(cfg))
+    return build_server(api_on(backend, cfg, request))
 
 
 @pytest.fixture(params=["legacy", "auto"])
@@ -166,9 +168,11 @@ async def test_list_projects(client: Client):
     assert "/home/dev/webapp" in [p["project_root"] for p in res["projects"]]
 
 
-async def test_get_text_reads_a_full_tool_output_from_the_log(client: Client):
+async def test_get_text_reads_a_full_tool_output_from_the_log(client: Client, backend: str):
     res = await ok(client, "get_text", session_id=MAIN_ID, field="output", call_id="toolu_pytest")
-    assert res["text"].startswith("Exit code 1") and res["source"] == "log" and res["next_offset"] is None
+    assert res["text"].startswith("Exit code 1") and res["next_offset"] is None
+    # the log is on this machine; a team database has what was pushed (all of a short output)
+    assert res["source"] == {"sqlite": "log", "postgres": "index"}[backend]
 
 
 async def test_current_session_is_the_newest_of_the_project(client: Client):
@@ -268,6 +272,29 @@ async def test_stdio_subprocess(mode: str, home: Path, tmp_path: Path):
             r = await c.call_tool("get_turn", {"session_id": "111111", "turn_index": 0})
         assert not r.is_error, r.content[0].text
         assert r.structured_content["steps"][0]["tools"][0]["status"] == "error"
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_stdio_subprocess_answering_from_a_team_database(mode: str, home: Path, tmp_path: Path, pg_url: str):
+    from pgdb import push
+
+    cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path / "pushed-from")
+    cfg.live_seconds = 0
+    push(cfg, pg_url, machine="box-7", user="ana")
+    # no logs and no index here: everything comes from the database named by AGTRACE_MCP_STORE
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    params = StdioServerParameters(command=sys.executable, args=["-m", "agtrace_mcp", "serve"],
+                                   env={"HOME": str(empty), "AGTRACE_MCP_DATA_DIR": str(tmp_path / "d"),
+                                        "AGTRACE_MCP_STORE": pg_url})
+    async with Client(params, mode=mode) as c:
+        r = await c.call_tool("get_turn", {"session_id": "111111", "turn_index": 0})
+        assert not r.is_error, r.content[0].text
+        assert r.structured_content["steps"][0]["tools"][0]["status"] == "error"
+        r = await c.call_tool("list_sessions", {"machine": "box-7", "limit": 1})
+        assert r.structured_content["sessions"][0]["machine"] == "box-7"
+        assert r.structured_content["sessions"][0]["user"] == "ana"
+    assert not (tmp_path / "d").exists(), "serving a team database writes no local index"
 
 
 # -- server.json ---------------------------------------------------------------------------------

@@ -150,12 +150,15 @@ def raw_claude(path: Path, sidechain: bool = False) -> dict:
 
 
 @pytest.fixture(scope="module")
-def usage_api(tmp_path_factory: pytest.TempPathFactory):
+def usage_api(tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest):
+    """Over the local index, and over a team database the same logs were pushed to (`backend`)."""
+    from conftest import api_on
+
     home = tmp_path_factory.mktemp("usage") / "home"
     main, agent = write_usage_home(home)
     cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path_factory.mktemp("usagedata"))
     cfg.live_seconds = 0
-    api = Agtrace(cfg)
+    api = api_on(backend, cfg, request)
     api.refresh()
     yield api, main, agent
     api.close()

@@ -35,7 +35,8 @@ Arguments: session_id is a full id or a unique prefix of 6+ characters; project 
 and covers the folders below it; provider is claude_code (claude), codex, gemini_cli (gemini), antigravity,
 copilot_cli (copilot) or opencode; since/until take an ISO date or time (2026-11-01, 2026-11-01T10:00Z) or a
 span back from now (30m, 6h, 2d, 1w); limit is a page size (1-200); pass next_cursor back as cursor for the
-next page. Secrets in the logs are masked in every answer."""
+next page; machine/user narrow a team database to one machine or user. Secrets in the logs are masked in every
+answer."""
 
 
 class AgtraceServer(MCPServer):
@@ -71,9 +72,17 @@ class AgtraceServer(MCPServer):
             raise
 
 
+TEAM_INSTRUCTIONS = """
+This server answers from a team database: the sessions of many machines (pushed with `agtrace-mcp push`).
+Each session says where it ran (machine, user); list_sessions, find_failed_tools, search_history, get_usage
+and list_projects take machine= and user= filters. Whole long texts stay on their machine: get_text returns what
+was pushed (texts up to 16 KB, the head and tail of long outputs), with complete=false when it was cut."""
+
+
 def build_server(api: Agtrace) -> MCPServer:
     mcp: MCPServer = AgtraceServer("agtrace", title="agtrace: coding-agent session history", version=__version__,
-                               instructions=INSTRUCTIONS, log_level="WARNING",
+                               instructions=INSTRUCTIONS + (TEAM_INSTRUCTIONS if api.team else ""),
+                               log_level="WARNING",
                                website_url="https://github.com/agtrace-mcp/agtrace-mcp")
     register_tools(mcp, api)
     register_resources(mcp, api)

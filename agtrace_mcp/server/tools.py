@@ -58,6 +58,8 @@ Cursor = str | None
 TurnIndex = Annotated[int, Field(description="Negative counts from the end (-1: latest)")]
 Threshold = int | None
 Fraction = float | None
+Machine = str | None  # a team database's: only sessions that ran there, or of this user
+User = str | None
 
 
 def _ro(title: str) -> ToolAnnotations:
@@ -135,11 +137,13 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
                       until: Until = None,
                       query: Annotated[str | None, Field(description="Text in the session title")] = None,
                       has_failures: bool | None = None, include_subagents: bool = False,
-                      limit: Limit = 20, cursor: Cursor = None) -> Annotated[CallToolResult, SessionList]:
-        """Past sessions of coding agents on this machine, newest first. Call to find a session id ("what did I
-        do yesterday here?"). Next: get_session."""
+                      limit: Limit = 20, cursor: Cursor = None, machine: Machine = None,
+                      user: User = None) -> Annotated[CallToolResult, SessionList]:
+        """Past sessions of coding agents, newest first: find a session id ("what did I do yesterday here?").
+        Next: get_session."""
         return _call(ctx, api.list_sessions, project=project, provider=provider, since=since, until=until, query=query,
-                     has_failures=has_failures, include_subagents=include_subagents, limit=limit, cursor=cursor)
+                     has_failures=has_failures, include_subagents=include_subagents, limit=limit, cursor=cursor,
+                     machine=machine, user=user)
 
     @_tool(mcp, "Which session am I?")
     async def current_session(ctx: Context, project: Project = None,
@@ -187,11 +191,13 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
                           kind: Literal["tool_error", "exit_code", "interrupted", "denied", "timeout"] | None = None,
                           since: Since = None, until: Until = None,
                           group_by: Literal["tool", "error_kind", "error", "project"] | None = None,
-                          limit: Limit = 20, cursor: Cursor = None) -> Annotated[CallToolResult, FailureList]:
+                          limit: Limit = 20, cursor: Cursor = None, machine: Machine = None,
+                          user: User = None) -> Annotated[CallToolResult, FailureList]:
         """Failed tool calls, newest first: what failed and why (error kind, exit code, the telling error line,
         the command a poll waited on). group_by: what usually fails. Next: get_turn, get_text(field=output)."""
         return _call(ctx, api.find_failed_tools, session_id=session_id, project=project, provider=provider, tool=tool,
-                     kind=kind, since=since, until=until, limit=limit, cursor=cursor, group_by=group_by)
+                     kind=kind, since=since, until=until, limit=limit, cursor=cursor, group_by=group_by,
+                     machine=machine, user=user)
 
     @_tool(mcp, "Search history")
     def search_history(ctx: Context,
@@ -201,11 +207,13 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
                        kind: list[Literal["prompt", "message", "reasoning", "tool_call", "tool_output"]] | None = None,
                        since: Since = None, until: Until = None,
                        sort: Literal["newest", "relevance"] = "newest",
-                       limit: Limit = 20, cursor: Cursor = None) -> Annotated[CallToolResult, SearchResults]:
-        """Full-text search of past prompts, messages, reasoning, tool calls and outputs ("what did I try last
-        time?"). Next: get_turn at a hit."""
+                       limit: Limit = 20, cursor: Cursor = None, machine: Machine = None,
+                       user: User = None) -> Annotated[CallToolResult, SearchResults]:
+        """Search past prompts, messages, reasoning, tool calls and outputs ("what did I try last time?").
+        Next: get_turn at a hit."""
         return _call(ctx, api.search_history, query, session_id=session_id, project=project, provider=provider,
-                     kind=kind, since=since, until=until, sort=sort, limit=limit, cursor=cursor)
+                     kind=kind, since=since, until=until, sort=sort, limit=limit, cursor=cursor,
+                     machine=machine, user=user)
 
     @_tool(mcp, "Am I stuck? Analyze a session")
     def analyze_session(ctx: Context, session_id: SessionId, repeat_min: Threshold = None,
@@ -217,8 +225,8 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
                         slow_abs_seconds: Fraction = None,
                         max_per_kind: Threshold = None) -> Annotated[CallToolResult, SessionAnalysis]:
         """Am I stuck? Located findings: retry storms, repeated calls, cycles, edit ping-pong, no progress,
-        denied calls, interrupts, user corrections, slow tools. Thresholds are optional (the answer lists them).
-        Next: get_turn at a finding."""
+        denied calls, interrupts, user corrections, slow tools. Thresholds optional (the answer lists them). Next:
+        get_turn at a finding."""
         return _call(ctx, api.analyze_session, session_id, repeat_min=repeat_min, cycle_min_rounds=cycle_min_rounds,
                      cycle_min_calls=cycle_min_calls, cycle_max_distinct=cycle_max_distinct, retry_min=retry_min,
                      retry_similarity=retry_similarity, retry_window=retry_window, no_progress_min=no_progress_min,
@@ -229,20 +237,22 @@ def register_tools(mcp: MCPServer, api: Agtrace) -> None:
     def get_usage(ctx: Context, session_id: OptSessionId = None,
                   turn: Annotated[int | None, Field(description="With session_id")] = None,
                   project: Project = None, provider: Provider = None, since: Since = None, until: Until = None,
-                  limit: Limit = 50, cursor: Cursor = None) -> Annotated[CallToolResult, UsageReport]:
-        """Tokens and context-window use of a session (per turn), a turn (per step) or, without session_id, a
+                  limit: Limit = 50, cursor: Cursor = None, machine: Machine = None,
+                  user: User = None) -> Annotated[CallToolResult, UsageReport]:
+        """Tokens and context use of a session (per turn), a turn (per step) or, without session_id, a
         range (per session); subagents rolled up. Next: analyze_session."""
         return _call(ctx, api.get_usage, session_id, turn=turn, project=project, provider=provider, since=since,
-                     until=until, limit=limit, cursor=cursor)
+                     until=until, limit=limit, cursor=cursor, machine=machine, user=user)
 
     @_tool(mcp, "List projects")
-    def list_projects(ctx: Context, limit: Limit = 50, cursor: Cursor = None) -> Annotated[CallToolResult, ProjectList]:
-        """Project folders with recorded sessions, newest activity first. Next: list_sessions(project=…)."""
-        return _call(ctx, api.list_projects, limit=limit, cursor=cursor)
+    def list_projects(ctx: Context, limit: Limit = 50, cursor: Cursor = None, machine: Machine = None,
+                      user: User = None) -> Annotated[CallToolResult, ProjectList]:
+        """Project folders with recorded sessions, newest first. Next: list_sessions(project=…)."""
+        return _call(ctx, api.list_projects, limit=limit, cursor=cursor, machine=machine, user=user)
 
     @_tool(mcp, "Find leaked credentials")
     def secret_findings(ctx: Context, session_id: OptSessionId = None, project: Project = None, limit: Limit = 50,
                         cursor: Cursor = None) -> Annotated[CallToolResult, SecretFindings]:
-        """Where credentials appear in the history (type, fingerprint, places), to rotate them. Values are never
-        returned."""
+        """Where credentials appear in the history (type, fingerprint, places), to rotate them. Never returns a
+        value."""
         return _call(ctx, api.secret_findings, session_id=session_id, project=project, limit=limit, cursor=cursor)

@@ -1,7 +1,10 @@
-"""The SQLite index: one place for sessions, turns, steps, tool executions and full-text search.
+"""The store behind every answer: sessions, turns, steps, tool executions and full-text search.
 
-`Store` is the small query interface the API uses; a shared server database could implement the same
-methods later.
+Two backends, one interface. `Store` is the local SQLite index of this machine's logs (the default): it
+keeps itself up to date with the logs before it answers. `postgres.PgStore` is a team database filled by
+`agtrace-mcp push` from every machine (`--store postgresql://…`): read-only, nothing to index. The API sees
+only what both have: `read()` (a connection for the backend's `queries`), `scope`, the freshness calls
+(`sync`, `peek`, `settle_newest`, `locate`) and `location()`.
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ INLINE_MAX_BYTES = 32 << 20  # more than this to read goes to the background run
 
 
 class Store:
+    """The local index (SQLite) of this machine's logs."""
+
+    queries = q  # the read queries of this backend (module functions over a sqlite3 connection)
+
     def __init__(self, config: Config) -> None:
         self.config = config
         # a data dir that cannot be written (read-only, or full before a migration could run) still serves
@@ -67,7 +74,8 @@ class Store:
         except IndexUnavailableError as e:
             self.db = open_db_readonly(config.db_path)
             self.read_only = str(e).split("; set AGTRACE_MCP_DATA_DIR")[0]
-        self.scope = Scope(list(config.projects))
+        # one machine's, one user's history: a machine/user filter naming another answers nothing
+        self.scope = Scope(list(config.projects), machine=config.machine, user=config.user)
         self._lock = threading.RLock()  # one connection, used from MCP worker threads
         self._complete_at = float("-inf")  # when a check last found the index complete (monotonic)
         self.last_report: RefreshReport | None = None
@@ -380,6 +388,11 @@ class Store:
         self.sync(force=True, progress=progress)
         assert self.last_report is not None
         return self.last_report
+
+    def location(self) -> tuple[str, int]:
+        """Where the index is, and its size in bytes (with its WAL)."""
+        path = self.config.db_path
+        return str(path), sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
 
     def close(self) -> None:
         with self._lock:

@@ -30,6 +30,7 @@ from ..engine.builder import SessionBuilder
 from ..providers import REGISTRY, ParseStats, SourceFile
 from ..providers.base import KeepIndexed, NeedsFullRead
 from .lock import IndexLock
+from .migrations import next_rev
 from .lock import Progress as LockProgress
 from .rows import replay
 from ..providers.files import RootCheck
@@ -413,18 +414,23 @@ def link_children(db: sqlite3.Connection, wait: bool) -> None:
     except sqlite3.OperationalError:
         return
     try:
+        rev = next_rev(db)  # a session given a parent is pushed again (store/postgres/push.py)
         db.execute(
-            "UPDATE sessions SET parent_id = (SELECT t.session_id FROM tools t WHERE t.child_id = sessions.id"
-            " AND t.session_id != sessions.id LIMIT 1)"
-            " WHERE parent_id IS NULL AND id IN (SELECT child_id FROM tools WHERE child_id IS NOT NULL)")
+            "WITH p AS (SELECT c.id AS cid, (SELECT t.session_id FROM tools t WHERE t.child_id = c.id"
+            "  AND t.session_id != c.id LIMIT 1) AS pid FROM sessions c"
+            "  WHERE c.parent_id IS NULL AND c.id IN (SELECT child_id FROM tools WHERE child_id IS NOT NULL))"
+            " UPDATE sessions SET parent_id = p.pid, rev = ? FROM p WHERE sessions.id = p.cid AND p.pid IS NOT NULL",
+            (rev,))
         db.execute(
-            "UPDATE sessions SET parent_id = (SELECT t.session_id FROM turns t JOIN sessions p ON p.id = t.session_id"
-            "  WHERE t.slash = '/review' AND p.provider = 'codex' AND p.id != sessions.id"
-            "  AND p.project_root IS sessions.project_root AND t.started_at <= sessions.started_at"
-            "  AND t.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', sessions.started_at, ?)"
-            "  ORDER BY t.started_at DESC LIMIT 1)"
-            " WHERE provider = 'codex' AND agent_name = 'review' AND parent_id IS NULL AND started_at IS NOT NULL",
-            (f"-{REVIEW_WINDOW_S} seconds",))
+            "WITH p AS (SELECT c.id AS cid, (SELECT t.session_id FROM turns t JOIN sessions s ON s.id = t.session_id"
+            "  WHERE t.slash = '/review' AND s.provider = 'codex' AND s.id != c.id"
+            "  AND s.project_root IS c.project_root AND t.started_at <= c.started_at"
+            "  AND t.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', c.started_at, ?)"
+            "  ORDER BY t.started_at DESC LIMIT 1) AS pid FROM sessions c"
+            "  WHERE c.provider = 'codex' AND c.agent_name = 'review' AND c.parent_id IS NULL"
+            "  AND c.started_at IS NOT NULL)"
+            " UPDATE sessions SET parent_id = p.pid, rev = ? FROM p WHERE sessions.id = p.cid AND p.pid IS NOT NULL",
+            (f"-{REVIEW_WINDOW_S} seconds", rev))
         resolve_projects(db)
         db.execute("COMMIT")
     except BaseException:
@@ -456,6 +462,9 @@ def resolve_projects(db: sqlite3.Connection) -> None:
     path in the session's own tool arguments. A subagent with no project counts in its parent's."""
     rows = db.execute("SELECT s.id, s.provider, f.path FROM sessions s JOIN files f ON f.id = s.file_id"
                       " WHERE s.project_root IS NULL").fetchall()
+    if not rows:
+        return
+    rev = next_rev(db)  # a session given its project is pushed again (store/postgres/push.py)
     known: list[str] | None = None
     for sid, provider, path in rows:
         prov = REGISTRY.get(provider)
@@ -473,12 +482,12 @@ def resolve_projects(db: sqlite3.Connection) -> None:
                 own.extend(_ancestors(m.group(1).replace("\\\\", "\\")))
         root = find(path, dict.fromkeys([*own, *known]))
         if root is not None:
-            db.execute("UPDATE sessions SET project_root = ? WHERE id = ?", (root, sid))
+            db.execute("UPDATE sessions SET project_root = ?, rev = ? WHERE id = ?", (root, rev, sid))
     for _ in range(4):  # subagents of subagents: a few levels
         n = db.execute("UPDATE sessions SET project_root = (SELECT p.project_root FROM sessions p"
-                       " WHERE p.id = sessions.parent_id) WHERE project_root IS NULL AND parent_id IS NOT NULL"
-                       " AND (SELECT p.project_root FROM sessions p WHERE p.id = sessions.parent_id) IS NOT NULL"
-                       ).rowcount
+                       " WHERE p.id = sessions.parent_id), rev = ? WHERE project_root IS NULL AND parent_id IS NOT NULL"
+                       " AND (SELECT p.project_root FROM sessions p WHERE p.id = sessions.parent_id) IS NOT NULL",
+                       (rev,)).rowcount
         if not n:
             break
 
@@ -500,9 +509,11 @@ def _mark_gone(db: sqlite3.Connection, paths: list[str], wait: bool) -> None:
     except sqlite3.OperationalError:
         return
     try:
+        rev = next_rev(db)
         for p in paths:
             db.execute("UPDATE files SET on_disk = 0 WHERE path = ?", (p,))
-            db.execute("UPDATE sessions SET on_disk = 0 WHERE file_id = (SELECT id FROM files WHERE path = ?)", (p,))
+            db.execute("UPDATE sessions SET on_disk = 0, rev = ? WHERE file_id = (SELECT id FROM files WHERE path = ?)",
+                       (rev, p))
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
@@ -605,7 +616,7 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
             for (sid,) in db.execute("SELECT id FROM sessions WHERE file_id = ? AND on_disk = 1",
                                      (file_id,)).fetchall():
                 if sid not in present:
-                    db.execute("UPDATE sessions SET on_disk = 0 WHERE id = ?", (sid,))
+                    db.execute("UPDATE sessions SET on_disk = 0, rev = ? WHERE id = ?", (next_rev(db), sid))
     prev = _report(row[10]) if (row is not None and resume) else {}
     report = _merge_report(prev, stats)
     db.execute(

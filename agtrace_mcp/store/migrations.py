@@ -490,6 +490,22 @@ def m010_turn_state_interjections(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m011_push_revisions(db: sqlite3.Connection) -> None:
+    """What changed since a push to a team database (`store/postgres/push.py`): every write stamps the
+    sessions and turns it changed with a new revision (`meta.rev`, one per ingest), and the index gets an
+    id of its own, so a push can tell a rebuilt index (whose revisions start again) from the one it knew."""
+    db.execute("ALTER TABLE sessions ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE turns ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
+    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('index_id', lower(hex(randomblob(16))))")
+
+
+def next_rev(db: sqlite3.Connection) -> int:
+    """A new revision number for what this write changes (inside the caller's write transaction)."""
+    return int(db.execute("INSERT INTO meta (key, value) VALUES ('rev', '1') ON CONFLICT(key) DO UPDATE"
+                          " SET value = CAST(value AS INTEGER) + 1 RETURNING value").fetchone()[0])
+
+
 def migrate(db: sqlite3.Connection) -> int:
     """Apply every migration not yet applied; returns how many ran."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")

@@ -1,4 +1,10 @@
-"""Read queries over the index. Plain functions over a connection, returning sqlite3.Row objects."""
+"""Read queries over the SQLite index: plain functions over a connection, returning sqlite3.Row objects.
+
+This module is the SQLite backend of the store's query interface: the API calls these functions through
+`store.queries` (`api.Agtrace.q`), and the PostgreSQL backend (`store/postgres/queries.py`) has the same
+functions, with the same arguments and the same row keys, over a team database. SQL stays in its backend:
+the API composes no SQL of its own.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +31,20 @@ def _under(col: str, root: str) -> tuple[str, list[Any]]:
 @dataclass
 class Scope:
     """Project roots the caller may see (empty: everything). A session outside them is invisible everywhere:
-    not found by id, not listed, not counted, and its id never named (as a subagent, parent or child)."""
+    not found by id, not listed, not counted, and its id never named (as a subagent, parent or child).
+    `machine`/`user`: whose history this store holds (the local index holds one machine's and one user's
+    sessions; None in a team database, whose sessions each say where they ran)."""
 
     roots: list[str] = field(default_factory=list)
+    machine: str | None = None
+    user: str | None = None
+
+    def origin(self, machine: str | None, user: str | None) -> str:
+        """" AND 0" when a `machine`/`user` filter names another machine or user than this index's."""
+        if (machine and self.machine is not None and machine != self.machine) or \
+                (user and self.user is not None and user != self.user):
+            return " AND 0"
+        return ""
 
     def sql(self, col: str = "s.project_root") -> tuple[str, list[Any]]:
         if not self.roots:
@@ -61,10 +78,11 @@ def project_clause(project: str | None, col: str = "s.project_root") -> tuple[st
 class Where:
     """The WHERE of a filtered query (`sql` starts with " AND …"): scope and project, then `add` per filter."""
 
-    def __init__(self, scope: Scope, project: str | None = None, col: str = "s.project_root") -> None:
+    def __init__(self, scope: Scope, project: str | None = None, col: str = "s.project_root",
+                 machine: str | None = None, user: str | None = None) -> None:
         self.sql, self.params = scope.sql(col)
         w, p = project_clause(project, col)
-        self.sql += w
+        self.sql += w + scope.origin(machine, user)
         self.params += p
 
     def add(self, clause: str, *values: Any, when: bool | None = None) -> None:
@@ -99,8 +117,9 @@ def resolve_session(db: sqlite3.Connection, ref: str, scope: Scope) -> str:
 def list_sessions(db: sqlite3.Connection, scope: Scope, *, project: str | None = None,
                   provider: str | None = None, since: str | None = None, until: str | None = None,
                   query: str | None = None, has_failures: bool | None = None, include_subagents: bool = False,
-                  parent: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
-    w = Where(scope, project)
+                  parent: str | None = None, machine: str | None = None, user: str | None = None, limit: int = 20,
+                  offset: int = 0) -> tuple[list[sqlite3.Row], int]:
+    w = Where(scope, project, machine=machine, user=user)
     w.add("s.provider = ?", provider)
     w.add("s.ended_at >= ?", since)
     w.add("s.started_at <= ?", until)
@@ -119,7 +138,10 @@ def list_sessions(db: sqlite3.Connection, scope: Scope, *, project: str | None =
 
 
 def session_row(db: sqlite3.Connection, sid: str) -> sqlite3.Row:
-    row = db.execute("SELECT s.*, f.path AS file_path FROM sessions s JOIN files f ON f.id = s.file_id WHERE s.id = ?",
+    """The session's row, with the log file it is read from (`file_path`, `file_provider`, `file_kind`,
+    `file_parent`: None when the log is not on this machine)."""
+    row = db.execute("SELECT s.*, f.path AS file_path, f.provider AS file_provider, f.kind AS file_kind,"
+                     " f.parent AS file_parent FROM sessions s JOIN files f ON f.id = s.file_id WHERE s.id = ?",
                      (sid,)).fetchone()
     if row is None:
         raise NotFoundError(f"no session {sid!r}", FIND_SESSION)
@@ -200,9 +222,9 @@ def compactions(db: sqlite3.Connection, sid: str) -> list[sqlite3.Row]:
 
 def failed_tools(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
                  provider: str | None = None, tool: str | None = None, kind: str | None = None,
-                 since: str | None = None, until: str | None = None, limit: int = 20,
-                 offset: int = 0) -> tuple[list[sqlite3.Row], int]:
-    w = Where(scope, project)
+                 since: str | None = None, until: str | None = None, machine: str | None = None,
+                 user: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[sqlite3.Row], int]:
+    w = Where(scope, project, machine=machine, user=user)
     w.add("t.session_id = ?", session)
     w.add("s.provider = ?", provider)
     w.add("t.name = ?", tool)
@@ -293,10 +315,11 @@ def parse_query(text: str) -> ParsedQuery:
 
 def search(db: sqlite3.Connection, scope: Scope, query: ParsedQuery | str, *, session: str | None = None,
            project: str | None = None, provider: str | None = None, kinds: list[str] | None = None,
-           since: str | None = None, until: str | None = None, sort: str = "newest", limit: int = 20,
-           offset: int = 0) -> list[dict[str, Any]]:
+           since: str | None = None, until: str | None = None, sort: str = "newest", machine: str | None = None,
+           user: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+    """Hits of a query (`parse_query`), newest first (or by relevance), with the text each one was found in."""
     pq = parse_query(query) if isinstance(query, str) else query
-    w = Where(scope, project)
+    w = Where(scope, project, machine=machine, user=user)
     w.add("s.id = ?", session)
     w.add("s.provider = ?", provider)
     if kinds:
@@ -343,8 +366,10 @@ def search(db: sqlite3.Connection, scope: Scope, query: ParsedQuery | str, *, se
     return out
 
 
-def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int, *, machine: str | None = None,
+             user: str | None = None) -> tuple[list[sqlite3.Row], int]:
     where, params = scope.sql()
+    where += scope.origin(machine, user)
     # sessions with no recorded project are one group of their own (GROUP BY keeps NULL; count(DISTINCT) not)
     total = db.execute("SELECT count(DISTINCT s.project_root) + (count(*) > count(s.project_root))"
                        f" FROM sessions s WHERE s.parent_id IS NULL{where}", params).fetchone()[0]
@@ -354,7 +379,7 @@ def projects(db: sqlite3.Connection, scope: Scope, limit: int, offset: int) -> t
         " sum(s.missing_tools) AS missing_tools,"
         " sum(s.turns) AS turns"
         f" FROM sessions s WHERE s.parent_id IS NULL{where} GROUP BY s.project_root"
-        " ORDER BY last_activity DESC LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+        " ORDER BY last_activity DESC, s.project_root LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
     return rows, total
 
 
@@ -363,14 +388,7 @@ def current_session(db: sqlite3.Connection, scope: Scope, project: str, provider
     a subfolder of where it started); when no recorded project contains it, the newest session below it."""
     where, params = scope.sql()
     prov, pp = (" AND s.provider = ?", [provider]) if provider else ("", [])
-    sep = "\\" if ("\\" in project and "/" not in project) else "/"
-    above, p = [], project.rstrip(sep) or sep
-    while p:
-        above.append(p)
-        if p == sep:
-            break
-        cut = p.rfind(sep)
-        p = p[:cut] if cut > 0 else (sep if sep == "/" else "")
+    above = roots_above(project)
     marks = ",".join("?" * len(above))
     row = db.execute(
         f"SELECT s.* FROM sessions s WHERE s.parent_id IS NULL AND s.project_root IN ({marks}){prov}{where}"
@@ -379,8 +397,21 @@ def current_session(db: sqlite3.Connection, scope: Scope, project: str, provider
         return row
     w2, p2 = project_clause(project)
     return db.execute(
-        f"SELECT s.* FROM sessions s WHERE s.parent_id IS NULL{w2}{prov}{where} ORDER BY s.ended_at DESC LIMIT 1",
+        f"SELECT s.* FROM sessions s WHERE s.parent_id IS NULL{w2}{prov}{where} ORDER BY s.ended_at DESC, s.id LIMIT 1",
         [*p2, *pp, *params]).fetchone()
+
+
+def roots_above(project: str) -> list[str]:
+    """`project` and every folder above it, deepest first (Windows paths too)."""
+    sep = "\\" if ("\\" in project and "/" not in project) else "/"
+    above, p = [], project.rstrip(sep) or sep
+    while p:
+        above.append(p)
+        if p == sep:
+            break
+        cut = p.rfind(sep)
+        p = p[:cut] if cut > 0 else (sep if sep == "/" else "")
+    return above
 
 
 def file_report(db: sqlite3.Connection) -> list[sqlite3.Row]:
@@ -412,7 +443,8 @@ def secret_places(db: sqlite3.Connection, scope: Scope, fingerprint: str, *, ses
     return db.execute(
         f"SELECT x.session_id, x.turn_idx, x.step_idx, x.call_id, x.kind, s.project_root FROM secrets x"
         f" JOIN sessions s ON s.id = x.session_id WHERE x.fingerprint = ?{where}"
-        f" ORDER BY s.ended_at DESC, x.turn_idx LIMIT ?", [fingerprint, *params, limit]).fetchall()
+        f" ORDER BY s.ended_at DESC, x.session_id, x.turn_idx, x.step_idx, x.kind, x.call_id LIMIT ?",
+        [fingerprint, *params, limit]).fetchall()
 
 
 # -- analysis and usage (issue 5) -----------------------------------------------------------------
@@ -420,66 +452,88 @@ def secret_places(db: sqlite3.Connection, scope: Scope, fingerprint: str, *, ses
 
 def analysis_input(db: sqlite3.Connection, sid: str) -> tuple[list[Any], list[Any]]:
     """One session's tool calls and turns as `engine.analysis` dataclasses (from the index rows only)."""
-    import orjson
-
-    from ..engine.analysis import Call, TurnInfo
-    from ..engine.failures import error_excerpt
-
-    calls = []
-    for r in db.execute(
-            "SELECT turn_idx, step_idx, seq, call_id, name, kind, args, status, error_kind, error_message,"
-            " CASE WHEN status = 'error' AND error_message IS NULL THEN substr(output, 1, 1500) END AS out_head,"
-            " started_at, duration_ms, output_len, child_id FROM tools WHERE session_id = ?"
-            " ORDER BY turn_idx, step_idx, seq", (sid,)):
-        try:
-            args = orjson.loads(r[6]) if r[6] else None
-        except orjson.JSONDecodeError:
-            args = r[6]
-        err = r[9] if r[9] is not None else (error_excerpt(r[10]) if r[10] else None)
-        calls.append(Call(turn=r[0], step=r[1], seq=r[2], call_id=r[3], name=r[4], kind=r[5], args=args, status=r[7],
-                          error_kind=r[8], error=err, started_at=r[11], duration_ms=r[12], output_len=r[13],
-                          child=r[14]))
+    calls = analysis_calls(db.execute(
+        "SELECT turn_idx, step_idx, seq, call_id, name, kind, args, status, error_kind, error_message,"
+        " CASE WHEN status = 'error' AND error_message IS NULL THEN substr(output, 1, 1500) END AS out_head,"
+        " started_at, duration_ms, output_len, child_id FROM tools WHERE session_id = ?"
+        " ORDER BY turn_idx, step_idx, seq", (sid,)))
     link_starters(db, sid, calls)
-    said: dict[int, list[tuple[str, int, str | None]]] = {}
-    for r in db.execute("SELECT turn_idx, text, after_step, at FROM interjections WHERE session_id = ?"
-                        " ORDER BY turn_idx, seq", (sid,)):
-        said.setdefault(r[0], []).append((r[1], r[2], r[3]))
-    turns = [TurnInfo(index=r[0], steps=r[1], interrupted=bool(r[2]), origin=r[3], prompt=r[4] or "", status=r[5],
-                      interjections=said.get(r[0], [])) for r in db.execute(
-        "SELECT idx, steps, interrupted, origin, substr(text, 1, 400), status FROM turns WHERE session_id = ?"
-        " ORDER BY idx", (sid,))]
+    turns = analysis_turns(
+        db.execute("SELECT idx, steps, interrupted, origin, substr(text, 1, 400) AS prompt, status FROM turns"
+                   " WHERE session_id = ? ORDER BY idx", (sid,)),
+        db.execute("SELECT turn_idx, text, after_step, at FROM interjections WHERE session_id = ?"
+                   " ORDER BY turn_idx, seq", (sid,)))
     return calls, turns
 
 
-def poll_starters(db: sqlite3.Connection, rows: list[Any]) -> dict[str, tuple[str, str]]:
-    """For the failed calls among `rows` (tool rows) that poll a started process: call id → (the starter's call
-    id, what it ran). A failed poll is that command's failure."""
+def analysis_calls(rows: Any) -> list[Any]:
+    """`analysis_input`'s tool calls from its query's rows (the same columns in both backends)."""
     import orjson
 
-    from ..engine.analysis import Call, announces, describe, poll_process
+    from ..engine.analysis import Call
+    from ..engine.failures import error_excerpt
 
-    out: dict[str, tuple[str, str]] = {}
+    calls = []
     for r in rows:
         try:
             args = orjson.loads(r["args"]) if r["args"] else None
         except orjson.JSONDecodeError:
             args = r["args"]
+        err = r["error_message"] if r["error_message"] is not None else \
+            (error_excerpt(r["out_head"]) if r["out_head"] else None)
+        calls.append(Call(turn=r["turn_idx"], step=r["step_idx"], seq=r["seq"], call_id=r["call_id"], name=r["name"],
+                          kind=r["kind"], args=args, status=r["status"], error_kind=r["error_kind"], error=err,
+                          started_at=r["started_at"], duration_ms=r["duration_ms"], output_len=r["output_len"],
+                          child=r["child_id"]))
+    return calls
+
+
+def analysis_turns(turn_rows: Any, interjection_rows: Any) -> list[Any]:
+    """`analysis_input`'s turns (with the messages typed in them) from its queries' rows."""
+    from ..engine.analysis import TurnInfo
+
+    said: dict[int, list[tuple[str, int, str | None]]] = {}
+    for r in interjection_rows:
+        said.setdefault(r["turn_idx"], []).append((r["text"], r["after_step"], r["at"]))
+    return [TurnInfo(index=r["idx"], steps=r["steps"], interrupted=bool(r["interrupted"]), origin=r["origin"],
+                     prompt=r["prompt"] or "", status=r["status"], interjections=said.get(r["idx"], []))
+            for r in turn_rows]
+
+
+def poll_starters(db: sqlite3.Connection, rows: list[Any]) -> dict[str, tuple[str, str]]:
+    """For the failed calls among `rows` (tool rows) that poll a started process: call id → (the starter's call
+    id, what it ran). A failed poll is that command's failure."""
+    return starters_of(rows, lambda r, proc: db.execute(
+        "SELECT call_id, name, kind, args, output, turn_idx, step_idx, seq FROM tools WHERE session_id = ?"
+        " AND (turn_idx, step_idx, seq) < (?, ?, ?) AND instr(output, ?) > 0"
+        " ORDER BY turn_idx DESC, step_idx DESC, seq DESC",
+        (r["session_id"], r["turn_idx"], r["step_idx"], r["seq"], proc)))
+
+
+def starters_of(rows: list[Any], candidates: Any) -> dict[str, tuple[str, str]]:
+    """`poll_starters`, given `candidates(row, process id)`: the earlier calls of the row's session whose output
+    names the process, latest first (each backend has its own query for them)."""
+    import orjson
+
+    from ..engine.analysis import Call, announces, describe, poll_process
+
+    def loads(text: str | None) -> Any:
+        try:
+            return orjson.loads(text) if text else None
+        except orjson.JSONDecodeError:
+            return text
+
+    out: dict[str, tuple[str, str]] = {}
+    for r in rows:
         proc = poll_process(Call(turn=r["turn_idx"], step=r["step_idx"], seq=r["seq"], call_id=r["call_id"],
-                                 name=r["name"], kind=r["kind"], args=args))
+                                 name=r["name"], kind=r["kind"], args=loads(r["args"])))
         if proc is None:
             continue
-        for c in db.execute(
-                "SELECT call_id, name, kind, args, output, turn_idx, step_idx, seq FROM tools WHERE session_id = ?"
-                " AND (turn_idx, step_idx, seq) < (?, ?, ?) AND instr(output, ?) > 0"
-                " ORDER BY turn_idx DESC, step_idx DESC, seq DESC",
-                (r["session_id"], r["turn_idx"], r["step_idx"], r["seq"], proc)):
-            try:
-                cargs = orjson.loads(c[3]) if c[3] else None
-            except orjson.JSONDecodeError:
-                cargs = c[3]
-            starter = Call(turn=c[5], step=c[6], seq=c[7], call_id=c[0], name=c[1], kind=c[2], args=cargs)
-            if poll_process(starter) is None and announces(c[4], proc):
-                out[r["call_id"]] = (c[0], describe(starter, 120))
+        for c in candidates(r, proc):
+            starter = Call(turn=c["turn_idx"], step=c["step_idx"], seq=c["seq"], call_id=c["call_id"],
+                           name=c["name"], kind=c["kind"], args=loads(c["args"]))
+            if poll_process(starter) is None and announces(c["output"], proc):
+                out[r["call_id"]] = (c["call_id"], describe(starter, 120))
                 break
     return out
 
@@ -487,22 +541,29 @@ def poll_starters(db: sqlite3.Connection, rows: list[Any]) -> dict[str, tuple[st
 def link_starters(db: sqlite3.Connection, sid: str, calls: list[Any]) -> None:
     """Link the polls among `calls` (analysis `Call`s of session `sid`) to the calls that started the processes
     they poll: the latest earlier call whose output (as the index keeps it) names the process id."""
+    link_starters_of(calls, lambda proc: db.execute(
+        "SELECT call_id, output FROM tools WHERE session_id = ? AND instr(output, ?) > 0", (sid, proc)))
+
+
+def link_starters_of(calls: list[Any], outputs_naming: Any) -> None:
+    """`link_starters`, given `outputs_naming(process id)`: (call_id, output) rows whose output names it."""
     from ..engine.analysis import link_polls, poll_process
 
     outputs: dict[str, str] = {}
     for proc in {p for p in (poll_process(c) for c in calls) if p}:
-        for r in db.execute("SELECT call_id, output FROM tools WHERE session_id = ? AND instr(output, ?) > 0",
-                            (sid, proc)):
-            outputs[r[0]] = r[1]
+        for r in outputs_naming(proc):
+            outputs[r["call_id"]] = r["output"]
     if outputs:
         link_polls(calls, outputs)
 
 
 def failure_rows(db: sqlite3.Connection, scope: Scope, *, session: str | None = None, project: str | None = None,
                  provider: str | None = None, tool: str | None = None, kind: str | None = None,
-                 since: str | None = None, until: str | None = None) -> list[sqlite3.Row]:
+                 since: str | None = None, until: str | None = None, machine: str | None = None,
+                 user: str | None = None) -> list[sqlite3.Row]:
     """Every failed call matching the filters (the columns grouping needs), newest first."""
     where, params = scope.sql()
+    where += scope.origin(machine, user)
     w2, p2 = project_clause(project)
     where += w2
     params += p2
@@ -553,7 +614,7 @@ def model_usage(db: sqlite3.Connection, ids_sql: str, params: list[Any]) -> list
         "SELECT coalesce(model, '') AS model, count(*) AS steps, sum(input) AS input, sum(cache_read) AS cache_read,"
         " sum(cache_write) AS cache_write, sum(output) AS output, sum(reasoning_tokens) AS reasoning"
         f" FROM steps WHERE has_usage = 1 AND session_id IN ({ids_sql}) GROUP BY coalesce(model, '')"
-        " ORDER BY sum(input + cache_read + cache_write + output) DESC", params).fetchall()
+        " ORDER BY sum(input + cache_read + cache_write + output) DESC, coalesce(model, '')", params).fetchall()
 
 
 def largest_outputs(db: sqlite3.Connection, sid: str, *, after: tuple[int, int] | None = None,
@@ -568,13 +629,15 @@ def largest_outputs(db: sqlite3.Connection, sid: str, *, after: tuple[int, int] 
         params.append(turn)
     return db.execute(
         f"SELECT call_id, name, turn_idx, step_idx, output_len FROM tools WHERE session_id = ? AND output_len > 0{where}"
-        " ORDER BY output_len DESC, turn_idx, step_idx LIMIT ?", [*params, limit]).fetchall()
+        " ORDER BY output_len DESC, turn_idx, step_idx, seq LIMIT ?", [*params, limit]).fetchall()
 
 
 def usage_where(scope: Scope, *, project: str | None = None, provider: str | None = None, since: str | None = None,
-                until: str | None = None) -> tuple[str, list[Any]]:
+                until: str | None = None, machine: str | None = None,
+                user: str | None = None) -> tuple[str, list[Any]]:
     """WHERE clause (over `sessions s`) of the top-level sessions a usage range covers."""
     where, params = scope.sql()
+    where += scope.origin(machine, user)
     w2, p2 = project_clause(project)
     where, params = " s.parent_id IS NULL" + where + w2, params + p2
     for cond, value in ((" AND s.provider = ?", provider), (" AND s.ended_at >= ?", since),
@@ -648,3 +711,70 @@ def tools_between(db: sqlite3.Connection, sid: str, first: tuple[int, int], last
     """The tool calls of the steps from `first` to `last` (turn, step), both included, in order."""
     return db.execute("SELECT * FROM tools WHERE session_id = ? AND (turn_idx, step_idx) BETWEEN (?, ?) AND (?, ?)"
                       " ORDER BY turn_idx, step_idx, seq", (sid, *first, *last)).fetchall()
+
+
+# -- the rest of the query interface (both backends have these; the API composes no SQL) --------------
+
+
+def session_counts(db: sqlite3.Connection) -> dict[str, int]:
+    """Sessions per provider."""
+    return dict(db.execute("SELECT provider, count(*) FROM sessions GROUP BY provider").fetchall())
+
+
+def family_usage(db: sqlite3.Connection, sid: str, scope: Scope) -> tuple[sqlite3.Row, list[sqlite3.Row]]:
+    """A session's subagents (any depth) with their summed tokens, and the tokens per model of the session and
+    all its subagents."""
+    return (sum_sessions(db, subagents_sql("?", scope), [sid]), model_usage(db, family_sql("?", scope), [sid]))
+
+
+def turn_family_usage(db: sqlite3.Connection, sid: str, turn: int,
+                      scope: Scope) -> tuple[sqlite3.Row, list[sqlite3.Row]]:
+    """The subagents a turn's tool calls spawned (any depth) with their summed tokens, and the tokens per model
+    of the session and those subagents."""
+    spawned = family_sql(spawned_in_turn_sql(), scope)
+    return (sum_sessions(db, spawned, [sid, turn]),
+            model_usage(db, f"SELECT ? UNION SELECT x.id FROM ({spawned}) x", [sid, sid, turn]))
+
+
+def range_usage(db: sqlite3.Connection, scope: Scope, *, project: str | None = None, provider: str | None = None,
+                since: str | None = None, until: str | None = None, machine: str | None = None,
+                user: str | None = None) -> tuple[list[sqlite3.Row], sqlite3.Row, list[sqlite3.Row]]:
+    """The top-level sessions of a usage range (newest first), their subagents' summed tokens, and the tokens
+    per model of all of them."""
+    where, params = usage_where(scope, project=project, provider=provider, since=since, until=until,
+                                machine=machine, user=user)
+    roots = f"SELECT s.id FROM sessions s WHERE{where}"
+    return (usage_sessions(db, where, params), sum_sessions(db, subagents_sql(roots, scope), params),
+            model_usage(db, family_sql(roots, scope), params))
+
+
+def subagent_totals(db: sqlite3.Connection, rows: list[Any], scope: Scope) -> list[sqlite3.Row | None]:
+    """For each of these `range_usage` rows: its subagents (any depth) and their summed tokens (None: none)."""
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    found = descendant_totals(db, ",".join("?" * len(ids)), ids, scope)
+    return [found.get(i) for i in ids]
+
+
+def interjection_text(db: sqlite3.Connection, sid: str, turn: int, seq: int) -> tuple[str, int] | None:
+    """(text as kept, whole length) of a message typed mid-turn."""
+    r = db.execute("SELECT text, text_len FROM interjections WHERE session_id = ? AND turn_idx = ? AND seq = ?",
+                   (sid, turn, seq)).fetchone()
+    return (r[0], r[1]) if r else None
+
+
+def step_text(db: sqlite3.Connection, sid: str, turn: int, step: int | None,
+              field: str) -> tuple[str | None, int] | None:
+    """(text as kept, whole length) of a step's `message` or `reasoning`."""
+    assert field in ("message", "reasoning")
+    r = db.execute(f"SELECT {field}, {field}_len FROM steps WHERE session_id = ? AND turn_idx = ? AND idx = ?",
+                   (sid, turn, step)).fetchone()
+    return (r[0], r[1]) if r else None
+
+
+def log_stamp(db: sqlite3.Connection, sid: str) -> tuple[int, int] | None:
+    """(size, mtime) of the session's log as last read: what a text read from it is valid for."""
+    r = db.execute("SELECT f.size, f.mtime_ns FROM sessions s JOIN files f ON f.id = s.file_id WHERE s.id = ?",
+                   (sid,)).fetchone()
+    return (r[0], r[1]) if r else None

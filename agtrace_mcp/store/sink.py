@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..engine.records import CompactRec, InterjectionRec, SessionMetaRec, StepRec, ToolRec, TurnRec
 from ..engine.timeutil import ms_between
-from .migrations import DOC_KINDS
+from .migrations import DOC_KINDS, next_rev
 from .rows import (
     MESSAGE,
     PROMPT,
@@ -294,6 +294,7 @@ class StoreSink:
     def write_compaction(self, sid: str, c: CompactRec) -> None:
         if not self._ok(sid):
             return
+        self._touch(sid, c.turn_index)
         self.db.execute("INSERT OR REPLACE INTO compactions VALUES (?,?,?,?,?)",
                         (sid, c.turn_index, c.at or "", c.trigger, c.pre_tokens))  # time unknown: ""
 
@@ -363,11 +364,17 @@ class StoreSink:
                 "UPDATE turns SET steps = ?, tool_calls = ?, failed_tools = ?, missing_tools = ?, input = ?, cache_read = ?,"
                 " cache_write = ?, output = ?, reasoning = ?, peak_context = ? WHERE session_id = ? AND idx = ?",
                 [(a.steps, a.tools, a.failed, a.missing, *a.usage, a.peak, sid, ti) for (sid, ti), a in self.acc.items()])
+        if not self.touched:
+            return
+        rev = next_rev(self.db)  # what a push sends next: these sessions, and their turns from `low` on
         for sid, low in self.touched.items():
             if self._is_new(sid):
+                low = 0
                 recompute_session(self.db, sid)
             else:
                 recompute_stats(self.db, sid, low)
+            self.db.execute("UPDATE turns SET rev = ? WHERE session_id = ? AND idx >= ?", (rev, sid, low))
+            self.db.execute("UPDATE sessions SET rev = ? WHERE id = ?", (rev, sid))
 
 
 def recompute_stats(db: sqlite3.Connection, sid: str, low: int = 0) -> None:
