@@ -296,6 +296,21 @@ def _store_url(args: argparse.Namespace) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 error, 2 usage error, 130 interrupted)."""
+    code = _main(argv)
+    if code == 130 and argv is None:
+        # Ctrl-C: the user wants out now. Leave without the interpreter's shutdown, which waits for every
+        # non-daemon thread (a database pool's, a progress bar's) and could keep a stopped command alive.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(130)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    _stack_dump_on_request()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -336,6 +351,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # -- commands: each one refreshes the index (with a progress bar), asks the API, prints ----------------
+
+
+def _stack_dump_on_request() -> None:
+    """`kill -USR1 PID` prints every thread's stack on stderr: how to see where a stuck command is."""
+    import faulthandler
+    import signal
+
+    if hasattr(signal, "SIGUSR1"):
+        try:
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        except (ValueError, RuntimeError, OSError):  # no usable stderr, or not the main thread
+            pass
 
 
 def _emit_json(data: Any) -> None:

@@ -85,6 +85,9 @@ class Terminal:
             self.read(0.1)
         self.read(0.2)
         if self.proc.poll() is None:
+            # still running: keep where it is stuck (the CLI prints its threads' stacks on SIGUSR1)
+            self.proc.send_signal(signal.SIGUSR1)
+            self.read(1.0)
             self.proc.kill()
         code = self.proc.wait()
         os.close(self.master)

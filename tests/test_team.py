@@ -419,7 +419,14 @@ def test_push_watch_keeps_pushing_as_the_log_grows(home: Path, tmp_path: Path, p
         assert texts[-1] == "one more thing while you watch"
     finally:
         p.send_signal(signal.SIGINT)
-        p.communicate(timeout=30)
+        try:
+            p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # stuck: its threads' stacks (SIGUSR1), then fail with them
+            p.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            p.kill()
+            _, err = p.communicate()
+            pytest.fail(f"push --watch did not stop on Ctrl-C:\n{err[-4000:]}")
     assert p.returncode in (0, 130)
 
 
