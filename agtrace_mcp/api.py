@@ -39,8 +39,8 @@ from .errors import (
     BadArgumentError, NotFoundError,
 )
 from .model import ERROR_KINDS
-from .providers import REGISTRY, SourceFile
-from .store import IndexState, Store
+from .providers import REGISTRY
+from .store import IndexState, Store, logs
 from .store.ingest import discover
 from .store import Progress as Progress
 from .store.rows import TEXT_CAP
@@ -49,6 +49,7 @@ from .views import (
     Compaction,
     CurrentSession,
     DoctorReport,
+    PluginProblem,
     FailedTool,
     FailureExample,
     FailureGroup,
@@ -351,8 +352,9 @@ class Agtrace:
 
         budget = self.config.budget_chars - 600  # room for the notes and the cursor
         if mode == "outline":
+            shapes = REGISTRY.tool_shapes(srow["provider"])  # how this agent's tools spell polls
             lines = rv.outline_lines(page, by_step, [r for r in said if r["after_step"] >= first - (first == 0)], sid,
-                                     rv.poll_targets(tool_rows))
+                                     rv.poll_targets(tool_rows, shapes), shapes)
             for cap in CAPS[:3]:  # only the prompt and the answer can shrink here
                 full = view(cap, lines=[line for _, line in lines])
                 if self._size(full) <= budget:
@@ -418,7 +420,7 @@ class Agtrace:
                 row = self.q.tool_row(db, sid, call_id)
             if row is None:
                 raise NotFoundError(f"no tool call {call_id!r} in session {sid}", SEE_CALL_IDS, session_id=sid)
-            text, source = rv.full_tool_text(row, field)
+            text, source = logs.full_tool_text(row, field)
             if self.config.redact:
                 text = redact.mask(text)  # the whole text, before it is paged: a page never splits a secret
             whole = source == "log" or (row["output_len"] if field == "output" else row["args_len"]) <= len(text)
@@ -892,8 +894,7 @@ class Agtrace:
         path = row["file_path"]
         if not row["on_disk"]:
             raise NotFoundError(f"the log of session {sid} ({path}) is no longer on disk", LOG_GONE, session_id=sid)
-        from .engine import load_file_source
-        for s in load_file_source(SourceFile(path, row["file_provider"], row["file_kind"], row["file_parent"])):
+        for s in logs.sessions_in_file(path, row["file_provider"], row["file_kind"], row["file_parent"]):
             if s.session_id == sid:
                 self._hide_out_of_scope(s)
                 # masked whole, before any caller cuts its texts
@@ -917,17 +918,12 @@ class Agtrace:
 
     def log_locations(self) -> list[LogLocation]:
         """Per agent: the folders its logs are looked for in and the variables (and flag) that move them."""
-        from .providers.base import ROOT_VARS
-
         out = []
         for name, prov in REGISTRY.items():
             roots = self.config.roots.get(name, [])
-            ours = ROOT_VARS.get(name)
             out.append(LogLocation(
-                provider=name, agent=getattr(prov, "label", name), roots=[str(r) for r in roots],
-                found=any(r.exists() for r in roots),
-                moved_by=([ours[0]] if ours else []) + list(getattr(prov, "root_env", ())),
-                flag=ours[1] if ours else None))
+                provider=name, agent=prov.label or name, roots=[str(r) for r in roots],
+                found=any(r.exists() for r in roots), moved_by=[prov.root_var, *prov.root_env], flag=prov.root_flag))
         return out
 
     def steps_after(self, session_id: str, turn: int = -1, step: int = -1, *, limit: int = 100,
@@ -1028,8 +1024,11 @@ class Agtrace:
                 if prov in out and len(out[prov].files_refused) < 20:
                     out[prov].files_refused.append({"path": p, "reason": why})
         where, size = self.store.location()
+        problems = [PluginProblem(entry_point=p.entry_point, package=p.package, error=redact.mask(p.error)[:500])
+                    for p in REGISTRY.problems]
         return self._out(DoctorReport(index_path=where, index_bytes=size, providers=list(out.values()),
-                                      refresh_seconds=rep.seconds if rep else None, note=note))
+                                      plugin_problems=problems, refresh_seconds=rep.seconds if rep else None,
+                                      note=note))
 
     def _snippet(self, text: str, terms: list[tuple[tuple[str, ...], bool]]) -> str:
         """A window of `text` around the first query term, terms marked «like this».

@@ -16,7 +16,7 @@ import orjson
 
 from .engine.timeutil import parse_user_time
 from .errors import NEXT_PAGE, BadArgumentError
-from .model import PROVIDERS
+from .providers import REGISTRY
 
 T = TypeVar("T")
 MAX_LIMIT = 200
@@ -70,23 +70,19 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-ALIASES = {"claude": "claude_code", "claude-code": "claude_code", "claude code": "claude_code",
-           "gemini": "gemini_cli", "gemini-cli": "gemini_cli", "copilot": "copilot_cli", "copilot-cli": "copilot_cli",
-           "github copilot": "copilot_cli", "agy": "antigravity", "codex-cli": "codex", "codex_cli": "codex"}
-
-
 def check_provider(p: str | None) -> str | None:
-    """An agent name (or an alias such as `claude`, `gemini`, `copilot`, `agy`); None for any agent."""
+    """An agent name (or an alias such as `claude`, `gemini`, `copilot`, `agy`), as the registry knows them:
+    a plugin's agent too; None for any agent."""
     if p in (None, ""):
         return None
     if not isinstance(p, str):
         raise BadArgumentError(f"provider must be an agent name, not {p!r}")
-    key = p.strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in PROVIDERS:
-        raise BadArgumentError(f"unknown provider {p!r}; use one of {', '.join(PROVIDERS)} (or claude, gemini, "
-                               "copilot)")
-    return key
+    name = REGISTRY.resolve(p)
+    if name is None:
+        shorts = [s for s in (REGISTRY[n].short for n in REGISTRY) if s not in REGISTRY]
+        raise BadArgumentError(f"unknown provider {p!r}; use one of {', '.join(REGISTRY)}"
+                               + (f" (or {', '.join(shorts)})" if shorts else ""))
+    return name
 
 
 def check_project(p: str | None) -> str | None:
@@ -111,7 +107,7 @@ def check_time(value: str | None, name: str) -> str | None:
     if value in (None, ""):
         return None
     try:
-        return parse_user_time(value)  # type: ignore[arg-type]
+        return parse_user_time(value)
     except (ValueError, OverflowError) as e:
         raise BadArgumentError(f"{name}: {e}") from None
 

@@ -15,13 +15,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import AgtraceError, BadArgumentError
-from .providers.base import ROOT_VARS
+from .providers import REGISTRY
 
 if TYPE_CHECKING:
     from . import render, terminal
@@ -50,8 +48,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--home", help="treat this folder as HOME when looking for agent logs")
     g.add_argument("--data-dir", help="where the index lives (default: $AGTRACE_MCP_DATA_DIR, "
                                       "$XDG_DATA_HOME/agtrace-mcp or ~/.local/share/agtrace-mcp)")
-    for prov, (_var, flag) in ROOT_VARS.items():
-        g.add_argument(flag, dest=f"root_{prov}", metavar="DIR", help=f"{prov} data dir")
+    for name, prov in REGISTRY.items():
+        g.add_argument(prov.root_flag, dest=f"root_{name}", metavar="DIR", help=f"{prov.label or name} data dir")
     g.add_argument("--project", dest="scope", action="append", default=[], metavar="PATH",
                    help="limit everything to sessions under this project root (repeatable)")
     g.add_argument("--no-redact", action="store_true", help="do not mask secrets in the output")
@@ -66,9 +64,9 @@ def _origin_filters(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    agents = ", ".join(p.label or n for n, p in REGISTRY.items())
     parser = argparse.ArgumentParser(prog="agtrace-mcp", description=(
-        "Session history of coding agents (Claude Code, Codex CLI, Gemini CLI, Antigravity, Copilot CLI, "
-        "OpenCode) for agents, over MCP, and for you on the command line."))
+        f"Session history of coding agents ({agents}) for agents, over MCP, and for you on the command line."))
     parser.add_argument("--version", action="version", version=f"agtrace-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -235,6 +233,13 @@ def demo_home() -> Path:
                        "(pip install --force-reinstall agtrace-mcp) or run from a checkout")
 
 
+def demo_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment `--demo` runs in: without any variable that moves an agent's logs (the agents' own,
+    such as CODEX_HOME or XDG_DATA_HOME for OpenCode, and ours), so that only the bundled logs are read."""
+    movers = {"AGTRACE_MCP_HOME", *(v for p in REGISTRY.values() for v in (p.root_var, *p.root_env))}
+    return {k: v for k, v in env.items() if k not in movers}
+
+
 class UsageError(AgtraceError):
     """The command line cannot be used as given (exit code 2, like argparse's own usage errors)."""
 
@@ -247,28 +252,27 @@ def make_api(args: argparse.Namespace) -> Any:
     from .api import Agtrace
     from .config import Config, home_problem
 
-    overrides = {prov: getattr(args, f"root_{prov}", None) for prov in ROOT_VARS}
+    env = dict(os.environ)
+    overrides: dict[str, str] = {name: v for name in REGISTRY if (v := getattr(args, f"root_{name}", None))}
     home = args.home
     data_dir = args.data_dir
     demo = getattr(args, "demo", False)
-    explicit_data = data_dir or os.environ.get("AGTRACE_MCP_DATA_DIR") or os.environ.get("XDG_DATA_HOME")
+    explicit_data = data_dir or env.get("AGTRACE_MCP_DATA_DIR") or env.get("XDG_DATA_HOME")
     store = _store_url(args)
     # a team database needs no logs here (except to push them)
-    problem = None if (demo and explicit_data) or store else home_problem(home=None if demo else home)
+    problem = None if (demo and explicit_data) or store else home_problem(env, home=None if demo else home)
     if problem:
         raise UsageError(f"{problem}; pass --home DIR (the folder that holds .claude, .codex, .gemini…) and set "
                          "AGTRACE_MCP_DATA_DIR (or --data-dir) to where the index may be written")
     if demo:
         home = str(demo_home())
-        base = Config.load(home=None).data_dir if not data_dir else Path(data_dir)
+        base = Config.load(env).data_dir if not data_dir else Path(data_dir)
         # one demo index per copy of the demo logs (a checkout, an installed wheel): sharing one would mix
         # them, each copy's sessions taking over from the other's as "no longer on disk"
         data_dir = str(base / "demo" / hashlib.sha256(home.encode()).hexdigest()[:12])
-        os.environ.pop("CLAUDE_CONFIG_DIR", None)
-        os.environ.pop("CODEX_HOME", None)
-        os.environ.pop("COPILOT_HOME", None)
+        env = demo_env(env)
         overrides = {}
-    cfg = Config.load(home=home, data_dir=data_dir, root_overrides=overrides, projects=args.scope or None,
+    cfg = Config.load(env, home=home, data_dir=data_dir, root_overrides=overrides, projects=args.scope or None,
                       redact=False if args.no_redact else None,
                       budget_tokens=getattr(args, "budget_tokens", None))
     if demo:
@@ -435,7 +439,7 @@ def _is_file_ref(ref: str) -> bool:
 
 
 def cmd_show(api: Any, args: argparse.Namespace) -> int:
-    from .engine import load_file
+    from .load import load_file
 
     ref = args.ref
     if _is_file_ref(ref):

@@ -2,7 +2,11 @@
 
 MCP clients start the server with little more than HOME and PATH, so every default works from HOME alone.
 Each agent's log root can be moved by the agent's own variable (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`,
-`COPILOT_HOME`), by an `AGTRACE_MCP_<AGENT>_DIR` variable, or by a CLI flag (which sets that variable).
+`COPILOT_HOME`), by an `AGTRACE_MCP_<AGENT>_DIR` variable, or by a CLI flag (which sets that variable); the
+provider of each agent names them (`root_env`, `root_var`, `root_flag`).
+
+A Config is built from an explicit environment mapping (`Config.load(env)`), never by editing `os.environ`:
+`Config.load()` alone reads a copy of the process environment.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from pathlib import Path
 
 from .paths import normalize_root
 from .providers import REGISTRY
-from .providers.base import ROOT_VARS
 
 DEFAULT_BUDGET_TOKENS = 20_000
 CHARS_PER_TOKEN = 3.0  # conservative for JSON with code and ids: budgets are enforced in characters
@@ -57,7 +60,7 @@ class Config:
         e = dict(os.environ if env is None else env)
         for prov, value in (root_overrides or {}).items():
             if value:
-                e[ROOT_VARS[prov][0]] = str(value)
+                e[REGISTRY[prov].root_var] = str(value)
         h = Path(home or e.get("AGTRACE_MCP_HOME") or e.get("HOME") or Path.home()).expanduser().absolute()
         roots = {name: [Path(p).expanduser() for p in prov.default_roots(h, e)] for name, prov in REGISTRY.items()}
         dd = data_dir or e.get("AGTRACE_MCP_DATA_DIR")

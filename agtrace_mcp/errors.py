@@ -32,7 +32,8 @@ FIND_SESSION = Remedy("call list_sessions (or current_session) to find its id",
                       "run `agtrace-mcp sessions` to see the ids")
 SEE_PROJECTS = Remedy("call list_projects to see the recorded project roots",
                       "run `agtrace-mcp projects` to see the recorded project roots")
-SEE_SESSION = Remedy("call get_session to see what it holds", "run `agtrace-mcp show {session_id}` to see what it holds")
+SEE_SESSION = Remedy("call get_session to see what it holds",
+                     "run `agtrace-mcp show {session_id}` to see what it holds")
 SEE_CALL_IDS = Remedy("call get_turn to see its call ids",
                       "run `agtrace-mcp show {session_id} --turn N` to see the call ids of turn N")
 READ_A_TURN = Remedy("call get_turn(session_id, turn_index) to read a turn",

@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Provider = Literal["claude_code", "codex", "gemini_cli", "antigravity", "copilot_cli", "opencode"]
-PROVIDERS: tuple[str, ...] = ("claude_code", "codex", "gemini_cli", "antigravity", "copilot_cli", "opencode")
+# The agent that wrote a session: a provider name (`claude_code`, `codex`, …, or one a plugin adds). The names
+# are the providers' own (`providers.REGISTRY`); the model, below every provider, takes any.
+Provider = str
 
 ToolKind = Literal["read", "write", "execute", "search", "plan", "ask", "mcp", "other"]
 ToolStatus = Literal["ok", "error", "missing", "in_progress"]
@@ -127,7 +128,7 @@ class Compaction(_Model):
 
 class Session(_Model):
     session_id: str
-    provider: Provider
+    provider: Provider = Field(description="The agent that wrote it: a provider name (claude_code, codex, …)")
     project_root: str | None = None
     git_branch: str | None = None
     title: str = ""

@@ -24,11 +24,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from .providers import REGISTRY
 from .terminal import Screen
 
 GAP = 2  # spaces between table columns
-AGENT = {"claude_code": "claude", "codex": "codex", "gemini_cli": "gemini", "antigravity": "antigravity",
-         "copilot_cli": "copilot", "opencode": "opencode"}  # names `--provider` also accepts
 ARG_KEYS = ("command", "cmd", "pattern", "query", "url", "file_path", "filePath", "absolute_path", "path",
             "description", "prompt")  # the argument that says most about a call, in order of preference
 
@@ -49,8 +48,9 @@ def plural(n: int, word: str) -> str:
 
 
 def agent(provider: str) -> str:
-    """The short agent name (the one `--provider` accepts)."""
-    return AGENT.get(provider, provider)
+    """The short agent name (one `--provider` accepts)."""
+    prov = REGISTRY.get(provider)
+    return prov.short if prov is not None else provider
 
 
 def parse_time(iso: str | None) -> datetime | None:
@@ -749,7 +749,8 @@ def doctor(screen: Screen, rep: Any) -> None:
         for r in h.roots:
             c.print(f"  [dim]{escape(home_short(r))}[/dim]", soft_wrap=True)
         for refused in getattr(h, "files_refused", []):
-            c.print(f"  [yellow]not read[/yellow] {escape(refused['path'])}: {escape(refused['reason'])}", soft_wrap=True)
+            c.print(f"  [yellow]not read[/yellow] {escape(refused['path'])}: {escape(refused['reason'])}",
+                    soft_wrap=True)
         if getattr(h, "long_lines", 0) or getattr(h, "files_cut", 0):
             c.print(f"  lines over the size cap, skipped: {number(h.long_lines)}; compressed files cut at their "
                     f"bound: {number(h.files_cut)}")
@@ -761,13 +762,17 @@ def doctor(screen: Screen, rep: Any) -> None:
         c.print(f"  lines that could not be parsed: {number(h.bad_lines)}"
                 + (f"; files still being written: {number(h.torn_tails)}" if h.torn_tails else ""))
         if h.unknown_types:
-            c.print("  unknown record types: " + escape(", ".join(f"{k} ×{v:,}" for k, v in sorted(h.unknown_types.items()))))
+            kinds = ", ".join(f"{k} ×{v:,}" for k, v in sorted(h.unknown_types.items()))
+            c.print("  unknown record types: " + escape(kinds))
         if h.skipped:
             c.print("  records not counted as the session's own: " +
                     escape(", ".join(f"{k} ×{v:,}" for k, v in sorted(h.skipped.items()))))
         for smp in h.bad_samples[:5]:
             c.print(f"  [yellow]bad line[/yellow] {escape(smp['file'])} @{smp['offset']:,}: {escape(smp['reason'])}: "
                     f"{escape(cut(one_line(str(smp['preview'])), 80))}", soft_wrap=True)
+    for p in getattr(rep, "plugin_problems", []):
+        c.print(f"\n[yellow]provider plugin skipped[/yellow] {escape(p.entry_point)}"
+                + (f" ({escape(p.package)})" if p.package else "") + f": {escape(p.error)}", soft_wrap=True)
 
 
 def index_report(screen: Screen, rep: Any, db_path: str) -> None:

@@ -10,14 +10,14 @@ import orjson
 from . import model as m
 from .engine.analysis import Finding as AnalysisFinding
 from .engine.context_windows import resolve_window
-from .engine.text import cut_middle, snippet
+from .engine.shapes import GENERIC, ToolShapes
+from .engine.text import snippet
 from .engine.usage import StepPoint, cache_hit_rate, compaction_bounds, pct
-from .providers import REGISTRY, SourceFile
 from .views import (
     CompactionUsage,
-    InterjectionView,
     ContextUse,
     Finding,
+    InterjectionView,
     ModelUsage,
     OutputInContext,
     SessionSummary,
@@ -151,9 +151,10 @@ def cut(text: str, limit: int, call: str, whole: int = KEEP_WHOLE) -> str:
         if len(tail) < keep:
             kept = head[:keep - len(tail)]
             return f"{kept}\n…[{missing + len(head) - len(kept)} chars cut; {call} returns all]…\n{tail}"
-    head = keep * 2 // 3
-    tail = keep - head
-    return f"{text[:head]}\n…[{len(text) - head - tail} chars cut; {call} returns all]…\n{text[len(text) - tail:]}"
+    n_head = keep * 2 // 3
+    n_tail = keep - n_head
+    return (f"{text[:n_head]}\n…[{len(text) - n_head - n_tail} chars cut; {call} returns all]…\n"
+            f"{text[len(text) - n_tail:]}")
 
 
 def name_cuts(text: str, call: str) -> str:
@@ -255,8 +256,9 @@ def _first_line(text: str | None, limit: int) -> str:
     return ""
 
 
-def call_of(t: Any) -> Any:
-    """An index tool row as the analysis engine's `Call` (its describe/command helpers read it)."""
+def call_of(t: Any, shapes: ToolShapes = GENERIC) -> Any:
+    """An index tool row as the analysis engine's `Call` (its describe/command helpers read it); `shapes`: how
+    the session's agent spells its tools' arguments."""
     from .engine.analysis import Call
     try:
         args = orjson.loads(t["args"]) if t["args"] else None
@@ -265,23 +267,23 @@ def call_of(t: Any) -> Any:
     return Call(turn=t["turn_idx"], step=t["step_idx"], seq=t["seq"], call_id=t["call_id"], name=t["name"],
                 kind=t["kind"], args=args, status=t["status"], error_kind=t["error_kind"], error=t["error_message"],
                 started_at=t["started_at"], duration_ms=t["duration_ms"], output_len=t["output_len"],
-                child=t["child_id"])
+                child=t["child_id"], shapes=shapes)
 
 
-def poll_targets(tools: list[Any]) -> dict[str, str]:
+def poll_targets(tools: list[Any], shapes: ToolShapes = GENERIC) -> dict[str, str]:
     """Polls among a turn's tool rows → the command of the call (in the same rows) that started the process."""
     from .engine.analysis import link_polls
-    calls = [call_of(t) for t in tools]
+    calls = [call_of(t, shapes) for t in tools]
     link_polls(calls, {t["call_id"]: t["output"] or "" for t in tools})
     return {c.call_id: c.command for c in calls if c.command}
 
 
-def tool_line(t: Any, polls: dict[str, str] | None = None) -> str:
+def tool_line(t: Any, polls: dict[str, str] | None = None, shapes: ToolShapes = GENERIC) -> str:
     """`Bash: npm test → error exit 1, 3.2s: FAIL src/a.test.ts` — the call, its target and how it ended; a poll
     names the command it waits on."""
     from .engine.analysis import describe
     started = (polls or {}).get(t["call_id"])
-    call = call_of(t)
+    call = call_of(t, shapes)
     sent = call.args.get("chars") if isinstance(call.args, dict) else None
     if started and sent:  # input written to the running process (a Ctrl-C, an answer to a prompt)
         target = f"sends {sent!r} to `{snippet(started, 60)}`"
@@ -309,7 +311,7 @@ def tool_line(t: Any, polls: dict[str, str] | None = None) -> str:
 
 
 def outline_lines(steps: list[Any], by_step: dict[int, list[Any]], said: list[Any], sid: str,
-                  polls: dict[str, str] | None = None) -> list[tuple[int, str]]:
+                  polls: dict[str, str] | None = None, shapes: ToolShapes = GENERIC) -> list[tuple[int, str]]:
     """(step index, line) per step, with a » line after the step each interjection followed."""
     after: dict[int, list[Any]] = {}
     for r in said:
@@ -332,7 +334,7 @@ def outline_lines(steps: list[Any], by_step: dict[int, list[Any]], said: list[An
             parts.append(f"model request failed: {_first_line(s['error'] or s['message'], 200)}")
         elif msg:
             parts.append(f"says: {msg}")
-        parts += [tool_line(t, polls) for t in tools]
+        parts += [tool_line(t, polls, shapes) for t in tools]
         if not parts:
             parts.append("(thinking)" if s["reasoning"] else "(no text)")
         out.append((s["idx"], f"#{s['idx']} " + "; ".join(parts)))
@@ -342,39 +344,8 @@ def outline_lines(steps: list[Any], by_step: dict[int, list[Any]], said: list[An
     return out
 
 
-def full_tool_text(row: Any, field: str) -> tuple[str, str]:
-    """The full output (or arguments) of one tool call, from its log; the index preview if the log is gone
-    (or on another machine: a team database names no file)."""
-    if row["file_path"] is None:
-        return (row["output"] or "", "index") if field == "output" else (row["args"] or "", "index")
-    src = SourceFile(row["file_path"], row["provider"], row["file_kind"], row["file_parent"])
-    prov = REGISTRY[row["provider"]]
-    try:
-        if field == "output" and row["out_off"] >= 0:
-            text = prov.read_output(src, row["out_off"], row["call_id"])
-            if text is not None:
-                return text, "log"
-        from .engine import load_file_source
-        for s in load_file_source(src):
-            if s.session_id != row["session_id"]:
-                continue
-            for turn in s.turns:
-                for step in turn.steps:
-                    for t in step.tools:
-                        if t.call_id == row["call_id"]:
-                            if field == "output":
-                                return t.output, "log"
-                            return (t.args if isinstance(t.args, str) else
-                                    orjson.dumps(t.args, option=orjson.OPT_INDENT_2).decode()), "log"
-    except OSError:
-        pass
-    if field == "output":
-        return row["output"] or "", "index"
-    return row["args"] or "", "index"
-
-
 def finding(f: AnalysisFinding) -> Finding:
-    return Finding(kind=f.kind, severity=f.severity, start_turn=f.start[0], start_step=f.start[1],  # type: ignore[arg-type]
+    return Finding(kind=f.kind, severity=f.severity, start_turn=f.start[0], start_step=f.start[1],
                    end_turn=f.end[0], end_step=f.end[1], tool=f.tool, target=snippet(f.target or "", 200) or None,
                    count=f.count, resolved=f.resolved, call_ids=f.call_ids[:MAX_CALL_IDS],
                    calls_total=len(f.call_ids), explanation=f.explanation)
@@ -411,7 +382,7 @@ def context_use(recorded: int | None, steps: list[Any], points: list[StepPoint])
     last = with_usage[-1]
     model = next((s["model"] for s in reversed(with_usage) if s["model"] and s["model"] != "<synthetic>"), None)
     window, source = resolve_window(recorded, model, peak["context"])
-    return ContextUse(model=model, context_window=window, window_source=source,  # type: ignore[arg-type]
+    return ContextUse(model=model, context_window=window, window_source=source,
                       peak_context_tokens=peak["context"], peak_turn=peak["turn_idx"], peak_step=peak["idx"],
                       peak_pct=pct(peak["context"], window), last_context_tokens=last["context"],
                       last_pct=pct(last["context"], window))

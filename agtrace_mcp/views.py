@@ -90,7 +90,8 @@ class ToolUse(_View):
     missing: int = Field(0, description="Calls whose result never came")
 
 
-StatusField = Field("incomplete", description="completed: ended with an answer; interrupted: stopped by the user "
+INCOMPLETE: TurnStatus = "incomplete"
+StatusField = Field(INCOMPLETE, description="completed: ended with an answer; interrupted: stopped by the user "
                                               "or harness; incomplete: no end (still running, or crashed)")
 
 
@@ -388,10 +389,20 @@ class ProviderHealth(_View):
                                                                 "folder, a name that is not UTF-8")
 
 
+class PluginProblem(_View):
+    """A provider plugin that was skipped (it could not be imported, or does not make a provider)."""
+
+    entry_point: str = Field(description="`name = module:object` in the agtrace_mcp.providers group")
+    package: str | None = Field(None, description="The package that declares it")
+    error: str
+
+
 class DoctorReport(_View):
     index_path: str
     index_bytes: int
     providers: list[ProviderHealth]
+    plugin_problems: list[PluginProblem] = Field(default_factory=list,
+                                                 description="Provider plugins skipped, and why")
     refresh_seconds: float | None = None
     note: str | None = Field(None, description="Why the index could not be updated, when it could not")
 

@@ -321,8 +321,8 @@ class Watch:
                 self._json({"event": "finding", "session_id": self.sid, "finding": f.model_dump(mode="json")})
             else:
                 colour = render.SEVERITY[f.severity]
-                self._print(Text(f"⚠ {f.severity} ", f"bold {colour}") + Text(f"{f.kind} at turn.step {render.where(f)}",
-                                                                             "bold"))
+                self._print(Text(f"⚠ {f.severity} ", f"bold {colour}")
+                            + Text(f"{f.kind} at turn.step {render.where(f)}", "bold"))
                 for line in Text(render.one_line(f.explanation)).wrap(self.screen.out, self._room(10) or 1_000_000):
                     line.rstrip()
                     self._print(Text(" " * 10) + line)
@@ -330,7 +330,6 @@ class Watch:
     def _usage(self) -> None:
         assert self.sid is not None
         u = self.api.get_usage(self.sid, limit=1)
-        s = self.summary_sig
         if self.as_json:
             self._json({"event": "usage", "session_id": self.sid, "tokens": u.tokens.model_dump(mode="json"),
                         "context": u.context.model_dump(mode="json") if u.context else None})

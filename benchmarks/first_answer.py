@@ -81,7 +81,7 @@ def first_answers(home: Path, complete_api: Any, calls: dict[str, tuple[str, dic
         got = res.get("structuredContent") or {}
         want = json.loads(getattr(complete_api, tool)(**args).model_dump_json())
         if tool == "search_history":
-            key = lambda h: json.dumps(h, sort_keys=True)  # noqa: E731
+            key = lambda h: json.dumps(h, sort_keys=True)
             same = sorted(got.get("hits", []), key=key) == sorted(want.get("hits", []), key=key)
         else:
             same = got == want

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from generate import _NOUNS, _VERBS, Content, Out, Project, dumps, iso, log_uniform, uuid4
 
 COPILOT_VERSIONS = ["1.0.12", "1.0.27", "1.0.41", "1.0.58", "1.0.77"]

@@ -747,7 +747,7 @@ class ClaudeSession:
         self._user(content, _uuid=u_pre, thinkingMetadata={"level": "high", "disabled": False, "triggers": []},
                    todos=[])
         n_steps = min(40, int(rng.expovariate(1 / self.steps_mean)) + 1)
-        for s in range(n_steps):
+        for _s in range(n_steps):
             if not self._step(False, fail_rate):
                 return
         if rng.random() < 0.01:

@@ -135,3 +135,19 @@ def api_on(backend: str, cfg, request: pytest.FixtureRequest):
     from pgdb import team_api
 
     return team_api(cfg, dbs.make())
+
+
+
+def indexed_total(home: Path, data_dir: Path, what: str = "sessions") -> int:
+    """How many sessions (or failures) the index of `home` holds, as the CLI's JSON says: tests compare with
+    this instead of pinning the fixtures' count, which every new fixture would change."""
+    import contextlib
+    import io
+    import json
+
+    from agtrace_mcp.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([what, "--json", "--limit", "1", "--home", str(home), "--data-dir", str(data_dir)]) == 0
+    return int(json.loads(out.getvalue())["total"])

@@ -12,14 +12,23 @@ import json
 from pathlib import Path
 
 import pytest
+from claudelog import ClaudeLog
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
 from agtrace_mcp.engine.analysis import (
-    Call, Thresholds, TurnInfo, analyze, edits_of, normalize_args, normalize_error, shell_reads_only, shell_writes,
+    Call,
+    Thresholds,
+    TurnInfo,
+    analyze,
+    edits_of,
+    normalize_args,
+    normalize_error,
+    shell_reads_only,
+    shell_writes,
 )
 from agtrace_mcp.errors import BadArgumentError
-from claudelog import ClaudeLog
+from agtrace_mcp.providers import REGISTRY
 
 DENIED = ("The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file "
           "edit, the new_string was NOT written to the file). STOP what you are doing and wait for the user to tell "
@@ -484,24 +493,31 @@ def test_shell_commands_are_classified(cmd: str, reads: bool, writes: bool):
     assert (shell_reads_only(cmd), shell_writes(cmd)) == (reads, writes)
 
 
-def _call(name: str, args: object, kind: str = "write") -> Call:
-    return Call(turn=0, step=0, seq=0, call_id="c", name=name, kind=kind, args=args)
+def _call(name: str, args: object, kind: str = "write", agent: str = "claude_code") -> Call:
+    return Call(turn=0, step=0, seq=0, call_id="c", name=name, kind=kind, args=args,
+                shapes=REGISTRY[agent].tool_shapes)
 
 
 def test_edits_are_read_per_tool_family():
+    """Each agent's provider declares how its edit tools spell path, old and new text (tool_shapes)."""
     claude = edits_of(_call("Edit", {"file_path": "a.py", "old_string": "x", "new_string": "y"}))
-    gemini = edits_of(_call("replace", {"file_path": "a.py", "old_string": "x ", "new_string": " y"}))
+    gemini = edits_of(_call("replace", {"file_path": "a.py", "old_string": "x ", "new_string": " y"},
+                            agent="gemini_cli"))
     assert [e[:2] for e in claude] == [("a.py", "replace")] and claude == gemini  # whitespace collapsed
     multi = edits_of(_call("MultiEdit", {"file_path": "a.py", "edits": [{"old_string": "1", "new_string": "2"},
                                                                         {"old_string": "3", "new_string": "4"}]}))
     assert len(multi) == 2
     agy = edits_of(_call("replace_file_content", {"TargetFile": "a.py", "TargetContent": "x",
-                                                  "ReplacementContent": "y"}))
+                                                  "ReplacementContent": "y"}, agent="antigravity"))
+    assert edits_of(_call("replace_file_content", {"TargetFile": "a.py", "TargetContent": "x",
+                                                   "ReplacementContent": "y"})) == []  # not a Claude tool's shape
+    copilot = edits_of(_call("edit", {"path": "a.py", "old_str": "x", "new_str": "y"}, agent="copilot_cli"))
+    assert copilot == claude
     assert agy == claude
     write = edits_of(_call("write_file", {"file_path": "a.py", "content": "hello"}))
     assert write[0][:2] == ("a.py", "write")
     codex = edits_of(_call("apply_patch", "*** Begin Patch\n*** Update File: a.py\n@@\n-x\n+y\n"
-                                          "*** Add File: b.py\n+hello\n*** End Patch"))
+                                          "*** Add File: b.py\n+hello\n*** End Patch", agent="codex"))
     assert codex[0] == claude[0] and codex[1] == ("b.py", *write[0][1:])
 
 

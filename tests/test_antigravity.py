@@ -35,7 +35,7 @@ from indexcheck import api_over, grow, index_rows, spy_continuations
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
-from agtrace_mcp.engine import load_file, load_file_source, load_session, source_for
+from agtrace_mcp.load import load_file, load_file_source, load_session, source_for
 from agtrace_mcp.providers import REGISTRY, ParseStats, SourceFile, detect_provider
 from agtrace_mcp.providers.antigravity import (
     AntigravityProvider,

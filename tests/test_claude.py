@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agtrace_mcp.engine import load_file, load_session
+from agtrace_mcp.load import load_file, load_session
 from agtrace_mcp.providers import ParseStats
 from agtrace_mcp.providers.claude import ClaudeProvider
 

@@ -14,10 +14,10 @@ import orjson
 import pytest
 
 from agtrace_mcp import model as m
-from agtrace_mcp.engine import load_file, load_session
 from agtrace_mcp.engine.builder import SessionBuilder
 from agtrace_mcp.engine.memory import MemorySink
 from agtrace_mcp.engine.records import ToolRec
+from agtrace_mcp.load import load_file, load_session
 from agtrace_mcp.providers import ParseStats, SourceFile, get
 from agtrace_mcp.providers.codex import CodexProvider, CodexState, header_exit_code
 

@@ -29,9 +29,9 @@ import pytest
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
-from agtrace_mcp.engine import load_file, load_session
 from agtrace_mcp.engine.builder import SessionBuilder
 from agtrace_mcp.engine.memory import MemorySink
+from agtrace_mcp.load import load_file, load_session
 from agtrace_mcp.providers import ParseStats, detect_provider
 from agtrace_mcp.providers.copilot import CopilotProvider, exit_code, prompt_text, read_workspace_yaml
 

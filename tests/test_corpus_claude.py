@@ -20,7 +20,7 @@ import pytest
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
-from agtrace_mcp.engine import load_file
+from agtrace_mcp.load import load_file
 from agtrace_mcp.providers import ParseStats
 
 SUBAGENT_PLACES = {
@@ -138,7 +138,7 @@ def test_token_totals_equal_deduplicated_raw_sums(claude_home: Path):
             continue
         main_sid = f.stem
         main = next(s for s in sessions if s.session_id == main_sid)
-        raw_main = _raw_usage(recs, lambda r: not r.get("isSidechain") and r.get("sessionId") == main_sid)
+        raw_main = _raw_usage(recs, lambda r, sid=main_sid: not r.get("isSidechain") and r.get("sessionId") == sid)
         st = main.stats
         assert (st.input, st.cache_read, st.cache_write, st.output) == raw_main, f.name
         raw_side = _raw_usage(recs, lambda r: bool(r.get("isSidechain")))

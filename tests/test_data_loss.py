@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from indexcheck import api_over
 
-from agtrace_mcp.engine import load_session
+from agtrace_mcp.load import load_session
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "home"

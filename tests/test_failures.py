@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from claudelog import ClaudeLog
 
 from agtrace_mcp.api import Agtrace
 from conftest import api_on
 from agtrace_mcp.config import Config
 from agtrace_mcp.engine.analysis import normalize_error
 from agtrace_mcp.engine.failures import error_excerpt
-from claudelog import ClaudeLog
 
 BG = "55ee0000-aaaa-4000-8000-000000000001"  # Claude: a background test run polled with BashOutput
 TIMEOUTS = "55ee0000-aaaa-4000-8000-000000000002"

@@ -82,7 +82,7 @@ async def test_a_server_on_a_fresh_data_dir_answers_right_from_its_first_call(co
     assert "index_incomplete" not in listed.structured_content
     # the same hits (a session read ahead of the rest may list its hits in another place: newest first is by
     # the order logs were read)
-    key = lambda h: (h["session_id"], h["turn_index"], h["step_index"] or -1, h["kind"])  # noqa: E731
+    key = lambda h: (h["session_id"], h["turn_index"], h["step_index"] or -1, h["kind"])
     expected = _dump(ref.search_history(word, limit=50))
     assert sorted(found.structured_content["hits"], key=key) == sorted(expected["hits"], key=key)
     assert found.structured_content["hits"] and expected["next_cursor"] is None

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from indexcheck import api_over, grow, index_rows, spy_continuations
 
-from agtrace_mcp.engine import load_file, load_session
+from agtrace_mcp.load import load_file, load_session
 from agtrace_mcp.providers import ParseStats, SourceFile
 from agtrace_mcp.providers.gemini import GeminiProvider, shell_exit_code
 
@@ -450,7 +450,7 @@ def test_subagent_parent_is_known_from_the_layout_alone(tmp_path: Path, sub_file
     src = SourceFile(str(copy), GEMINI)  # no kind, no parent: as if described without discovery
     events: list[object] = []
     GeminiProvider().parse(src, 0, None, events.append, ParseStats())
-    assert getattr(events[0], "parent") == MAIN_SID
+    assert events[0].parent == MAIN_SID
 
 
 def test_migrated_jsonl_twin_holds_the_old_and_the_new_turns(twin_json: Path) -> None:
@@ -469,7 +469,7 @@ def test_read_output_returns_a_tools_full_output(legacy_file: Path, jsonl_file: 
     jsonl_src = SourceFile(str(jsonl_file), GEMINI)
     events: list[object] = []
     p.parse(jsonl_src, 0, None, events.append, ParseStats())
-    off = next(e.off for e in events if type(e).__name__ == "Result" and getattr(e, "call_id") == "r1ead001")
+    off = next(e.off for e in events if type(e).__name__ == "Result" and e.call_id == "r1ead001")
     assert p.read_output(jsonl_src, off, "r1ead001") == "from flask import Flask\napp = Flask(__name__)\n"
     legacy_src = SourceFile(str(legacy_file), GEMINI)
     assert "Exit Code: 1" in (p.read_output(legacy_src, -1, "run_shell_command-1764583209500-aa01") or "")

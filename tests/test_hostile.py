@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -91,14 +92,17 @@ def _write(tmp: Path, provider: str, content: list[tuple[dict, int, int]]) -> Pa
     return path
 
 
-def _parse_everything(path: Path, provider: str, db_dir: Path) -> None:
+def _parse_everything(path: Path, provider: str, db_dir: Path) -> tuple[list[Any], ParseStats]:
+    """Parse a file through the engine (pydantic sessions) and through the index sink; returns the sessions
+    and what the read met."""
     prov = REGISTRY[provider]
     src = prov.describe(str(path))
     # through the engine
-    builder = SessionBuilder(MemorySink())
-    prov.parse(src, 0, None, builder.feed, ParseStats())
+    builder = SessionBuilder(MemorySink(provider))
+    stats = ParseStats()
+    prov.parse(src, 0, None, builder.feed, stats)
     builder.finish()
-    builder.sink.to_models()  # type: ignore[attr-defined]
+    sessions = builder.sink.to_models()  # type: ignore[attr-defined]
     # and through the index sink (pydantic-free path, SQLite writes)
     db = open_db(db_dir / "fuzz.sqlite3")
     try:
@@ -113,6 +117,7 @@ def _parse_everything(path: Path, provider: str, db_dir: Path) -> None:
         db.execute("ROLLBACK")
     finally:
         db.close()
+    return sessions, stats
 
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -130,14 +135,23 @@ def test_random_records_never_crash_a_provider(provider: str, content, tmp_path_
 def test_a_sidechain_record_whose_ids_are_not_strings_is_not_a_session(tmp_path: Path):
     # found by the fuzz test above: `uuid: true` became the id of a sidechain session
     path = _write(tmp_path, "claude_code", [({"type": "user", "isSidechain": 1, "uuid": True}, 0, 0)])
-    _parse_everything(path, "claude_code", tmp_path)
+    sessions, _ = _parse_everything(path, "claude_code", tmp_path)
+    assert [s.session_id for s in sessions if s.parent_session_id is not None] == []
+    assert all(s.session_id not in ("True", "1") for s in sessions)
 
 
 @pytest.mark.parametrize("provider", sorted(p for p in PATHS if p in REGISTRY))
 def test_a_huge_line_is_read_not_fatal(provider: str, tmp_path: Path):
-    big = {"type": "user", "message": {"role": "user", "content": "x" * 30_000_000}, "sessionId": "s",
+    big = {"type": "user", "message": {"role": "user", "content": "x" * 30_000_000},
+           "sessionId": "0f0f0f0f-0000-4000-8000-000000000000",
            "uuid": "u", "timestamp": "2026-01-01T00:00:00.000Z"}
-    _parse_everything(_write(tmp_path, provider, [(big, 0, 0)]), provider, tmp_path)
+    path = _write(tmp_path, provider, [(big, 0, 0)])
+    sessions, stats = _parse_everything(path, provider, tmp_path)
+    # under the line cap (64 MB): read as a record like any other, not skipped as too long
+    assert stats.long_lines == 0 and stats.records == 1  # (another agent counts it as a record not its own)
+    if provider == "claude_code":  # the one agent whose record it is: its prompt, whole
+        (s,) = sessions
+        assert len(s.turns[0].user.text) == 30_000_000
 
 
 @FUZZ

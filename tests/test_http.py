@@ -124,7 +124,7 @@ def test_slow_connections_at_the_fd_limit_never_stop_the_answers(home: Path, tmp
                 slow.append(s)
             except OSError:
                 pass
-        for attempt in range(3):  # each call gets a few seconds: the slow ones must not hold it up
+        for _attempt in range(3):  # each call gets a few seconds: the slow ones must not hold it up
             r = httpx.post(f"http://127.0.0.1:{port}/mcp", json=INIT, headers=ACCEPT, timeout=10)
             assert r.status_code == 200, r.text
         for s in slow[-20:]:  # and they keep trickling
@@ -206,7 +206,7 @@ def test_the_log_filter_lets_one_line_of_a_kind_through_per_minute():
 
     f = OncePerKind()
     records = []
-    for i in range(100):
+    for _i in range(100):
         try:
             raise OSError(24, "Too many open files")
         except OSError:

@@ -12,8 +12,18 @@ import string
 from pathlib import Path
 
 import pytest
-from leakcheck import (Collector, api_answers, by_kind, cli_answers, full_leaks, iter_planted, leaks, mcp_answers,
-                       planted_home, summarise)
+from leakcheck import (
+    Collector,
+    api_answers,
+    by_kind,
+    cli_answers,
+    full_leaks,
+    iter_planted,
+    leaks,
+    mcp_answers,
+    planted_home,
+    summarise,
+)
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
@@ -37,7 +47,8 @@ def planted(tmp_path_factory: pytest.TempPathFactory):
 def test_the_planted_logs_reach_every_agent(planted):
     _, _, plant, api = planted
     providers = {s.provider for s in api.list_sessions(include_subagents=True, limit=200).sessions}
-    assert providers == set(REGISTRY)
+    # every built-in agent (a provider plugin installed beside agtrace-mcp has no planted logs)
+    assert providers == {n for n, p in REGISTRY.items() if type(p).__module__.startswith("agtrace_mcp.")}
     assert len(plant.planted) > 2000
     assert {p.kind for p in plant.planted} >= {"aws_access_key", "turkish_i", "json_escaped_newline", "dotted"}
 

@@ -38,9 +38,9 @@ from indexcheck import api_over
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
-from agtrace_mcp.engine import load_file, load_session
 from agtrace_mcp.engine.builder import SessionBuilder
 from agtrace_mcp.engine.memory import MemorySink
+from agtrace_mcp.load import load_file, load_session
 from agtrace_mcp.providers import ParseStats, detect_provider
 from agtrace_mcp.providers import opencode as oc
 from agtrace_mcp.providers.opencode import OpenCodeProvider
@@ -93,7 +93,7 @@ def build_db(db: Path, storage: Path = STORAGE, *, wal: bool = False) -> Path:
             con.execute("PRAGMA journal_mode = WAL")
         con.executescript(SCHEMA)
         now = int(time.time() * 1000)  # upstream stamps rows that lack a time with the migration time
-        load = lambda f: json.loads(f.read_text())  # noqa: E731
+        load = lambda f: json.loads(f.read_text())
         for f in sorted((storage / "project").glob("*.json")):
             p = load(f)
             con.execute("INSERT INTO project (id, worktree, vcs, time_created, time_updated) VALUES (?,?,?,?,?)",

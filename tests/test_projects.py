@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from claudelog import ClaudeLog
 from mcp import Client
 from mcp.types import ListRootsResult, Root
 
@@ -18,7 +19,6 @@ from conftest import api_on
 from agtrace_mcp.config import Config
 from agtrace_mcp.errors import BadArgumentError
 from agtrace_mcp.server import build_server
-from claudelog import ClaudeLog
 
 ROOT_SID = "33cc0000-eeee-4000-8000-000000000001"  # in /home/dev/mono
 PKG_SID = "33cc0000-eeee-4000-8000-000000000002"  # in /home/dev/mono/packages/api (older)

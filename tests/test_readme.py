@@ -20,7 +20,7 @@ def test_every_mcp_tool_is_in_the_tools_table():
 
 
 def test_every_command_is_in_the_command_line_section():
-    commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public way
+    commands = build_parser()._subparsers._group_actions[0].choices
     section = README[README.index("## Command line"):README.index("## Analysis")]
     missing = [c for c in commands if f"agtrace-mcp {c}" not in section]
     assert not missing

@@ -11,7 +11,7 @@ import pytest
 from indexcheck import api_over
 from test_opencode import MAIN, build_db
 
-from agtrace_mcp.engine import load_session
+from agtrace_mcp.load import load_session
 
 
 def _files(folder: Path) -> dict[str, str]:

@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from claudelog import ClaudeLog
 
 from agtrace_mcp.api import Agtrace
 from conftest import api_on
 from agtrace_mcp.config import Config
 from agtrace_mcp.errors import BadArgumentError
-from claudelog import ClaudeLog
 
 OLD = "22bb0000-dddd-4000-8000-000000000001"
 NEW = "22bb0000-dddd-4000-8000-000000000002"

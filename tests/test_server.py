@@ -311,6 +311,16 @@ def test_server_json_is_valid_and_versioned_with_the_package():
     jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker()).validate(doc)
 
 
+def test_server_json_names_every_variable_that_moves_an_agents_logs():
+    """The agents' own variables come from their providers (`root_env`); the registry listing must name them."""
+    from agtrace_mcp.providers import REGISTRY
+
+    doc = json.loads((ROOT / "server.json").read_text())
+    listed = {v["name"] for p in doc["packages"] for v in p.get("environmentVariables", [])}
+    builtin = [p for p in REGISTRY.values() if type(p).__module__.startswith("agtrace_mcp.")]
+    assert {v for p in builtin for v in p.root_env} <= listed
+
+
 def test_readme_carries_the_registry_ownership_marker():
     doc = json.loads((ROOT / "server.json").read_text())
     assert f"mcp-name: {doc['name']}" in (ROOT / "README.md").read_text()

@@ -15,7 +15,7 @@ import pytest
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
-from agtrace_mcp.engine import load_file_source
+from agtrace_mcp.load import load_file_source
 from agtrace_mcp.store import Store
 from agtrace_mcp.store.ingest import discover
 
@@ -343,7 +343,7 @@ def test_four_processes_indexing_and_querying_at_once_agree(home: Path, tmp_path
     procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(home), str(data), "3"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err
     results = [json.loads(out) for out, _ in outs]
     assert all(r == results[0] for r in results)

@@ -14,11 +14,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from claudelog import ClaudeLog
 
 from agtrace_mcp.api import Agtrace
 from conftest import api_on
 from agtrace_mcp.config import Config
-from claudelog import ClaudeLog
 
 LONG = "11aa0000-cccc-4000-8000-000000000001"  # 40 steps
 SHORT = "11aa0000-cccc-4000-8000-000000000002"  # 3 steps

@@ -11,13 +11,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from claudelog import ClaudeLog
 
 from agtrace_mcp.api import Agtrace
 from conftest import api_on
 from agtrace_mcp.config import Config
-from agtrace_mcp.engine import load_file_source
+from agtrace_mcp.load import load_file_source
 from agtrace_mcp.providers import SourceFile
-from claudelog import ClaudeLog
 
 S = {k: f"{i:08x}-bbbb-4000-8000-{i:012x}" for i, k in enumerate(
     ["answered", "interrupted", "cut_off", "api_error", "typed", "queued", "queued_next", "attachment",

@@ -42,6 +42,8 @@ from typing import Any
 
 import orjson
 
+from .shapes import GENERIC, ToolShapes
+
 KINDS = ("retry_storm", "repeated_call", "cycle", "edit_pingpong", "no_progress", "denied_call",
          "interrupted_turn", "user_correction", "slow_tool")
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -72,6 +74,7 @@ class Call:
     child: str | None = None
     started_by: str | None = None  # a poll: the call that started the process it polls
     command: str | None = None  # a poll: what that call ran
+    shapes: ToolShapes = GENERIC  # how its agent's tools spell their arguments (its provider's tool_shapes)
 
 
 @dataclass(slots=True)
@@ -215,8 +218,6 @@ def similarity(a: str, b: str) -> float:
 
 # -- what a call does -----------------------------------------------------------------------------
 
-POLL_NAMES = frozenset({"bashoutput", "taskoutput", "command_status", "read_background_output", "wait_agent",
-                        "list_background_processes", "read_terminal", "get_terminal_output", "await"})
 _CMD_IN_CODE = re.compile(r"\bcmd\"?\s*:\s*\"((?:[^\"\\]|\\.)*)\"")
 _SEGMENT = re.compile(r"\|\||&&|;|\||\n")
 _REDIRECT = re.compile(r"(?:^|[^<>&0-9])>{1,2}\s*(?!&)([^\s|;&]+)")
@@ -243,7 +244,7 @@ def command_of(c: Call) -> str | None:
     """The shell command a call runs, when it is a shell call (several, joined by newlines, for Codex `exec`)."""
     a = c.args
     if isinstance(a, dict):
-        for k in ("command", "cmd", "CommandLine", "commandLine", "script"):
+        for k in c.shapes.command_keys:
             v = a.get(k)
             if isinstance(v, str):
                 return v
@@ -324,33 +325,32 @@ def shell_reads_only(cmd: str) -> bool:
 
 
 _STATUS_ACTIONS = frozenset({"status", "get_status", "check", "poll", "wait", "output", "read", "logs"})
-_PROC_KEYS = ("session_id", "bash_id", "shell_id", "task_id", "TaskId", "taskId", "CommandId", "commandId",
-              "command_id", "process_id", "processId")
 
 
 def is_poll(c: Call) -> bool:
     """Whether a call only waits on (or reads from) a process an earlier call started."""
     n = c.name.lower()
-    if n in POLL_NAMES:
+    sh = c.shapes
+    if n in sh.poll_tools:
         return True
     a = c.args
-    if n == "write_stdin":
-        return isinstance(a, dict) and not a.get("chars")
-    if n == "manage_task" and isinstance(a, dict):  # Antigravity: Action "status" on a background task
-        action = a.get("Action") or a.get("action")
+    if n in sh.input_tools:
+        return isinstance(a, dict) and not a.get(sh.input_tools[n])
+    if n in sh.status_tools and isinstance(a, dict):
+        action = next((a[k] for k in sh.status_tools[n] if a.get(k)), None)
         return isinstance(action, str) and action.strip('"').lower() in _STATUS_ACTIONS
-    if isinstance(a, str) and "write_stdin" in a and "exec_command" not in a:
+    if isinstance(a, str) and any(poll in a and start not in a for poll, start in sh.script_polls):
         return True
     cmd = command_of(c)
-    return bool(cmd) and cmd.strip().startswith("sleep ") and not shell_writes(cmd)
+    return cmd is not None and cmd.strip().startswith("sleep ") and not shell_writes(cmd)
 
 
 def poll_process(c: Call) -> str | None:
     """The id of the process a poll waits on (write_stdin `session_id`, BashOutput `bash_id`, a task id). Input
     written to a running process (Codex `write_stdin` with `chars`, a Ctrl-C) targets it too."""
-    if not isinstance(c.args, dict) or not (is_poll(c) or c.name.lower() == "write_stdin"):
+    if not isinstance(c.args, dict) or not (is_poll(c) or c.name.lower() in c.shapes.input_tools):
         return None
-    for k in _PROC_KEYS:
+    for k in c.shapes.process_keys:
         v = c.args.get(k)
         if isinstance(v, (int, str)) and not isinstance(v, bool) and str(v).strip('"'):
             return str(v).strip('"')
@@ -410,8 +410,7 @@ def describe(c: Call, limit: int = 100) -> str:
     """A short human label of what a call is about: its file, command, pattern or query."""
     a = c.args
     if isinstance(a, dict):
-        for k in ("file_path", "filePath", "path", "TargetFile", "absolute_path", "notebook_path", "command", "cmd",
-                  "CommandLine", "pattern", "query", "url", "prompt", "description"):
+        for k in c.shapes.describe_keys:
             v = a.get(k)
             if isinstance(v, list):
                 v = _norm(v)
@@ -436,10 +435,6 @@ def _short(s: str, limit: int) -> str:
 
 # -- edits, per tool family ------------------------------------------------------------------------
 
-_PATH_KEYS = ("file_path", "filePath", "path", "TargetFile", "target_file", "absolute_path", "file", "filename")
-_OLD_KEYS = ("old_string", "oldString", "old_str", "TargetContent", "old_text", "search")
-_NEW_KEYS = ("new_string", "newString", "new_str", "ReplacementContent", "new_text", "replace")
-_CONTENT_KEYS = ("content", "CodeContent", "file_text", "text", "contents")
 _PATCH_FILE = re.compile(r"^\*\*\* (?:Update|Add|Delete) File: (.+)$", re.MULTILINE)
 
 
@@ -493,17 +488,18 @@ def _parse_patch(text: str) -> list[tuple[str, str | None, str | None]]:
 def edits_of(c: Call) -> list[tuple[str, str, str | None, str | None]]:
     """What a write call does to files: (path, 'replace'|'write', old-hash, new-hash) per change."""
     a = c.args
+    sh = c.shapes
     text = None
     if isinstance(a, str) and "*** Begin Patch" in a:
         text = a
     elif isinstance(a, dict):
-        for k in ("input", "patch", "command", "cmd"):
+        for k in (*sh.patch_keys, *sh.command_keys):
             v = a.get(k)
             if isinstance(v, str) and "*** Begin Patch" in v:
                 text = v
                 break
     if text is not None:
-        out = []
+        out: list[tuple[str, str, str | None, str | None]] = []
         for path, old, new in _parse_patch(text):
             if old is None:
                 out.append((path, "write", None, _h(new)))
@@ -512,22 +508,22 @@ def edits_of(c: Call) -> list[tuple[str, str, str | None, str | None]]:
         return out
     if not isinstance(a, dict):
         return []
-    path = _first(a, _PATH_KEYS)
+    path = _first(a, sh.path_keys)
     if not isinstance(path, str):
         return []
     out = []
-    chunks = a.get("edits") or a.get("ReplacementChunks") or a.get("replacements")
+    chunks = next((a[k] for k in sh.chunk_keys if a.get(k)), None)
     if isinstance(chunks, list):
         for e in chunks:
             if isinstance(e, dict):
-                old, new = _first(e, _OLD_KEYS), _first(e, _NEW_KEYS)
+                old, new = _first(e, sh.old_keys), _first(e, sh.new_keys)
                 if isinstance(old, str) and isinstance(new, str):
                     out.append((path, "replace", _h(old), _h(new)))
         return out
-    old, new = _first(a, _OLD_KEYS), _first(a, _NEW_KEYS)
+    old, new = _first(a, sh.old_keys), _first(a, sh.new_keys)
     if isinstance(old, str) and isinstance(new, str):
         return [(path, "replace", _h(old), _h(new))]
-    content = _first(a, _CONTENT_KEYS)
+    content = _first(a, sh.content_keys)
     if isinstance(content, str):
         return [(path, "write", None, _h(content))]
     return []
@@ -539,7 +535,7 @@ def write_targets(c: Call) -> list[str]:
     if e:
         return list(dict.fromkeys(p for p, *_ in e))
     if c.kind == "write" and isinstance(c.args, dict):
-        p = _first(c.args, _PATH_KEYS)
+        p = _first(c.args, c.shapes.path_keys)
         return [p] if isinstance(p, str) else []
     cmd = command_of(c)
     if cmd:
@@ -565,7 +561,8 @@ def same_path(a: str | None, b: str | None) -> bool:
 
 # -- normalised error text (also used to group failures across sessions) ---------------------------
 
-_E_TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?|\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b")
+_E_TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?"
+                   r"|\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b")
 _E_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 _E_HEX = re.compile(r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b")
 _E_QUOTED = re.compile(r"\"[^\"\n]{0,300}\"|'[^'\n]{0,300}'|`[^`\n]{0,300}`|‘[^’\n]{0,300}’|“[^”\n]{0,300}”")
@@ -619,7 +616,7 @@ def normalize_error(text: str | None, limit: int = 160) -> str:
 # -- the detectors ---------------------------------------------------------------------------------
 
 
-def _coord(c: Call) -> tuple[int, int]:
+def _coord(c: Call) -> tuple[int, int | None]:
     return (c.turn, c.step)
 
 
@@ -741,7 +738,7 @@ def find_retry_storms(ctx: _Ctx) -> list[Finding]:
         failed = c.status == "error" and c.error_kind in failing
         if c.status == "error" and not failed:
             continue  # interrupted / denied: reported by their own detectors
-        still = []
+        still: list[Any] = []
         for ch in open_chains:
             (still if pos - ch.last <= th.retry_window else done).append(ch)
         open_chains = still
@@ -789,11 +786,12 @@ def find_retry_storms(ctx: _Ctx) -> list[Finding]:
         else:
             tail = "; it never succeeded"
         sev = "warning" if resolved_by is not None else "critical"
-        shown = [*fails, calls[resolved_by]] if resolved_by is not None and resolved_by - ch.idx[-1] <= th.retry_window \
-            else fails
+        near = resolved_by is not None and resolved_by - ch.idx[-1] <= th.retry_window
+        shown = [*fails, calls[resolved_by]] if near and resolved_by is not None else fails
         out.append(Finding(
             kind="retry_storm", severity=sev, start=_coord(fails[0]), end=_coord(shown[-1]), call_ids=_ids(shown),
-            tool="/".join(tools), target=ch.target or describe(fails[0]), count=len(fails), resolved=resolved_by is not None,
+            tool="/".join(tools), target=ch.target or describe(fails[0]), count=len(fails),
+            resolved=resolved_by is not None,
             explanation=f"{'/'.join(tools)} `{describe(fails[0], 80)}` failed {len(fails)} times {how} "
                         f"({_span(fails)}, {between}); last error: {err or 'n/a'}{tail}"))
     return out
@@ -945,7 +943,7 @@ def find_no_progress(ctx: _Ctx) -> list[Finding]:
     def close() -> None:
         if len(run) >= th.no_progress_min:
             calls = [ctx.calls[i] for i in run]
-            names = defaultdict(int)
+            names: defaultdict[str, int] = defaultdict(int)
             for c in calls:
                 names[c.name] += 1
             top = ", ".join(f"{n} ×{k}" for n, k in sorted(names.items(), key=lambda x: -x[1])[:5])
@@ -988,7 +986,7 @@ def find_slow(ctx: _Ctx) -> list[Finding]:
         by_name[c.name].append(i)
     out = []
     for name, idx in by_name.items():
-        ds = [ctx.calls[i].duration_ms for i in idx]
+        ds = [ctx.calls[i].duration_ms or 0 for i in idx]  # every one timed (see above)
         med = statistics.median(ds) if ds else 0
         p95 = _p95(ds) if ds else 0
         for i in idx:

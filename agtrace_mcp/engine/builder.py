@@ -10,8 +10,9 @@ file and resumes a grown log from where it stopped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeGuard
 
 from ..paths import normalize_root
 from ..redact import mask
@@ -49,7 +50,7 @@ def _went_on(turn: TurnRec | None) -> None:
         turn.ended, turn.end_answer = False, None
 
 
-def _s(v: object) -> bool:
+def _s(v: object) -> TypeGuard[str]:
     """A usable metadata string (logs can hold anything where a string belongs)."""
     return isinstance(v, str) and v != ""
 
@@ -95,7 +96,7 @@ class SessionBuilder:
     def __init__(self, sink: Sink, sessions: dict[str, SessionState] | None = None) -> None:
         self.sink = sink
         self.sessions: dict[str, SessionState] = sessions if sessions is not None else {}
-        self._dispatch = {
+        self._dispatch: dict[type, Callable[[Any], None]] = {
             ev.Meta: self._meta,
             ev.Prompt: self._prompt,
             ev.Interrupt: self._interrupt,
@@ -237,7 +238,7 @@ class SessionBuilder:
         st = self._state(e.sid, e.ts)
         m = st.meta
         if _s(e.provider):
-            m.provider = e.provider  # type: ignore[assignment]
+            m.provider = e.provider
         if _s(e.cwd) and not m.project_root:
             m.project_root = normalize_root(e.cwd)  # `A/../shop` is /shop, not a folder of A
         if _s(e.git_branch) and not m.git_branch:
@@ -251,11 +252,11 @@ class SessionBuilder:
         if _s(e.model):
             m.current_model = e.model
         if _s(e.title):
-            m.title = _title(e.title)  # type: ignore[arg-type]
+            m.title = _title(e.title)
         if isinstance(e.context_window, int) and not isinstance(e.context_window, bool) and e.context_window > 0:
             m.context_window = e.context_window
         if _s(e.source_file) and e.source_file not in m.source_files:
-            m.source_files.append(e.source_file)  # type: ignore[arg-type]
+            m.source_files.append(e.source_file)
 
     def _prompt(self, e: ev.Prompt) -> None:
         if not isinstance(e.text, str):
@@ -379,8 +380,9 @@ class SessionBuilder:
 
     def _usage(self, e: ev.StepUsage) -> None:
         st = self._state(e.sid, None)
-        usage = tuple(v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 62 else 0
-                      for v in (e.input, e.cache_read, e.cache_write, e.output, e.reasoning))
+        i, cr, cw, o, r = (v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 62 else 0
+                           for v in (e.input, e.cache_read, e.cache_write, e.output, e.reasoning))
+        usage = (i, cr, cw, o, r)
         if st.step is not None and st.step.key == e.key:
             st.step.usage = usage
             return

@@ -11,7 +11,8 @@ import re
 
 _DENIED = re.compile(
     r"doesn't want to proceed with this tool use|tool use was rejected|user denied permission|"
-    r"permission denied by user|rejected by user|user rejected|sandbox denied|denied by (?:the )?(?:user|sandbox|policy|pre-tool hook)|"
+    r"permission denied by user|rejected by user|user rejected|sandbox denied|"
+    r"denied by (?:the )?(?:user|sandbox|policy|pre-tool hook)|"
     r"tool call denied|not allowed by (?:the )?(?:user|sandbox|policy)",
     re.IGNORECASE,
 )
@@ -22,18 +23,16 @@ _INTERRUPTED = re.compile(
 )
 _TIMEOUT = re.compile(r"timed out|deadline exceeded", re.IGNORECASE)
 
-# Exit-code spellings, per agent; each captures the code.
-EXIT_PATTERNS = {
-    "codex": re.compile(r"^(?:Exit code: (-?\d+)|Process exited with code (-?\d+))", re.MULTILINE),
-    "gemini": re.compile(r"^Exit Code: (-?\d+)", re.MULTILINE),
-    "claude": re.compile(r"^(?:Error: )?Exit code (-?\d+)", re.MULTILINE),
-    "antigravity": re.compile(r"(?:exited with code (-?\d+)|failed with exit code: (-?\d+))"),
-}
-
-
-def exit_code_in(text: str, agent: str, head: int = 4096) -> int | None:
-    """Find a process exit code in the first `head` chars of a tool output, in `agent`'s spelling."""
-    m = EXIT_PATTERNS[agent].search(text[:head] if head else text)
+def exit_code_in(text: str, pattern: re.Pattern[str], head: int = 4096, *, last: bool = False) -> int | None:
+    """A process exit code in a tool output, in an agent's spelling (`pattern`, declared by its provider, captures
+    the code in one of its groups): the first match in the first `head` chars, or with `last` the last match in
+    the last `head` chars (a trailer such as Copilot's `<exited with exit code N>`). `head` 0: the whole text."""
+    if last:
+        m = None
+        for found in pattern.finditer(text[-head:] if head else text):
+            m = found
+    else:
+        m = pattern.search(text[:head] if head else text)
     if not m:
         return None
     for g in m.groups():
@@ -107,8 +106,8 @@ def error_excerpt(text: str, limit: int = 300) -> str:
             continue
         if _WEAK.search(s):
             return s[:limit]
-    tail = "\n".join(ln.strip() for ln in lines[-3:])
-    return tail[-limit:]
+    last = "\n".join(ln.strip() for ln in lines[-3:])
+    return last[-limit:]
 
 
 def classify(output: str, is_error: bool | None, exit_code: int | None, hint: str | None,

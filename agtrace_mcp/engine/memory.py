@@ -19,8 +19,12 @@ class _Collected:
 
 
 class MemorySink:
-    def __init__(self) -> None:
+    """Collects what the builder produces and turns it into pydantic sessions; `provider` names the agent of a
+    session whose records did not say it."""
+
+    def __init__(self, provider: str = "") -> None:
         self.sessions: dict[str, _Collected] = {}
+        self.provider = provider
 
     def _get(self, sid: str) -> _Collected:
         c = self.sessions.get(sid)
@@ -57,7 +61,7 @@ class MemorySink:
         self._get(sid).interjections[(rec.turn_index, rec.seq)] = rec
 
     def to_models(self) -> list[m.Session]:
-        return [to_session(c) for c in self.sessions.values() if c.meta is not None]
+        return [to_session(c, self.provider) for c in self.sessions.values() if c.meta is not None]
 
 
 def apply_patch(t: ToolRec, patch: ToolRec) -> None:
@@ -73,12 +77,12 @@ def apply_patch(t: ToolRec, patch: ToolRec) -> None:
 def tool_model(t: ToolRec) -> m.ToolExecution:
     err = None
     if t.status == "error" and t.error_kind:
-        err = m.ToolError(kind=t.error_kind, exit_code=t.exit_code, message=t.error_message or "")  # type: ignore[arg-type]
+        err = m.ToolError(kind=t.error_kind, exit_code=t.exit_code, message=t.error_message or "")
     return m.ToolExecution(
-        call_id=t.call_id, name=t.name, kind=t.kind, args=t.args,  # type: ignore[arg-type]
+        call_id=t.call_id, name=t.name, kind=t.kind, args=t.args,
         started_at=parse_ts(t.started_at), ended_at=parse_ts(t.ended_at),
         duration_ms=ms_between(t.started_at, t.ended_at) if t.has_result else None,
-        output=t.output, status=t.status, error=err, child_session_id=t.child)  # type: ignore[arg-type]
+        output=t.output, status=t.status, error=err, child_session_id=t.child)
 
 
 def usage_model(u: tuple[int, ...] | None) -> m.Usage | None:
@@ -91,7 +95,7 @@ def step_model(s: StepRec) -> m.Step:
     status = "failed" if s.failed else ("in_progress" if s.in_progress else "done")
     return m.Step(index=s.index, started_at=parse_ts(s.started_at), model=s.model,
                   reasoning=s.reasoning_text, message=s.message_text,
-                  tools=[tool_model(t) for t in s.tools], usage=usage_model(s.usage), status=status)  # type: ignore[arg-type]
+                  tools=[tool_model(t) for t in s.tools], usage=usage_model(s.usage), status=status)
 
 
 def add_step_stats(stats: m.Stats, step: StepRec) -> None:
@@ -109,7 +113,7 @@ def add_step_stats(stats: m.Stats, step: StepRec) -> None:
         stats.peak_context_tokens = max(stats.peak_context_tokens, i + cr + cw)
 
 
-def to_session(c: _Collected) -> m.Session:
+def to_session(c: _Collected, provider: str = "") -> m.Session:
     meta = c.meta
     assert meta is not None
     by_turn: dict[int, list[StepRec]] = {}
@@ -129,13 +133,13 @@ def to_session(c: _Collected) -> m.Session:
             add_step_stats(total, s)
         turns.append(m.Turn(
             index=tr.index, started_at=parse_ts(tr.started_at), ended_at=parse_ts(tr.ended_at),
-            user=m.UserInput(text=tr.text, origin=tr.origin, slash_command=tr.slash),  # type: ignore[arg-type]
+            user=m.UserInput(text=tr.text, origin=tr.origin, slash_command=tr.slash),
             steps=[step_model(s) for s in steps], interjections=said.get(ti, []), interrupted=tr.interrupted,
-            status=tr.status, final_answer=tr.final_answer, stats=ts))  # type: ignore[arg-type]
+            status=tr.status, final_answer=tr.final_answer, stats=ts))
     total.turns = len(turns)
     total.duration_ms = ms_between(meta.started_at, meta.ended_at)
     return m.Session(
-        session_id=meta.session_id, provider=meta.provider or "claude_code",  # type: ignore[arg-type]
+        session_id=meta.session_id, provider=meta.provider or provider,
         project_root=meta.project_root, git_branch=meta.git_branch or None, title=meta.title,
         started_at=parse_ts(meta.started_at), ended_at=parse_ts(meta.ended_at), models=list(meta.models),
         cli_version=meta.cli_version, parent_session_id=meta.parent_session_id, agent_name=meta.agent_name,

@@ -90,13 +90,25 @@ import orjson
 
 from ..engine import events as ev
 from ..engine.failures import exit_code_in
+from ..engine.shapes import GENERIC
 from ..engine.timeutil import norm_ts
-from .base import Emit, NeedsFullRead, ParseStats, SourceFile, agent_dir, list_dir
+from .base import BaseProvider, Emit, NeedsFullRead, ParseStats, SourceFile, list_dir
 from .files import read_regular
 from .jsonl import JsonlReader, read_line_at
 from .jsonl import loads as jloads
 
 NAME = "antigravity"
+# a run_command result: "… exited with code N" or "… failed with exit code: N"
+EXIT_CODE = re.compile(r"(?:exited with code (-?\d+)|failed with exit code: (-?\d+))")
+# background commands and tasks: command_status and manage_task {Action: status} only look at one
+# (`CommandId`, `TaskId`); edits: replace_file_content {TargetFile, TargetContent, ReplacementContent} or its
+# ReplacementChunks, write_to_file {TargetFile, CodeContent}; run_command {CommandLine}
+TOOL_SHAPES = GENERIC.extend(
+    poll_tools=("command_status",), status_tools={"manage_task": ("Action", "action")},
+    process_keys=("TaskId", "taskId", "task_id", "CommandId", "commandId", "command_id"),
+    command_keys=("CommandLine", "commandLine"), path_keys=("TargetFile", "target_file"),
+    old_keys=("TargetContent",), new_keys=("ReplacementContent",), content_keys=("CodeContent",),
+    chunk_keys=("ReplacementChunks",))
 SURFACES = ("antigravity-cli", "antigravity", "antigravity-ide")
 FULL = "transcript_full.jsonl"
 SHORT = "transcript.jsonl"
@@ -333,7 +345,7 @@ def pb_fields(buf: bytes) -> list[tuple[int, int, Any]]:
             ln, i = _varint(buf, i)
             if i + ln > n:
                 raise _PbError("short bytes")
-            v, i = bytes(buf[i:i + ln]), i + ln
+            v, i = bytes(buf[i:i + ln]), i + ln  # type: ignore[assignment]  # a field holds int or bytes
         elif wt == 5:
             if i + 4 > n:
                 raise _PbError("short fixed32")
@@ -563,7 +575,9 @@ class _SideFiles:
     def _json_map(self, path: Path) -> dict[str, str]:
         def read(data: bytes) -> dict[str, str]:
             o = jloads(data)
-            return {k: v for k, v in o.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(o, dict) else {}
+            if not isinstance(o, dict):
+                return {}
+            return {k: v for k, v in o.items() if isinstance(k, str) and isinstance(v, str)}
         return self._load(path, read) or {}
 
     def last_conversations(self, root: Path) -> dict[str, str]:
@@ -658,18 +672,30 @@ def _transcript_of(brain: str) -> SourceFile | None:
 # -- the provider ----------------------------------------------------------------------------------------
 
 
-class AntigravityProvider:
+class AntigravityProvider(BaseProvider):
     name = NAME
     label = "Antigravity"
+    order = 40
+    aliases = ("agy", "antigravity-cli")
     root_env = ()  # the agent's own variables that move its logs
     incremental = True  # appended steps continue the last read; anything else reads the whole file (_Tail)
+    exit_pattern = EXIT_CODE
+    tool_shapes = TOOL_SHAPES
 
     def __init__(self) -> None:
         self._side = _SideFiles()
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
-        base = agent_dir(env, NAME, home, None, ".gemini")
+        base = self.agent_dir(env, home, ".gemini")
         return [base / s for s in SURFACES]
+
+    def claims(self, path: str) -> int:
+        """Transcripts under an `antigravity*` folder (inside `.gemini`, where Gemini CLI's own logs are too)."""
+        low = path.replace("\\", "/").lower()
+        return 3 if "/antigravity" in low and low.endswith(".jsonl") else 0
+
+    def sniff(self, path: str, first: Any) -> int:
+        return 2 if isinstance(first, dict) and "step_index" in first and "source" in first else 0
 
     def discover(self, roots: list[Path]) -> Iterator[SourceFile]:
         """One transcript per brain folder. A root may be a surface root, its `brain` folder or one brain."""
@@ -893,10 +919,10 @@ class _Session:
                 calls.append((cid, name, args))
                 slots.append((k, cid, name))
                 if name in _SHELL_TOOLS and isinstance(args, dict) and isinstance(args.get("Cwd"), str):
-                    p = norm_path(args["Cwd"])
-                    if p:
-                        self.cwds[p] += 1
-                        self.cwd_order.setdefault(p, len(self.cwd_order))
+                    cwd = norm_path(args["Cwd"])
+                    if cwd:
+                        self.cwds[cwd] += 1
+                        self.cwd_order.setdefault(cwd, len(self.cwd_order))
             self._claim_slots(r.idx, slots, 0, last)
             self.calls[r.idx] = calls
         # Results no call claimed: their planner line is lost (or precedes the file). They become synthetic calls.
@@ -1107,8 +1133,8 @@ class _Session:
                 else:
                     self.stats.skipped["system_message"] += 1
             elif t == _CHECKPOINT:
-                m = _CHECKPOINT_N.search(_str(o.get("content")))
-                if m and int(m.group(1)) == 0:
+                cp = _CHECKPOINT_N.search(_str(o.get("content")))
+                if cp and int(cp.group(1)) == 0:
                     self.stats.skipped["initial_checkpoint"] += 1
                 else:
                     emit(ev.Compact(sid, ts, "auto"))
@@ -1200,5 +1226,5 @@ def _int(v: Any) -> int:
 
 
 def _exit_code(text: str) -> int | None:
-    code = exit_code_in(text, "antigravity")
+    code = exit_code_in(text, EXIT_CODE)
     return code if code is not None and -(1 << 31) <= code < (1 << 32) else None

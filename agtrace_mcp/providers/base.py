@@ -1,4 +1,12 @@
-"""What every provider is: discover files under its roots, parse one file into events.
+"""What every provider is: one module that says everything about one agent.
+
+A provider names its agent (`name`, `aliases`, `label`), says where its logs live and what moves them
+(`default_roots`, `root_env`, `root_var`, `root_flag`), how to recognise its files (`claims`, `sniff`), how
+to discover and parse them (`discover`, `describe`, `parse`, `read_output`), and the agent's conventions
+the engine needs (`exit_pattern`, `tool_shapes`, `slash_parent`). Everything else in agtrace-mcp (the model's
+provider names, tool arguments, configuration, CLI flags, doctor) reads these from the registry
+(`providers.registry`), so a name is written once, and a plugin package adds an agent by declaring an entry
+point in the `agtrace_mcp.providers` group (see examples/provider-plugin). `BaseProvider` holds the defaults.
 
 `parse` is resumable: it reads from a byte offset with the state it returned last time and returns the
 offset where it stopped (before a torn last line) with its new state. A provider whose format is not
@@ -14,15 +22,19 @@ keeps the others as they are, and marks the ones no longer present as not on dis
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import os
+import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..engine.shapes import GENERIC, ToolShapes
 from ..redact import mask
+from .files import MAX_LINE_BYTES
 
 Emit = Callable[[object], None]
 
@@ -32,27 +44,6 @@ PREVIEW_SCAN = 4096
 # What a record of an unexpected shape raises inside a parser (a list where a dict was expected, a number
 # for a string…). Parsers catch these per record: the record is skipped and counted, never fatal.
 SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError)
-
-# provider -> (our override variable, CLI flag); the override names the agent's own data dir.
-ROOT_VARS: dict[str, tuple[str, str]] = {
-    "claude_code": ("AGTRACE_MCP_CLAUDE_DIR", "--claude-dir"),
-    "codex": ("AGTRACE_MCP_CODEX_DIR", "--codex-dir"),
-    "gemini_cli": ("AGTRACE_MCP_GEMINI_DIR", "--gemini-dir"),
-    "antigravity": ("AGTRACE_MCP_ANTIGRAVITY_DIR", "--antigravity-dir"),
-    "copilot_cli": ("AGTRACE_MCP_COPILOT_DIR", "--copilot-dir"),
-    "opencode": ("AGTRACE_MCP_OPENCODE_DIR", "--opencode-dir"),
-}
-
-
-def agent_dir(env: dict[str, str], provider: str, home: Path, agent_var: str | None, default: str) -> Path:
-    """An agent's data dir: our override, else the agent's own variable, else its default under HOME."""
-    ours = env.get(ROOT_VARS[provider][0])
-    if ours:
-        return Path(ours).expanduser()
-    if agent_var and env.get(agent_var):
-        return Path(env[agent_var]).expanduser()
-    return home / default
-
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
@@ -81,8 +72,6 @@ class ParseStats:
 
     def long_line(self, offset: int) -> None:
         """Count a line over the line cap (it is skipped)."""
-        from .files import MAX_LINE_BYTES
-
         self.long_lines += 1
         self.bad(offset, f"line longer than {MAX_LINE_BYTES >> 20} MB (AGTRACE_MCP_MAX_LINE_MB); skipped", b"")
 
@@ -95,7 +84,7 @@ class ParseStats:
         self.bad(offset, f"unexpected record shape ({type(err).__name__}: {mask(str(err)[:PREVIEW_SCAN])[:80]})",
                  preview)
 
-    def bad(self, offset: int, reason: str, preview: bytes | str) -> None:
+    def bad(self, offset: int, reason: str, preview: builtins.bytes | str) -> None:
         """Count a line that could not be used, keeping a few (masked) samples for `doctor`."""
         self.bad_lines += 1
         if len(self.bad_samples) < 5:
@@ -118,13 +107,13 @@ class ParseStats:
         self.skipped.update(other.skipped)
 
 
-class NeedsFullRead(Exception):  # noqa: N818 - a signal, not an error
+class NeedsFullRead(Exception):
     """Raised by `parse` resuming from an offset, before it emits anything, when what was appended cannot be
     read as a continuation (a rewind into steps already read, say): the index then reads the file again from
     the start."""
 
 
-class KeepIndexed(Exception):  # noqa: N818 - a signal, not an error
+class KeepIndexed(Exception):
     """Raised by `parse`, before it emits anything, when a file written whole on every change (Gemini's and
     Copilot's JSON documents) is caught half-written: the index keeps what it has from that file and reads it
     again on the next refresh, instead of losing its session until the file is whole again."""
@@ -135,37 +124,174 @@ class KeepIndexed(Exception):  # noqa: N818 - a signal, not an error
         self.preview = preview
 
 
+@dataclass(frozen=True, slots=True)
+class SlashParent:
+    """A subagent whose log names no parent: its parent is the session of the same agent and project whose
+    `slash` turn (a slash command such as `/review`) started last before it, within `window_s` seconds. The
+    store applies the rule (Codex review sub-agents)."""
+
+    agent_name: str  # the subagent's agent_name
+    slash: str  # the parent's slash command
+    window_s: int = 600
+
+
+Stamp = tuple[int, int, int]  # (size, mtime_ns, inode)
+
+
 class Provider(Protocol):
-    name: str
-    label: str  # the agent's name for people: "Claude Code"
-    root_env: tuple[str, ...]  # the agent's own environment variables that move its logs (CODEX_HOME…)
-    incremental: bool
+    """The contract of a provider. Members shown as properties are read-only; `BaseProvider` gives every one
+    that may be left out a default (optional capabilities default to None: not supported)."""
 
-    def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]: ...
+    @property
+    def name(self) -> str:
+        """The agent's id in the index and in every answer (`claude_code`): lower case, letters, digits, `_`."""
+    @property
+    def label(self) -> str:
+        """The agent's name for people: "Claude Code"."""
+    @property
+    def short(self) -> str:
+        """The short name tables show and `root_var`/`root_flag` are made of (`claude`); also an alias."""
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Other names a user may type for the agent (`claude-code`, `agy`)."""
+    @property
+    def order(self) -> int:
+        """Where the agent comes in lists (doctor, CLI flags, discovery): the built-in six are 10..60."""
+    @property
+    def root_env(self) -> tuple[str, ...]:
+        """The agent's own environment variables that move its logs (`CODEX_HOME`)."""
+    @property
+    def root_var(self) -> str:
+        """Our variable that names the agent's data dir (`AGTRACE_MCP_CLAUDE_DIR`)."""
+    @property
+    def root_flag(self) -> str:
+        """The CLI flag that names it (`--claude-dir`)."""
+    @property
+    def incremental(self) -> bool:
+        """Whether a grown file is read from where the last read stopped (else always from 0)."""
+    @property
+    def partial(self) -> bool:
+        """Whether one file holds many sessions and a read emits only those that changed (see `present`)."""
+    @property
+    def exit_pattern(self) -> re.Pattern[str] | None:
+        """How the agent writes a process exit code into a tool output (one group captures it)."""
+    @property
+    def tool_shapes(self) -> ToolShapes:
+        """How the agent's tools spell polls, commands, paths and edits (for the analysis)."""
+    @property
+    def slash_parent(self) -> SlashParent | None:
+        """Subagents whose parent is found by a slash command of the parent (Codex `/review`); None: none."""
+    @property
+    def stamp(self) -> Callable[[SourceFile], Stamp] | None:
+        """(size, mtime_ns, inode) that change whenever the data does, for a provider whose data also lives in
+        side files (a SQLite `-wal`); None: the file's own stat."""
+    @property
+    def present(self) -> Callable[[Any], set[str]] | None:
+        """For a partial provider: the sessions a file still holds, from the state `parse` returned."""
+    @property
+    def may_hold(self) -> Callable[[str, str], bool] | None:
+        """Whether the file at a path may hold the session `ref` (an id or a prefix of 6+ characters); None:
+        the file's path holds the session id."""
+    @property
+    def project_from_known(self) -> Callable[[str, Iterable[str]], str | None] | None:
+        """The project of a log whose records do not name it, among known paths (Gemini's hash folders)."""
 
-    def discover(self, roots: list[Path]) -> Iterator[SourceFile]: ...
+    def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
+        """Where the agent keeps its logs, from HOME and the environment mapping given (never os.environ)."""
+        ...
+
+    def discover(self, roots: list[Path]) -> Iterator[SourceFile]:
+        """Every log file under these roots (a walk that survives unreadable and vanishing folders)."""
+        ...
 
     def describe(self, path: str) -> SourceFile:
         """Describe one file from its path alone (for `load_file` on a bare path)."""
         ...
 
-    def parse(self, src: SourceFile, offset: int, state: Any, emit: Emit, stats: ParseStats) -> tuple[int, Any]: ...
+    def claims(self, path: str) -> int:
+        """How surely a path is one of this agent's logs by its location alone: 0 not at all, 1 a folder
+        the agent owns (`/.claude/`), 2 its own layout, 3 a layout inside another agent's folder. The most sure
+        provider wins (`detect_provider`)."""
+        ...
+
+    def sniff(self, path: str, first: Any) -> int:
+        """How surely a file is this agent's by its first JSON value `first` (None when the first line is not
+        JSON; the file may then be read): scored as `claims`."""
+        ...
+
+    def parse(self, src: SourceFile, offset: int, state: Any, emit: Emit, stats: ParseStats) -> tuple[int, Any]:
+        """Emit the events of `src` from `offset` (with the state returned last time); return where it stopped
+        (before a torn last line) and the state to continue from."""
+        ...
 
     def read_output(self, src: SourceFile, offset: int, call_id: str) -> str | None:
         """Fast path for the full output of one tool result stored at `offset`; None = not supported."""
         ...
 
 
-def may_hold(src: SourceFile, ref: str) -> bool:
-    """Whether the file's location says it may hold the session `ref` (an id or a prefix of one of 6+
-    characters): most agents put the session id in the file or folder name. A provider whose names hold
-    only part of the id, or none of it, says so with its own `may_hold(path, ref)`."""
-    from . import REGISTRY
+class BaseProvider:
+    """Defaults for every member of `Provider` that a provider may leave out. Subclass it, set `name` and
+    `label`, and write `default_roots`, `discover` and `parse`."""
 
-    own = getattr(REGISTRY.get(src.provider), "may_hold", None)
-    if own is not None:
-        return bool(own(src.path, ref))
-    return ref in src.path
+    name: str = ""
+    label: str = ""
+    short_name: str = ""  # `short`, when it is not `name`
+    aliases: tuple[str, ...] = ()
+    order: int = 100  # after the built-in agents
+    root_env: tuple[str, ...] = ()
+    incremental: bool = True
+    partial: bool = False
+    exit_pattern: re.Pattern[str] | None = None
+    tool_shapes: ToolShapes = GENERIC
+    slash_parent: SlashParent | None = None
+    stamp: Callable[[SourceFile], Stamp] | None = None
+    present: Callable[[Any], set[str]] | None = None
+    may_hold: Callable[[str, str], bool] | None = None
+    project_from_known: Callable[[str, Iterable[str]], str | None] | None = None
+
+    @property
+    def short(self) -> str:
+        return self.short_name or self.name
+
+    @property
+    def root_var(self) -> str:
+        return f"AGTRACE_MCP_{re.sub(r'[^A-Za-z0-9]', '_', self.short).upper()}_DIR"
+
+    @property
+    def root_flag(self) -> str:
+        return f"--{re.sub(r'[^a-z0-9]', '-', self.short.lower())}-dir"
+
+    def agent_dir(self, env: dict[str, str], home: Path, default: str) -> Path:
+        """The agent's data dir: our override (`root_var`), else the agent's own variable (the first of
+        `root_env`), else `default` under HOME."""
+        ours = env.get(self.root_var)
+        if ours:
+            return Path(ours).expanduser()
+        for var in self.root_env[:1]:
+            if env.get(var):
+                return Path(env[var]).expanduser()
+        return home / default
+
+    def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
+        raise NotImplementedError
+
+    def discover(self, roots: list[Path]) -> Iterator[SourceFile]:
+        raise NotImplementedError
+
+    def describe(self, path: str) -> SourceFile:
+        return SourceFile(path, self.name)
+
+    def claims(self, path: str) -> int:
+        return 0
+
+    def sniff(self, path: str, first: Any) -> int:
+        return 0
+
+    def parse(self, src: SourceFile, offset: int, state: Any, emit: Emit, stats: ParseStats) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def read_output(self, src: SourceFile, offset: int, call_id: str) -> str | None:
+        return None
 
 
 def list_dir(folder: Path | str) -> list[os.DirEntry[str]]:

@@ -17,10 +17,11 @@ import orjson
 
 from ..engine import events as ev
 from ..engine.failures import exit_code_in
+from ..engine.shapes import GENERIC
 from ..engine.timeutil import norm_ts
-from .base import SHAPE_ERRORS, Emit, ParseStats, SourceFile, agent_dir, safe_walk
+from .base import SHAPE_ERRORS, BaseProvider, Emit, ParseStats, SourceFile, safe_walk
 from .files import read_regular
-from .jsonl import JsonlReader, read_line_at
+from .jsonl import JsonlReader, as_dict, read_line_at
 from .jsonl import loads as jloads
 
 NAME = "claude_code"
@@ -44,6 +45,11 @@ _KNOWN_TYPES = frozenset({
     "api-request", "api-request-blob", "api-request-shape", "cost-state", "tag", "agent-color",
 })
 _TASK_TOOLS = ("Task", "Agent")
+# `Exit code N` (or `Error: Exit code N`) starts the output of a failed Bash call
+EXIT_CODE = re.compile(r"^(?:Error: )?Exit code (-?\d+)", re.MULTILINE)
+# BashOutput/TaskOutput only read what a background shell or task (`bash_id`, `shell_id`, `task_id`) printed;
+# MultiEdit lists its edits under `edits` (the default), NotebookEdit names `notebook_path`
+TOOL_SHAPES = GENERIC.extend(poll_tools=("BashOutput", "TaskOutput"), process_keys=("bash_id", "shell_id", "task_id"))
 
 
 @dataclass
@@ -91,14 +97,29 @@ def _result_output(block: dict[str, Any]) -> str:
     return block_text(block.get("content"))
 
 
-class ClaudeProvider:
+class ClaudeProvider(BaseProvider):
     name = NAME
     label = "Claude Code"
+    order = 10
+    short_name = "claude"
+    aliases = ("claude-code", "claude code")
     root_env = ("CLAUDE_CONFIG_DIR",)  # the agent's own variables that move its logs
     incremental = True
+    exit_pattern = EXIT_CODE
+    tool_shapes = TOOL_SHAPES
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
-        return [agent_dir(env, NAME, home, "CLAUDE_CONFIG_DIR", ".claude") / "projects"]
+        return [self.agent_dir(env, home, ".claude") / "projects"]
+
+    def claims(self, path: str) -> int:
+        """Anything under a `.claude` folder; other agents' layouts are more specific and win."""
+        return 1 if "/.claude/" in path.replace("\\", "/").lower() else 0
+
+    def sniff(self, path: str, first: Any) -> int:
+        if isinstance(first, dict) and ("sessionId" in first or first.get("type") in (
+                "summary", "file-history-snapshot", "user", "assistant", "queue-operation")):
+            return 1  # Gemini JSONL records have a sessionId too, with a projectHash: Gemini is surer
+        return 0
 
     def discover(self, roots: list[Path]) -> Iterator[SourceFile]:
         for root in roots:
@@ -343,7 +364,7 @@ class ClaudeProvider:
         if sid is None:
             return
         emit(ev.Interjection(sid, norm_ts(o.get("timestamp")), text))
-        for i, (queued, _ts) in enumerate(st.queued):
+        for _i, (queued, _ts) in enumerate(st.queued):
             if queued == text:  # its queue record's remove comes next: do not take it twice
                 st.absorbed.append(text)
                 del st.absorbed[:-16]
@@ -386,7 +407,7 @@ class ClaudeProvider:
             output = _result_output(b)
             flag = b.get("is_error")
             is_error = bool(flag) if flag is not None else (True if tur_error and n_results == 1 else None)
-            code = exit_code_in(output, "claude") if is_error else None
+            code = exit_code_in(output, EXIT_CODE) if is_error else None
             emit(ev.Result(sid, str(b.get("tool_use_id", "")), ts, output, is_error=is_error, exit_code=code,
                            hint="interrupted" if interrupted else None, child=child, off=off))
         for text in said:
@@ -395,7 +416,7 @@ class ClaudeProvider:
     def _system(self, st: ClaudeState, sid: str, o: dict[str, Any], emit: Emit) -> None:
         sub = o.get("subtype")
         if sub == "compact_boundary":
-            cm = o.get("compactMetadata") if isinstance(o.get("compactMetadata"), dict) else {}
+            cm = as_dict(o.get("compactMetadata"))
             emit(ev.Compact(sid, norm_ts(o.get("timestamp")), cm.get("trigger"), _int_or_none(cm.get("preTokens"))))
         elif sub == "local_command":
             st.pending_slash = None

@@ -31,13 +31,24 @@ import orjson
 
 from ..engine import events as ev
 from ..engine.failures import exit_code_in
+from ..engine.shapes import GENERIC
 from ..engine.timeutil import norm_ts, parse_ts
 from ..engine.tools import tool_kind
-from .base import Emit, ParseStats, SHAPE_ERRORS, SourceFile, agent_dir, safe_walk
-from .jsonl import JsonlReader, read_line_at
+from .base import SHAPE_ERRORS, BaseProvider, Emit, ParseStats, SlashParent, SourceFile, safe_walk
+from .jsonl import JsonlReader, as_dict, as_str, read_line_at
 from .jsonl import loads as jloads
 
 NAME = "codex"
+# the header of a shell output: `Exit code: N` (shell) or `Process exited with code N` (exec_command)
+EXIT_CODE = re.compile(r"^(?:Exit code: (-?\d+)|Process exited with code (-?\d+))", re.MULTILINE)
+# `write_stdin` with no `chars` only polls the process `session_id` names (code mode: a script that calls
+# write_stdin and not exec_command); `wait_agent` waits on a subagent; apply_patch sends its patch as `input`
+TOOL_SHAPES = GENERIC.extend(poll_tools=("wait_agent",), input_tools={"write_stdin": "chars"},
+                             script_polls=(("write_stdin", "exec_command"),), process_keys=("session_id",),
+                             patch_keys=("input",))
+# A `/review` starts a review sub-agent whose log names no parent (agent_name "review")
+REVIEW = SlashParent(agent_name="review", slash="/review", window_s=600)
+_RECORD_TYPES = ("session_meta", "response_item", "event_msg", "turn_context")
 _UUID_IN_NAME = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", re.I)
 
 # User-role content the harness injected (codex-rs `ContextualUserFragment` markers and older spellings).
@@ -80,8 +91,8 @@ _IGNORED_EVENTS = frozenset({
     "collab_agent_spawn_begin", "collab_agent_spawn_end", "collab_agent_interaction_begin",
     "collab_agent_interaction_end", "request_user_input", "elicitation_request", "dynamic_tool_call_request",
 })
-_BOUNDED = 256
-_COPY_BURST_GAP = 5.0  # seconds: records copied from the parent are written in one burst  # size of the small call-id memories kept in the state
+_BOUNDED = 256  # size of the small call-id memories kept in the state
+_COPY_BURST_GAP = 5.0  # seconds: records copied from the parent are written in one burst
 
 
 @dataclass
@@ -274,7 +285,7 @@ def header_exit_code(text: str) -> int | None:
     """
     head = text[:4096]
     cut = head.find("\nOutput:")
-    return exit_code_in(head[:cut] if cut >= 0 else head, "codex")
+    return exit_code_in(head[:cut] if cut >= 0 else head, EXIT_CODE)
 
 
 def _sig(u: Any) -> tuple[int, ...] | None:
@@ -322,7 +333,7 @@ def _mcp_result(result: Any) -> tuple[str, bool]:
 
 
 def _web_search_text(p: dict[str, Any]) -> str:
-    action = p.get("action") if isinstance(p.get("action"), dict) else {}
+    action = as_dict(p.get("action"))
     lines: list[str] = []
     q = p.get("query") or action.get("query") or action.get("url") or action.get("pattern")
     if q:
@@ -357,15 +368,32 @@ def event_result_text(p: dict[str, Any]) -> str | None:
     return None
 
 
-class CodexProvider:
+class CodexProvider(BaseProvider):
     name = NAME
     label = "Codex CLI"
+    order = 20
+    aliases = ("codex-cli", "codex_cli")
     root_env = ("CODEX_HOME",)  # the agent's own variables that move its logs
     incremental = True
+    exit_pattern = EXIT_CODE
+    tool_shapes = TOOL_SHAPES
+    slash_parent = REVIEW
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
-        base = agent_dir(env, NAME, home, "CODEX_HOME", ".codex")
+        base = self.agent_dir(env, home, ".codex")
         return [base / "sessions", base / "archived_sessions"]
+
+    def claims(self, path: str) -> int:
+        """`rollout-*` files, anything under a `.codex` folder."""
+        low = path.replace("\\", "/").lower()
+        return 2 if "/.codex/" in low or "/rollout-" in low or low.rsplit("/", 1)[-1].startswith("rollout-") else 0
+
+    def sniff(self, path: str, first: Any) -> int:
+        if path.endswith(".zst"):
+            return 2  # only Codex compresses its logs
+        if isinstance(first, dict) and (first.get("type") in _RECORD_TYPES or "record_type" in first):
+            return 2
+        return 0
 
     def describe(self, path: str) -> SourceFile:
         """What a single file's location says (no folder walk)."""
@@ -518,7 +546,7 @@ class CodexProvider:
                     first_event = False
             sid = st.sid
             assert sid is not None
-            git = p.get("git") if isinstance(p.get("git"), dict) else {}
+            git = as_dict(p.get("git"))
             parent, agent = _lineage(p)
             st.agent_path = p.get("agent_path") if isinstance(p.get("agent_path"), str) else None
             hs = p.get("subagent_history_start_ordinal")
@@ -752,7 +780,7 @@ class CodexProvider:
             kind = p.get("kind")
             if kind not in (None, "plain"):
                 return  # 0.3x: environment context / user instructions mirrored as user_message
-            text = p.get("message") if isinstance(p.get("message"), str) else ""
+            text = as_str(p.get("message"))
             n_images = sum(len(p[k]) for k in ("images", "local_images") if isinstance(p.get(k), list))
             if n_images:
                 text = (text + "\n" if text else "") + " ".join(["[image]"] * n_images)
@@ -893,7 +921,8 @@ class CodexProvider:
         for o in read_line_at(src.path, offset):
             if not isinstance(o, dict):
                 continue
-            p = o.get("payload") if isinstance(o.get("payload"), dict) else o
+            payload = o.get("payload")
+            p: dict[str, Any] = payload if isinstance(payload, dict) else o
             t = p.get("type")
             if t in _OUTPUT_ITEMS and str(p.get("call_id") or "") == call_id:
                 return normalize_output(p)[0]

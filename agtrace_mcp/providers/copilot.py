@@ -57,11 +57,13 @@ from typing import Any
 import orjson
 
 from ..engine import events as ev
+from ..engine.failures import exit_code_in
+from ..engine.shapes import GENERIC
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
-from .base import Emit, KeepIndexed, ParseStats, SourceFile, agent_dir, list_dir
+from .base import BaseProvider, Emit, KeepIndexed, ParseStats, SourceFile, list_dir
 from .files import read_regular
-from .jsonl import JsonlReader, read_line_at
+from .jsonl import JsonlReader, as_dict, read_line_at
 from .jsonl import loads as jloads
 
 NAME = "copilot_cli"
@@ -77,7 +79,10 @@ _SELF_CLOSING = re.compile(r"<(?:pr_metadata|user_query)\b[^>]*/?>\s*")
 _USER_REQUEST = re.compile(r"<userRequest>(.*?)</userRequest>", re.S)
 _SLASH = re.compile(r"^/[A-Za-z][\w:.-]*$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-_EXIT = re.compile(r"<exited with exit code (-?\d+)>")
+# the `<exited with exit code N>` trailer of a shell result (the last one counts)
+EXIT_CODE = re.compile(r"<exited with exit code (-?\d+)>")
+# edit {path, old_str, new_str}, create {path, file_text}
+TOOL_SHAPES = GENERIC.extend(old_keys=("old_str",), new_keys=("new_str",), content_keys=("file_text",))
 _INTERRUPT_TEXT = re.compile(r"cancel+ed|aborted|interrupted", re.I)
 
 _SHELL_TOOLS = frozenset({"bash", "powershell", "shell", "read_bash", "write_bash", "read_powershell",
@@ -93,7 +98,8 @@ _KINDS = {
 }
 _BUILTIN = frozenset({
     "view", "edit", "create", "str_replace_editor", "str_replace", "bash", "powershell", "grep", "rg", "glob",
-    "think", "web_fetch", "web_search", "reply_to_comment", "code_review", "report_progress", "fetch_copilot_cli_documentation",
+    "think", "web_fetch", "web_search", "reply_to_comment", "code_review", "report_progress",
+    "fetch_copilot_cli_documentation",
     *_KINDS,
 })
 _DENIED_CODES = frozenset({"rejected", "denied", "permission_denied"})
@@ -146,15 +152,29 @@ class CopilotState:
     last_ts: str | None = None  # the newest event time seen (for events written without one)
 
 
-class CopilotProvider:
+class CopilotProvider(BaseProvider):
     name = NAME
     label = "GitHub Copilot CLI"
+    order = 50
+    short_name = "copilot"
+    aliases = ("copilot-cli", "github copilot")
     root_env = ("COPILOT_HOME",)  # the agent's own variables that move its logs
     incremental = True
+    exit_pattern = EXIT_CODE
+    tool_shapes = TOOL_SHAPES
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
-        base = agent_dir(env, NAME, home, "COPILOT_HOME", ".copilot")
+        base = self.agent_dir(env, home, ".copilot")
         return [base / "session-state", base / "history-session-state"]
+
+    def claims(self, path: str) -> int:
+        """Anything under `.copilot`, `session-state/` or `history-session-state/`."""
+        low = path.replace("\\", "/").lower()
+        return 2 if "/.copilot/" in low or "/session-state/" in low or "/history-session-state/" in low else 0
+
+    def sniff(self, path: str, first: Any) -> int:
+        kind = first.get("type") if isinstance(first, dict) else None
+        return 2 if isinstance(kind, str) and kind.startswith("session.") and "data" in first else 0
 
     # -- discovery ----------------------------------------------------------------------------------
 
@@ -278,7 +298,7 @@ class CopilotProvider:
         if not st.sid:
             rec = d.get("sessionId")
             st.sid = rec if isinstance(rec, str) and rec else _file_sid(src.path)
-        ctx = d.get("context") if isinstance(d.get("context"), dict) else {}
+        ctx = as_dict(d.get("context"))
         version = d.get("copilotVersion")
         cwd = _str(ctx.get("cwd")) or _str(ctx.get("gitRoot"))
         st.cwd = st.cwd or cwd
@@ -291,7 +311,7 @@ class CopilotProvider:
     def _session_resume(self, st: CopilotState, src: SourceFile, o: dict[str, Any], d: dict[str, Any],
                         ts: str | None, off: int, emit: Emit, stats: ParseStats) -> None:
         st.busy = False  # a resumed session waits for the user
-        ctx = d.get("context") if isinstance(d.get("context"), dict) else {}
+        ctx = as_dict(d.get("context"))
         st.cwd = st.cwd or _str(ctx.get("cwd"))
         st.model = _str(d.get("selectedModel")) or st.model
         emit(ev.Meta(_sid(st), ts=ts, cwd=_str(ctx.get("cwd")), git_branch=_str(ctx.get("branch")),
@@ -636,11 +656,7 @@ def tool_result(d: dict[str, Any], name: str | None) -> tuple[str, bool | None, 
 
 def exit_code(output: str) -> int | None:
     """The `<exited with exit code N>` trailer a Copilot shell result ends with (the last one counts)."""
-    tail = output[-4096:]
-    found = None
-    for m in _EXIT.finditer(tail):
-        found = m
-    return int(found.group(1)) if found else None
+    return exit_code_in(output, EXIT_CODE, last=True)
 
 
 def read_workspace_yaml(path: str) -> dict[str, str]:
@@ -778,7 +794,7 @@ def _legacy_timeline(sid: str, timeline: list[Any], emit: Emit, stats: ParseStat
             in_turn, step_open = True, False
         elif t == "copilot":
             emit(ev.StepBegin(sid, key, ts))
-            text = _str(item.get("text"))
+            text = _str(item.get("text")) or ""
             if text:
                 emit(ev.Text(sid, "message", text, ts))
             step_open = True
@@ -843,7 +859,7 @@ def _legacy_chat(sid: str, messages: list[Any], emit: Emit, stats: ParseStats) -
             for j, tc in enumerate(calls if isinstance(calls, list) else []):
                 if not isinstance(tc, dict):
                     continue
-                fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+                fn = as_dict(tc.get("function"))
                 name = _str(fn.get("name")) or ""
                 args: Any = fn.get("arguments")
                 if isinstance(args, str):
@@ -855,10 +871,10 @@ def _legacy_chat(sid: str, messages: list[Any], emit: Emit, stats: ParseStats) -
                 names[call_id] = name
                 emit(ev.Call(sid, call_id, name, args, None, _kind(name, None, args)))
         elif role == "tool":
-            call_id = _str(m.get("tool_call_id"))
-            if call_id:
-                name = names.get(call_id, "")
-                emit(ev.Result(sid, call_id, None, text, None, exit_code(text) if name in _SHELL_TOOLS else None))
+            result_id = _str(m.get("tool_call_id"))
+            if result_id:
+                name = names.get(result_id, "")
+                emit(ev.Result(sid, result_id, None, text, None, exit_code(text) if name in _SHELL_TOOLS else None))
             else:
                 stats.skipped["tool_message_without_id"] += 1
         elif role in ("system", "developer"):

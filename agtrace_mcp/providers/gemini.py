@@ -51,11 +51,21 @@ import orjson
 
 from ..engine import events as ev
 from ..engine.failures import exit_code_in
+from ..engine.shapes import GENERIC
 from ..engine.timeutil import norm_ts
 from ..engine.tools import tool_kind
-from .base import SHAPE_ERRORS, Emit, KeepIndexed, NeedsFullRead, ParseStats, SourceFile, agent_dir, list_dir
+from .base import (
+    SHAPE_ERRORS,
+    BaseProvider,
+    Emit,
+    KeepIndexed,
+    NeedsFullRead,
+    ParseStats,
+    SourceFile,
+    list_dir,
+)
 from .files import read_regular
-from .jsonl import JsonlReader, read_line_at
+from .jsonl import JsonlReader, as_dict, as_list, as_str, read_line_at
 from .jsonl import loads as jloads
 
 NAME = "gemini_cli"
@@ -77,6 +87,11 @@ _REQUEST_FAILED = re.compile(
     r"stream ended|Failed to generate content",
     re.IGNORECASE)
 _WORKDIR = re.compile(r"I'm currently working in the directory: (.+)")
+# the `Exit Code: N` trailer of a run_shell_command result (even under status "success")
+EXIT_CODE = re.compile(r"^Exit Code: (-?\d+)", re.MULTILINE)
+# background processes: list_background_processes / read_background_output only look at one
+TOOL_SHAPES = GENERIC.extend(poll_tools=("read_background_output", "list_background_processes"),
+                             process_keys=("process_id", "processId"), path_keys=("absolute_path",))
 
 
 _NO_RESUME = 1 << 62  # the offset stored for a legacy document: the index never resumes it
@@ -118,18 +133,38 @@ def _sha(path: str) -> str:
     return hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class GeminiProvider:
+class GeminiProvider(BaseProvider):
     name = NAME
     label = "Gemini CLI"
+    order = 30
+    short_name = "gemini"
+    aliases = ("gemini-cli",)
     root_env = ()  # the agent's own variables that move its logs
     incremental = True  # JSONL logs that only grew continue from the last read (see the module docstring)
+    exit_pattern = EXIT_CODE
+    tool_shapes = TOOL_SHAPES
 
     def __init__(self) -> None:
         self._registries: dict[str, _Registry | None] = {}
         self._markers: dict[str, tuple[tuple[int, int], str | None]] = {}
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
-        return [agent_dir(env, NAME, home, None, ".gemini") / "tmp"]
+        return [self.agent_dir(env, home, ".gemini") / "tmp"]
+
+    def claims(self, path: str) -> int:
+        """`.gemini/tmp/<project>/chats/` files."""
+        low = path.replace("\\", "/").lower()
+        return 2 if "/.gemini/" in low and "/chats/" in low else 0
+
+    def sniff(self, path: str, first: Any) -> int:
+        if isinstance(first, dict):
+            return 2 if "sessionId" in first and "projectHash" in first else 0
+        # a pretty-printed single JSON document: the legacy session file
+        try:
+            doc = orjson.loads(read_regular(path))
+        except (OSError, orjson.JSONDecodeError):
+            return 0
+        return 2 if isinstance(doc, dict) and "messages" in doc and "sessionId" in doc else 0
 
     # -- discovery ----------------------------------------------------------------------------------
 
@@ -339,8 +374,8 @@ class GeminiProvider:
         ts = norm_ts(new.get("timestamp"))
         model = new.get("model")
         emit(ev.StepBegin(sid, key, ts, model if isinstance(model, str) and model else None))
-        before = old.get("toolCalls") if isinstance(old.get("toolCalls"), list) else []
-        calls = new.get("toolCalls") if isinstance(new.get("toolCalls"), list) else []
+        before = as_list(old.get("toolCalls"))
+        calls = as_list(new.get("toolCalls"))
         for j, tc in enumerate(calls):
             if isinstance(tc, dict):
                 if j < len(before):
@@ -392,7 +427,7 @@ class GeminiProvider:
         call_id = tc.get("id")
         if not isinstance(call_id, str) or not call_id:
             call_id = f"{key}:tool{j}"
-        name = tc.get("name") if isinstance(tc.get("name"), str) else ""
+        name = as_str(tc.get("name"))
         start = msg_ts or norm_ts(tc.get("timestamp"))
         kind = None
         display = tc.get("displayName")
@@ -409,7 +444,7 @@ class GeminiProvider:
         call_id = tc.get("id")
         if not isinstance(call_id, str) or not call_id:
             call_id = f"{key}:tool{j}"
-        name = tc.get("name") if isinstance(tc.get("name"), str) else ""
+        name = as_str(tc.get("name"))
         tool_ts = norm_ts(tc.get("timestamp"))
         start = msg_ts or tool_ts
         status = tc.get("status")
@@ -513,7 +548,10 @@ class GeminiProvider:
             except OSError:
                 return None
             for v in values:
-                msgs = v.get("$set", {}).get("messages") if isinstance(v, dict) and isinstance(v.get("$set"), dict) else [v]
+                if isinstance(v, dict) and isinstance(v.get("$set"), dict):
+                    msgs = v["$set"].get("messages")
+                else:
+                    msgs = [v]
                 found = _find_output(msgs if isinstance(msgs, list) else [], call_id)
                 if found is not None:
                     return found
@@ -644,7 +682,7 @@ def _parts_text(content: Any) -> str:
                 if not part.get("thought"):
                     out.append(text)
             elif isinstance(part.get("inlineData"), dict) or isinstance(part.get("fileData"), dict):
-                blob = part.get("inlineData") or part.get("fileData")
+                blob = as_dict(part.get("inlineData") or part.get("fileData"))
                 mime = str(blob.get("mimeType", ""))
                 marker = "[image]" if mime.startswith("image/") or not mime else f"[file {mime}]"
                 if out and not out[-1].endswith(("\n", " ")):
@@ -736,7 +774,7 @@ def shell_exit_code(output: str) -> int | None:
         i = output.rfind("Exit Code: ", 0, i)
     if i < 0 or len(output) - i > 4096:
         return None
-    return exit_code_in(output[i:], "gemini")
+    return exit_code_in(output[i:], EXIT_CODE)
 
 
 def _find_output(messages: list[Any], call_id: str) -> str | None:

@@ -54,6 +54,21 @@ def _maybe_deep(raw: bytes | str) -> bool:
             else raw.count("{") + raw.count("[")) > MAX_DEPTH
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """A record's field that should hold an object: the object, or {} when it holds something else."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """A record's field that should hold an array: the array, or [] when it holds something else."""
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str:
+    """A record's field that should hold text: the text, or "" when it holds something else."""
+    return value if isinstance(value, str) else ""
+
+
 def loads(raw: bytes | str) -> Any:
     """orjson.loads, except that an escaped lone surrogate is read as U+FFFD instead of failing the value,
     and nesting deeper than MAX_DEPTH is cut."""

@@ -68,10 +68,11 @@ import orjson
 
 from ..engine import events as ev
 from ..engine.timeutil import norm_ts
-from .base import ROOT_VARS, Emit, ParseStats, SourceFile, list_dir
+from .base import BaseProvider, Emit, ParseStats, SourceFile, list_dir
 from .files import read_regular
-from .sqlite_ro import connect_readonly
+from .jsonl import as_dict
 from .jsonl import loads as jloads
+from .sqlite_ro import connect_readonly
 
 NAME = "opencode"
 TABLES = ("session", "message", "part")  # the only tables ever read
@@ -96,15 +97,16 @@ _KINDS = {"list": "read", "webfetch": "read", "websearch": "search", "codesearch
 LIVE_MS = 3_600_000  # a session that wrote a row this recently is read again on every change of the DB
 
 
-class OpenCodeProvider:
+class OpenCodeProvider(BaseProvider):
     name = NAME
     label = "OpenCode"
+    order = 60
     root_env = ("XDG_DATA_HOME",)  # the agent's own variables that move its logs
     incremental = False  # the DB is one file rewritten in place; a JSON session spans many files
     partial = True  # ... but a DB is re-read per session (see the module docstring)
 
     def default_roots(self, home: Path, env: dict[str, str]) -> list[Path]:
-        ours = env.get(ROOT_VARS[NAME][0])
+        ours = env.get(self.root_var)
         if ours:
             return [Path(ours).expanduser()]
         xdg = env.get("XDG_DATA_HOME")
@@ -161,6 +163,13 @@ class OpenCodeProvider:
             mtime = max(mtime, xs.st_mtime_ns)
         return size, mtime, st.st_ino
 
+    def claims(self, path: str) -> int:
+        """`opencode.db` (or `opencode-<channel>.db`), and `storage/session/…/ses_*.json` files."""
+        low = path.replace("\\", "/").lower()
+        name = low.rsplit("/", 1)[-1]
+        return 2 if (name == "opencode.db" or (name.startswith("opencode-") and name.endswith(".db"))
+                     or ("/storage/session/" in low and name.startswith("ses_"))) else 0
+
     def may_hold(self, path: str, ref: str) -> bool:
         """Session ids are `ses_…`; the database holds every session, the JSON layout names its file by it."""
         return ref in path or (ref.startswith("ses") and path.endswith(".db"))
@@ -212,7 +221,7 @@ class OpenCodeProvider:
             return None
         if not isinstance(part, dict) or part.get("callID") != call_id:
             return None
-        state = part.get("state") if isinstance(part.get("state"), dict) else {}
+        state = as_dict(part.get("state"))
         return _tool_output(state)
 
 
@@ -370,7 +379,7 @@ def _parse_json_session(src: SourceFile, emit: Emit, stats: ParseStats) -> None:
             found = [x for x in m["parts"] if isinstance(x, dict)]
         found.sort(key=lambda x: str(x.get("id", "")))
         parts[mid] = found
-    t = doc.get("time") if isinstance(doc.get("time"), dict) else {}
+    t = as_dict(doc.get("time"))
     sess = {"id": sid, "parent": doc.get("parentID"), "directory": doc.get("directory"), "title": doc.get("title"),
             "version": doc.get("version"), "created": t.get("created"), "updated": t.get("updated")}
     emit_session(sess, messages, parts, src.path, emit, stats)
@@ -574,7 +583,7 @@ def _assistant(sid: str, m: dict[str, Any], mparts: list[dict[str, Any]], ctx: _
         emit(ev.Meta(sid, ts=end))  # the message completed then: the step and turn last until here
     if isinstance(err, dict) and err:
         name = _s(err.get("name")) or "Error"
-        data = err.get("data") if isinstance(err.get("data"), dict) else {}
+        data = as_dict(err.get("data"))
         if name == "MessageAbortedError":
             if ctx.in_turn:
                 emit(ev.Interrupt(sid, end or mts))
@@ -595,14 +604,14 @@ def _tool(sid: str, p: dict[str, Any], pts: str | None, emit: Emit, stats: Parse
         stats.bad(0, "tool part without callID", str(p)[:120])
         return
     name = _s(p.get("tool")) or ""
-    state = p.get("state") if isinstance(p.get("state"), dict) else {}
-    times = state.get("time") if isinstance(state.get("time"), dict) else {}
+    state = as_dict(p.get("state"))
+    times = as_dict(state.get("time"))
     start = _ts(times.get("start")) or pts
     emit(ev.Call(sid, call_id, name, state.get("input"), start, _KINDS.get(name)))
     status = state.get("status")
     if status not in ("completed", "error"):
         return  # pending / running: never finished (missing, or in progress while the session is live)
-    md = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
+    md = as_dict(state.get("metadata"))
     output = _tool_output(state)
     end = _ts(times.get("end"))
     is_error = status == "error"
@@ -631,7 +640,7 @@ def _tool(sid: str, p: dict[str, Any], pts: str | None, emit: Emit, stats: Parse
 
 def _tool_output(state: dict[str, Any]) -> str:
     if state.get("status") == "error":
-        md = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
+        md = as_dict(state.get("metadata"))
         out = md.get("output") if md.get("interrupted") is True else None
         err = state.get("error")
         return out if isinstance(out, str) and out else (err if isinstance(err, str) else "")
@@ -651,7 +660,7 @@ def _usage(tokens: Any) -> tuple[int, int, int, int, int] | None:
     if not isinstance(tokens, dict):
         return None
     inp, out, rea = _int(tokens.get("input")), _int(tokens.get("output")), _int(tokens.get("reasoning"))
-    cache = tokens.get("cache") if isinstance(tokens.get("cache"), dict) else {}
+    cache = as_dict(tokens.get("cache"))
     cr, cw = _int(cache.get("read")), _int(cache.get("write"))
     if not (inp or out or rea or cr or cw):
         return None  # an all-zero record (an aborted call, a migrated session) says nothing
@@ -706,7 +715,7 @@ def _row_times(m: dict[str, Any], mparts: list[dict[str, Any]]) -> None:
     A DB written by OpenCode itself stamps each part row when it is stored; the 1.4 JSON→SQLite migration stamps
     every part it copies with the migration time. A row time outside the message's [created, completed] window is
     such a stamp and would stretch the session to the day of the upgrade."""
-    t = m.get("time") if isinstance(m.get("time"), dict) else {}
+    t = as_dict(m.get("time"))
     lo = t.get("created") if isinstance(t.get("created"), (int, float)) else m.get("_t")
     hi = t.get("completed") if isinstance(t.get("completed"), (int, float)) else None
     for p in mparts:

@@ -14,14 +14,15 @@ from pydantic import ValidationError
 
 from .. import __version__
 from ..api import Agtrace
+from ..providers import REGISTRY
 from .prompts import register_prompts
 from .resources import register_resources
 from .schemas import argument_error, compact_input, compact_output, unknown_arguments
 from .tools import register_tools
 
 INSTRUCTIONS = """\
-Read-only access to the session history that coding agents (Claude Code, Codex CLI, Gemini CLI, Antigravity,
-Copilot CLI, OpenCode) write on this machine, including your own current session.
+Read-only access to the session history that coding agents ({labels}) write on this machine, including your
+own current session.
 
 Typical order:
 1. current_session(project=<your working directory>) tells which session you are in; list_sessions(project=…)
@@ -32,11 +33,18 @@ Typical order:
    try before"; analyze_session(session_id) "am I stuck?". All give turn/step coordinates for get_turn.
 4. get_text(...) returns anything that was cut, whole: every cut names the call.
 Arguments: session_id is a full id or a unique prefix of 6+ characters; project is an absolute path (~ allowed)
-and covers the folders below it; provider is claude_code (claude), codex, gemini_cli (gemini), antigravity,
-copilot_cli (copilot) or opencode; since/until take an ISO date or time (2026-11-01, 2026-11-01T10:00Z) or a
-span back from now (30m, 6h, 2d, 1w); limit is a page size (1-200); pass next_cursor back as cursor for the
-next page; machine/user narrow a team database to one machine or user. Secrets in the logs are masked in every
-answer."""
+and covers the folders below it; provider is {providers}; since/until take an ISO date or time
+(2026-11-01, 2026-11-01T10:00Z) or a span back from now (30m, 6h, 2d, 1w); limit is a page size (1-200);
+pass next_cursor back as cursor for the next page; machine/user narrow a team database to one machine or user.
+Secrets in the logs are masked in every answer."""
+
+
+def instructions() -> str:
+    """The server's instructions, naming the agents the registry knows (plugins' too)."""
+    names = [f"{n} ({p.short})" if p.short != n else n for n, p in REGISTRY.items()]
+    providers = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+    labels = ", ".join(p.label or n for n, p in REGISTRY.items())
+    return INSTRUCTIONS.format(labels=labels, providers=providers)
 
 
 class AgtraceServer(MCPServer):
@@ -81,7 +89,7 @@ was pushed (texts up to 16 KB, the head and tail of long outputs), with complete
 
 def build_server(api: Agtrace) -> MCPServer:
     mcp: MCPServer = AgtraceServer("agtrace", title="agtrace: coding-agent session history", version=__version__,
-                               instructions=INSTRUCTIONS + (TEAM_INSTRUCTIONS if api.team else ""),
+                               instructions=instructions() + (TEAM_INSTRUCTIONS if api.team else ""),
                                log_level="WARNING",
                                website_url="https://github.com/agtrace-mcp/agtrace-mcp")
     register_tools(mcp, api)
@@ -114,4 +122,4 @@ def serve(args: argparse.Namespace, api: Agtrace) -> int:
                     allow_hosts=getattr(args, "allow_host", None) or [])
 
 
-__all__ = ["build_server", "serve", "INSTRUCTIONS", "AgtraceServer"]
+__all__ = ["build_server", "serve", "instructions", "AgtraceServer"]

@@ -113,7 +113,7 @@ def allowed_hosts(host: str, port: int, extra: list[str]) -> list[str]:
         local = {socket.gethostname(), socket.getfqdn()}
         for name in list(local):
             try:
-                addrs = {i[4][0] for i in socket.getaddrinfo(name, None)}
+                addrs = {str(i[4][0]) for i in socket.getaddrinfo(name, None)}
             except (socket.gaierror, UnicodeError):
                 addrs = set()
             if any_addr or host in addrs:
@@ -231,7 +231,7 @@ def guarded_protocol(guard: ConnectionGuard) -> type:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class GuardedH11(H11Protocol):  # type: ignore[misc]
+    class GuardedH11(H11Protocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._deadline: asyncio.TimerHandle | None = None
@@ -352,7 +352,7 @@ class JsonRpcGuard:
             await self.app(scope, replay, send)
             return
         if key in self.in_flight:
-            err = {"jsonrpc": "2.0", "id": msg["id"],  # type: ignore[index]
+            err = {"jsonrpc": "2.0", "id": msg["id"],
                    "error": {"code": -32600, "message": f"request id {key[1]} is already used by a request of this "
                                                         "session that has not been answered yet; send each "
                                                         "request with a new id"}}

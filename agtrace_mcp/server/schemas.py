@@ -100,7 +100,8 @@ def _walk(node: Any, defs: dict[str, Any], *, nullable: bool, in_props: bool = F
 
 _EXPECTED = {
     "int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
-    "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false", "bool_type": "true or false",
+    "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
+    "bool_type": "true or false",
     "string_type": "text", "list_type": "a list", "dict_type": "an object", "model_type": "an object",
     "string_unicode": "valid Unicode text (no lone UTF-16 surrogate)",
 }

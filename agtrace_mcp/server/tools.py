@@ -29,11 +29,20 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, BeforeValidator, Field
 
 from ..api import Agtrace
-from ..redact import mask
 from ..errors import AgtraceError
+from ..redact import mask
 from ..views import (
-    CurrentSession, FailureList, ProjectList, SearchResults, SecretFindings, SessionAnalysis, SessionDetail, SessionList,
-    TextPage, TurnDetail, UsageReport,
+    CurrentSession,
+    FailureList,
+    ProjectList,
+    SearchResults,
+    SecretFindings,
+    SessionAnalysis,
+    SessionDetail,
+    SessionList,
+    TextPage,
+    TurnDetail,
+    UsageReport,
 )
 
 V = TypeVar("V", bound=BaseModel)
@@ -109,7 +118,11 @@ def _call(ctx: Context, fn: Callable[..., V], *args: Any, **kwargs: Any) -> Call
 
 
 def api_of(fn: Callable[..., Any]) -> Agtrace:
-    return fn.__self__  # type: ignore[attr-defined,no-any-return]
+    """The API a bound method of it belongs to (every tool calls one)."""
+    owner = getattr(fn, "__self__", None)
+    if not isinstance(owner, Agtrace):
+        raise TypeError(f"{fn!r} is not a method of the API")
+    return owner
 
 
 async def client_root(ctx: Context) -> str | None:

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..errors import AmbiguousIdError, IndexUnavailableError, NotFoundError
-from ..providers import SourceFile
-from ..providers.base import may_hold
+from ..providers import SourceFile, may_hold
 from . import queries as q
 from .db import move_aside, open_db, open_db_readonly
 from .ingest import PARSER_VERSION, Found, RefreshReport, ingest_now, pending, refresh, renumber_docs, stat_file

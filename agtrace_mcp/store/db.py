@@ -7,6 +7,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import IndexUnavailableError
 from .migrations import migrate
@@ -129,7 +130,8 @@ def move_aside(path: Path) -> Path:
     return aside
 
 
-def _stderr():  # noqa: ANN202 - tiny indirection so tests can capture it
+def _stderr() -> TextIO:
+    """sys.stderr, looked up when used (a tiny indirection so that tests can capture it)."""
     import sys
 
     return sys.stderr

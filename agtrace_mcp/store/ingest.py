@@ -27,13 +27,12 @@ import orjson
 
 from ..config import Config
 from ..engine.builder import SessionBuilder
-from ..providers import REGISTRY, ParseStats, SourceFile
-from ..providers.base import KeepIndexed, NeedsFullRead
+from ..providers import REGISTRY, KeepIndexed, NeedsFullRead, ParseStats, SourceFile
+from ..providers.files import RootCheck
 from .lock import IndexLock
 from .migrations import next_rev
 from .lock import Progress as LockProgress
 from .rows import replay
-from ..providers.files import RootCheck
 from .sink import StoreSink, purge_sessions
 from .workers import ParsedFile, ParsePool
 
@@ -70,7 +69,7 @@ class Found:
 
 def stat_file(src: SourceFile) -> Found | None:
     """One file with its stat (None: it is gone)."""
-    stamp = getattr(REGISTRY[src.provider], "stamp", None)
+    stamp = REGISTRY[src.provider].stamp
     try:
         if stamp is not None:
             return Found(src, *stamp(src))
@@ -96,7 +95,7 @@ def discover(config: Config, providers: Iterable[str] | None = None,
     for name in providers or REGISTRY:
         prov = REGISTRY[name]
         roots = [str(r) for r in config.roots.get(name, [])]
-        stamp = getattr(prov, "stamp", None)  # providers whose data also lives in side files (SQLite -wal)
+        stamp = prov.stamp  # providers whose data also lives in side files (SQLite -wal)
         try:
             for src in prov.discover(config.roots.get(name, [])):
                 if src.path in seen:
@@ -238,7 +237,7 @@ def _whole_read(row: tuple[Any, ...] | None, f: Found) -> bool:
     prov = REGISTRY[f.src.provider]
     if row is None:
         return True  # a database of many sessions too: the first read takes them all
-    if getattr(prov, "partial", False):
+    if prov.partial:
         return False
     # row: id, size, mtime_ns, inode, offset, has_state, parser_version, on_disk
     return not _can_resume(prov, f, size=row[1], inode=row[3], offset=row[4], has_state=row[5] is not None,
@@ -401,14 +400,11 @@ def renumber_docs(db: sqlite3.Connection, paths: list[str], wait: bool) -> None:
         raise
 
 
-REVIEW_WINDOW_S = 600  # a Codex review sub-agent starts within seconds of its parent's `/review`
-
-
 def link_children(db: sqlite3.Connection, wait: bool) -> None:
     """Give a parent to every subagent whose parent's spawning call names it but whose own log does not
-    (Antigravity children, 2.0 Claude agent files without a parent in their records), and to Codex review
-    sub-agents, whose logs name no parent: the session in the same project whose `/review` turn started
-    last before them, within REVIEW_WINDOW_S."""
+    (Antigravity children, 2.0 Claude agent files without a parent in their records), and to the subagents a
+    provider's `slash_parent` rule describes (Codex review sub-agents, whose logs name no parent: the session
+    of the same agent and project whose `/review` turn started last before them, within its window)."""
     try:
         _begin(db, wait)
     except sqlite3.OperationalError:
@@ -421,16 +417,19 @@ def link_children(db: sqlite3.Connection, wait: bool) -> None:
             "  WHERE c.parent_id IS NULL AND c.id IN (SELECT child_id FROM tools WHERE child_id IS NOT NULL))"
             " UPDATE sessions SET parent_id = p.pid, rev = ? FROM p WHERE sessions.id = p.cid AND p.pid IS NOT NULL",
             (rev,))
-        db.execute(
-            "WITH p AS (SELECT c.id AS cid, (SELECT t.session_id FROM turns t JOIN sessions s ON s.id = t.session_id"
-            "  WHERE t.slash = '/review' AND s.provider = 'codex' AND s.id != c.id"
-            "  AND s.project_root IS c.project_root AND t.started_at <= c.started_at"
-            "  AND t.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', c.started_at, ?)"
-            "  ORDER BY t.started_at DESC LIMIT 1) AS pid FROM sessions c"
-            "  WHERE c.provider = 'codex' AND c.agent_name = 'review' AND c.parent_id IS NULL"
-            "  AND c.started_at IS NOT NULL)"
-            " UPDATE sessions SET parent_id = p.pid, rev = ? FROM p WHERE sessions.id = p.cid AND p.pid IS NOT NULL",
-            (f"-{REVIEW_WINDOW_S} seconds", rev))
+        for name, prov in REGISTRY.items():
+            rule = prov.slash_parent
+            if rule is None:
+                continue
+            db.execute(
+                "WITH p AS (SELECT c.id AS cid, (SELECT t.session_id FROM turns t JOIN sessions s ON s.id = t.session_id"
+                "  WHERE t.slash = ? AND s.provider = c.provider AND s.id != c.id"
+                "  AND s.project_root IS c.project_root AND t.started_at <= c.started_at"
+                "  AND t.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', c.started_at, ?)"
+                "  ORDER BY t.started_at DESC LIMIT 1) AS pid FROM sessions c"
+                "  WHERE c.provider = ? AND c.agent_name = ? AND c.parent_id IS NULL AND c.started_at IS NOT NULL)"
+                " UPDATE sessions SET parent_id = p.pid, rev = ? FROM p WHERE sessions.id = p.cid AND p.pid IS NOT NULL",
+                (rule.slash, f"-{int(rule.window_s)} seconds", name, rule.agent_name, rev))
         resolve_projects(db)
         db.execute("COMMIT")
     except BaseException:
@@ -439,7 +438,8 @@ def link_children(db: sqlite3.Connection, wait: bool) -> None:
         raise
 
 
-_ABS_PATH = re.compile(r"(?:(?<=[\"'\s=:(])|^)(/(?:[\w.@+~-]+/)*[\w.@+~-]+|[A-Za-z]:\\\\(?:[^\\\\\"'\s]+\\\\)*[^\\\\\"'\s]+)")
+_ABS_PATH = re.compile(r"(?:(?<=[\"'\s=:(])|^)"
+                       r"(/(?:[\w.@+~-]+/)*[\w.@+~-]+|[A-Za-z]:\\\\(?:[^\\\\\"'\s]+\\\\)*[^\\\\\"'\s]+)")
 
 
 def _ancestors(path: str) -> list[str]:
@@ -468,7 +468,7 @@ def resolve_projects(db: sqlite3.Connection) -> None:
     known: list[str] | None = None
     for sid, provider, path in rows:
         prov = REGISTRY.get(provider)
-        find = getattr(prov, "project_from_known", None)
+        find = prov.project_from_known if prov is not None else None
         if find is None:
             continue
         if known is None:
@@ -537,7 +537,7 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
         if parsed is not None:
             parsed.discard()
         return -1  # another process got here first
-    partial = getattr(prov, "partial", False)
+    partial = prov.partial
     resume = row is not None and _can_resume(prov, f, size=row[1], inode=row[3], offset=row[4],
                                              has_state=row[5] is not None, version=row[6])
     pstate: Any = None
@@ -553,10 +553,12 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
         parsed.discard()
         parsed = None
     stale: list[str] = []  # the file's sessions, replaced by a whole read
+    file_id: int
     if row is None:
-        file_id = db.execute(
-            "INSERT INTO files (path, provider, kind, parent) VALUES (?,?,?,?)",
-            (src.path, src.provider, src.kind, src.parent)).lastrowid
+        new_id = db.execute("INSERT INTO files (path, provider, kind, parent) VALUES (?,?,?,?)",
+                            (src.path, src.provider, src.kind, src.parent)).lastrowid
+        assert new_id is not None  # an INSERT into a rowid table always has one
+        file_id = new_id
     else:
         file_id = row[0]
         if partial:
@@ -609,7 +611,7 @@ def ingest_file(db: sqlite3.Connection, f: Found, *, live_seconds: float = 300,
         state_blob = None
         if prov.incremental:  # zlib: a pickled open step compresses 4-6x, and there is one state per file
             state_blob = zlib.compress(pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL), 1)
-        elif partial and pstate is not None:
+        elif partial and pstate is not None and prov.present is not None:
             state_blob = zlib.compress(pickle.dumps((pstate, None), protocol=pickle.HIGHEST_PROTOCOL), 1)
             present = prov.present(pstate)
             # sessions deleted from the file keep their history, like the sessions of a deleted log file

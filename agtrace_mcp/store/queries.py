@@ -13,8 +13,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.shapes import GENERIC, ToolShapes
 from ..errors import FIND_SESSION, AmbiguousIdError, BadArgumentError, NotFoundError
 from ..paths import normalize_root, subfolder_prefix
+from ..providers import REGISTRY
 from .migrations import DOC_KINDS
 
 MIN_PREFIX = 6
@@ -456,7 +458,7 @@ def analysis_input(db: sqlite3.Connection, sid: str) -> tuple[list[Any], list[An
         "SELECT turn_idx, step_idx, seq, call_id, name, kind, args, status, error_kind, error_message,"
         " CASE WHEN status = 'error' AND error_message IS NULL THEN substr(output, 1, 1500) END AS out_head,"
         " started_at, duration_ms, output_len, child_id FROM tools WHERE session_id = ?"
-        " ORDER BY turn_idx, step_idx, seq", (sid,)))
+        " ORDER BY turn_idx, step_idx, seq", (sid,)), tool_shapes(db, sid))
     link_starters(db, sid, calls)
     turns = analysis_turns(
         db.execute("SELECT idx, steps, interrupted, origin, substr(text, 1, 400) AS prompt, status FROM turns"
@@ -466,8 +468,15 @@ def analysis_input(db: sqlite3.Connection, sid: str) -> tuple[list[Any], list[An
     return calls, turns
 
 
-def analysis_calls(rows: Any) -> list[Any]:
-    """`analysis_input`'s tool calls from its query's rows (the same columns in both backends)."""
+def tool_shapes(db: sqlite3.Connection, sid: str) -> ToolShapes:
+    """How the tools of session `sid`'s agent spell their arguments (its provider's `tool_shapes`)."""
+    row = db.execute("SELECT provider FROM sessions WHERE id = ?", (sid,)).fetchone()
+    return REGISTRY.tool_shapes(row[0] if row is not None else "")
+
+
+def analysis_calls(rows: Any, shapes: ToolShapes = GENERIC) -> list[Any]:
+    """`analysis_input`'s tool calls from its query's rows (the same columns in both backends); `shapes`: how
+    the session's agent spells its tools' arguments."""
     import orjson
 
     from ..engine.analysis import Call
@@ -484,7 +493,7 @@ def analysis_calls(rows: Any) -> list[Any]:
         calls.append(Call(turn=r["turn_idx"], step=r["step_idx"], seq=r["seq"], call_id=r["call_id"], name=r["name"],
                           kind=r["kind"], args=args, status=r["status"], error_kind=r["error_kind"], error=err,
                           started_at=r["started_at"], duration_ms=r["duration_ms"], output_len=r["output_len"],
-                          child=r["child_id"]))
+                          child=r["child_id"], shapes=shapes))
     return calls
 
 
@@ -525,13 +534,14 @@ def starters_of(rows: list[Any], candidates: Any) -> dict[str, tuple[str, str]]:
 
     out: dict[str, tuple[str, str]] = {}
     for r in rows:
+        shapes = REGISTRY.tool_shapes(r["provider"])  # the rows carry their session's agent
         proc = poll_process(Call(turn=r["turn_idx"], step=r["step_idx"], seq=r["seq"], call_id=r["call_id"],
-                                 name=r["name"], kind=r["kind"], args=loads(r["args"])))
+                                 name=r["name"], kind=r["kind"], args=loads(r["args"]), shapes=shapes))
         if proc is None:
             continue
         for c in candidates(r, proc):
             starter = Call(turn=c["turn_idx"], step=c["step_idx"], seq=c["seq"], call_id=c["call_id"],
-                           name=c["name"], kind=c["kind"], args=loads(c["args"]))
+                           name=c["name"], kind=c["kind"], args=loads(c["args"]), shapes=shapes)
             if poll_process(starter) is None and announces(c["output"], proc):
                 out[r["call_id"]] = (c["call_id"], describe(starter, 120))
                 break

@@ -1,10 +1,11 @@
 """The builder's sink for the index: turns, steps and tools become rows; their text becomes search docs.
 
-Rows hold previews, not whole bodies (prepared by `rows.py`, here or in a parse worker): long tool outputs keep a head and a tail plus the byte offset of
-the record in the log, so the full text is read from the log on demand (`get_text`). A search doc is
-only coordinates: the FTS index reads its text from the row it belongs to (view `doc_text`), so nothing is
-stored twice. For the same reason a doc's text must be exactly the stored column (`_doc_texts` below), and
-docs are dropped from the FTS index *before* the rows they read from are replaced.
+Rows hold previews, not whole bodies (prepared by `rows.py`, here or in a parse worker): long tool outputs
+keep a head and a tail plus the byte offset of the record in the log, so the full text is read from the log on
+demand (`get_text`). A search doc is only coordinates: the FTS index reads its text from the row it belongs
+to (view `doc_text`), so nothing is stored twice. For the same reason a doc's text must be exactly the stored
+column (`_doc_texts` below), and docs are dropped from the FTS index *before* the rows they read from are
+replaced.
 
 A cold read of a file ("fresh": nothing of it is in the index) takes the fast path: no existence checks,
 search docs written in batches, turn stats accumulated here instead of recomputed by SQL.
@@ -108,8 +109,10 @@ class StoreSink:
 
     def _claim(self, sid: str) -> None:
         """The session's row, written now (filled in by `meta`) so that docs can refer to its row number."""
-        self.skeys[sid] = self.db.execute("INSERT INTO sessions (id, provider, file_id) VALUES (?, '', ?)",
-                                          (sid, self.file_id)).lastrowid
+        rowid = self.db.execute("INSERT INTO sessions (id, provider, file_id) VALUES (?, '', ?)",
+                                (sid, self.file_id)).lastrowid
+        assert rowid is not None  # an INSERT into a rowid table always has one
+        self.skeys[sid] = rowid
 
     def _is_new(self, sid: str) -> bool:
         return self.fresh or sid in self.new_sessions
@@ -174,8 +177,8 @@ class StoreSink:
         self.turns_written.add(key)
         if new:
             self.db.execute(
-                "INSERT INTO turns (session_id, idx, started_at, ended_at, text, text_len, origin, slash, interrupted, off,"
-                " status, final_answer, final_answer_len) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO turns (session_id, idx, started_at, ended_at, text, text_len, origin, slash, interrupted,"
+                " off, status, final_answer, final_answer_len) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (sid, t.index, t.started_at, t.ended_at, t.text, t.text_len, t.origin, t.slash, int(t.interrupted),
                  t.off, t.status, t.final_answer, t.final_answer_len))
             if t.text:
@@ -207,9 +210,9 @@ class StoreSink:
              s.message, s.message_len, s.status, s.error, int(s.usage is not None), u[0], u[1], u[2], u[3], u[4]))
         if s.tools:
             db.executemany(
-                "INSERT OR REPLACE INTO tools (session_id, turn_idx, step_idx, seq, call_id, name, kind, args, args_len,"
-                " started_at, ended_at, duration_ms, status, error_kind, exit_code, error_message, output, output_len,"
-                " out_off, child_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO tools (session_id, turn_idx, step_idx, seq, call_id, name, kind, args,"
+                " args_len, started_at, ended_at, duration_ms, status, error_kind, exit_code, error_message, output,"
+                " output_len, out_off, child_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(sid, s.turn_index, s.index, t.seq, t.call_id, t.name, t.kind, t.args, t.args_len, t.started_at,
                   t.ended_at, t.duration_ms, t.status, t.error_kind, t.exit_code, t.error_message, t.output,
                   t.output_len, t.out_off, t.child) for t in s.tools])
@@ -281,8 +284,9 @@ class StoreSink:
             return
         self._touch(sid, turn_index)
         self.db.execute(
-            "UPDATE steps SET has_usage = 1, input = ?, cache_read = ?, cache_write = ?, output = ?, reasoning_tokens = ?"
-            " WHERE session_id = ? AND turn_idx = ? AND idx = ?", (*u, sid, turn_index, step_index))
+            "UPDATE steps SET has_usage = 1, input = ?, cache_read = ?, cache_write = ?, output = ?,"
+            " reasoning_tokens = ? WHERE session_id = ? AND turn_idx = ? AND idx = ?",
+            (*u, sid, turn_index, step_index))
         acc = self.acc.get((sid, turn_index))
         prev = self.step_usage.get((sid, turn_index, step_index))
         if acc is not None and prev is not None:
@@ -308,8 +312,8 @@ class StoreSink:
             if self.db.execute("SELECT 1 FROM interjections WHERE session_id = ? AND turn_idx = ? AND seq = ?",
                                key).fetchone() is not None:
                 return  # emitted once by the builder; a second copy would only come from a replayed read
-        self.db.execute("INSERT OR IGNORE INTO interjections (session_id, turn_idx, seq, at, after_step, text, text_len)"
-                        " VALUES (?,?,?,?,?,?,?)", (*key, i.at, i.after_step, i.text, i.text_len))
+        self.db.execute("INSERT OR IGNORE INTO interjections (session_id, turn_idx, seq, at, after_step, text,"
+                        " text_len) VALUES (?,?,?,?,?,?,?)", (*key, i.at, i.after_step, i.text, i.text_len))
         if i.text:
             self._doc(sid, i.turn_index, -1, i.seq, PROMPT, i.text)
         self._secrets(sid, i.turn_index, -1, None, i.secrets)
@@ -361,9 +365,11 @@ class StoreSink:
         self.flush()
         if self.acc:
             self.db.executemany(
-                "UPDATE turns SET steps = ?, tool_calls = ?, failed_tools = ?, missing_tools = ?, input = ?, cache_read = ?,"
-                " cache_write = ?, output = ?, reasoning = ?, peak_context = ? WHERE session_id = ? AND idx = ?",
-                [(a.steps, a.tools, a.failed, a.missing, *a.usage, a.peak, sid, ti) for (sid, ti), a in self.acc.items()])
+                "UPDATE turns SET steps = ?, tool_calls = ?, failed_tools = ?, missing_tools = ?, input = ?,"
+                " cache_read = ?, cache_write = ?, output = ?, reasoning = ?, peak_context = ?"
+                " WHERE session_id = ? AND idx = ?",
+                [(a.steps, a.tools, a.failed, a.missing, *a.usage, a.peak, sid, ti)
+                 for (sid, ti), a in self.acc.items()])
         if not self.touched:
             return
         rev = next_rev(self.db)  # what a push sends next: these sessions, and their turns from `low` on
@@ -400,7 +406,8 @@ def recompute_session(db: sqlite3.Connection, sid: str) -> None:
         """UPDATE sessions SET (turns, steps, tool_calls, failed_tools, missing_tools, input, cache_read, cache_write,
                output, reasoning, peak_context) = (
                SELECT count(*), coalesce(sum(steps), 0), coalesce(sum(tool_calls), 0), coalesce(sum(failed_tools), 0),
-                      coalesce(sum(missing_tools), 0), coalesce(sum(input), 0), coalesce(sum(cache_read), 0), coalesce(sum(cache_write), 0),
+                      coalesce(sum(missing_tools), 0), coalesce(sum(input), 0), coalesce(sum(cache_read), 0),
+                      coalesce(sum(cache_write), 0),
                       coalesce(sum(output), 0), coalesce(sum(reasoning), 0), coalesce(max(peak_context), 0)
                FROM turns WHERE session_id = ?)
            WHERE id = ?""", (sid, sid))

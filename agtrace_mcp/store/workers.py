@@ -20,8 +20,8 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
@@ -115,7 +115,7 @@ def parse_whole(src: SourceFile, mtime_ns: int, live_seconds: float, spool_dir: 
     state = None
     if prov.incremental:  # zlib: a pickled open step compresses 4-6x, and there is one state per file
         state = zlib.compress(pickle.dumps((pstate, builder.sessions), protocol=pickle.HIGHEST_PROTOCOL), 1)
-    elif getattr(prov, "partial", False) and pstate is not None:  # what the next partial re-read starts from
+    elif prov.partial and pstate is not None:  # what the next partial re-read starts from
         state = zlib.compress(pickle.dumps((pstate, None), protocol=pickle.HIGHEST_PROTOCOL), 1)
     return ParsedFile(src.path, end, state, stats, sink.drain(), sink.spool)
 

@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from ...errors import FIND_SESSION, AmbiguousIdError, BadArgumentError, NotFoundError
+from ...providers import REGISTRY
 from .. import queries as local
 from ..migrations import DOC_KINDS
 from ..queries import (
@@ -528,11 +529,13 @@ def secret_places(db: PgDb, scope: Scope, fingerprint: str, *, session: str | No
 def analysis_input(db: PgDb, sid: str) -> tuple[list[Any], list[Any]]:
     """One session's tool calls and turns as `engine.analysis` dataclasses (from the stored rows only)."""
     key = db.skey(sid)
+    agent = db.execute("SELECT provider FROM sessions WHERE skey = %s", [key]).fetchone()
     calls = local.analysis_calls(db.execute(
         "SELECT turn_idx, step_idx, seq, call_id, name, kind, args, status, error_kind, error_message,"
         " CASE WHEN status = 'error' AND error_message IS NULL THEN substr(output, 1, 1500) END AS out_head,"
         " started_at, duration_ms, output_len, child_id FROM tools WHERE skey = %s"
-        " ORDER BY turn_idx, step_idx, seq", [key]).fetchall())
+        " ORDER BY turn_idx, step_idx, seq", [key]).fetchall(),
+        REGISTRY.tool_shapes(agent["provider"] if agent is not None else ""))
     local.link_starters_of(calls, lambda proc: db.execute(
         "SELECT call_id, output FROM tools WHERE skey = %s AND strpos(output, %s) > 0", [key, proc]).fetchall())
     return calls, local.analysis_turns(
