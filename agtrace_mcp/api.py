@@ -25,7 +25,13 @@ from . import model as m
 from . import redact
 from . import rowviews as rv
 from .arguments import (
-    check_limit, check_project, check_provider, check_range, check_time, checked, cursor_for, cursor_offset,
+    check_limit,
+    check_project,
+    check_provider,
+    check_range,
+    checked,
+    cursor_for,
+    cursor_offset,
 )
 from .config import Config
 from .engine.analysis import KINDS as ANALYSIS_KINDS
@@ -34,29 +40,36 @@ from .engine.failures import error_excerpt
 from .engine.text import cut_middle, snippet
 from .engine.usage import StepPoint
 from .errors import (
-    LOG_GONE, LOG_REWRITTEN, RANGE_OR_SESSION, READ_A_TURN, SEE_CALL_IDS, SEE_PROJECTS, SEE_SESSION,
+    LOG_GONE,
+    LOG_REWRITTEN,
+    RANGE_OR_SESSION,
+    READ_A_TURN,
+    SEE_CALL_IDS,
+    SEE_PROJECTS,
+    SEE_SESSION,
     TURN_NEEDS_SESSION,
-    BadArgumentError, NotFoundError,
+    BadArgumentError,
+    NotFoundError,
 )
 from .model import ERROR_KINDS
 from .providers import REGISTRY
 from .store import IndexState, Store, logs
-from .store.ingest import discover
 from .store import Progress as Progress
+from .store.ingest import discover
 from .store.rows import TEXT_CAP
 from .views import (
     AnalysisThresholds,
     Compaction,
     CurrentSession,
     DoctorReport,
-    PluginProblem,
     FailedTool,
     FailureExample,
     FailureGroup,
     FailureList,
-    IndexIncomplete,
     Finding,
+    IndexIncomplete,
     LogLocation,
+    PluginProblem,
     ProjectInfo,
     ProjectList,
     ProviderHealth,
@@ -340,7 +353,7 @@ class Agtrace:
             if cut_any or "chars cut;" in prompt or (answer and "chars cut;" in answer):
                 notes.append("every cut says which get_text call returns the rest")
             return TurnDetail(
-                session_id=sid, index=idx, turns_total=n, status=trow["status"], detail=mode,  # type: ignore[arg-type]
+                session_id=sid, index=idx, turns_total=n, status=trow["status"], detail=mode,
                 started_at=trow["started_at"], ended_at=trow["ended_at"],
                 user=UserView(text=rv.cut(prompt, floor, prompt_call), origin=trow["origin"],
                               slash_command=trow["slash"]),
@@ -440,9 +453,9 @@ class Agtrace:
             raise BadArgumentError(f"offset {offset} is past the end ({len(text)} chars)")
         chunk = text[offset: offset + page]
         nxt = offset + len(chunk)
-        return self._out(TextPage(session_id=sid, field=field, turn_index=turn_index, step_index=step_index,  # type: ignore[arg-type]
+        return self._out(TextPage(session_id=sid, field=field, turn_index=turn_index, step_index=step_index,
                                   call_id=call_id, offset=offset, text=chunk, total_chars=len(text),
-                                  next_offset=nxt if nxt < len(text) else None, source=source,  # type: ignore[arg-type]
+                                  next_offset=nxt if nxt < len(text) else None, source=source,
                                   complete=whole))
 
     def _stored_text(self, sid: str, turn_index: int, field: str,
@@ -483,7 +496,7 @@ class Agtrace:
         cache = self.__dict__.setdefault("_texts", {})
         if key in cache:
             cache[key] = cache.pop(key)  # most recent last
-            return cache[key]  # type: ignore[no-any-return]
+            return cache[key]
         text = self._read_logged_text(sid, idx, field, step_index)
         cache[key] = text
         while len(cache) > 8:
@@ -603,7 +616,7 @@ class Agtrace:
 
         def build(k: int) -> SearchResults:
             more = k < len(items) or more_rows
-            return SearchResults(index_incomplete=incomplete, hits=items[:k], sort=sort, read_as=parsed.read_as,  # type: ignore[arg-type]
+            return SearchResults(index_incomplete=incomplete, hits=items[:k], sort=sort, read_as=parsed.read_as,
                                  next_cursor=cursor_for(filters, offset + k) if more else None,
                                  truncated=k < len(items),
                                  note="call get_turn(session_id, turn_index) to read a hit in context" if items
@@ -628,7 +641,8 @@ class Agtrace:
 
         def build(k: int) -> ProjectList:
             more = offset + k < total
-            return ProjectList(index_incomplete=incomplete, projects=items[:k], total=total, next_cursor=cursor_for(filters, offset + k) if more else None,
+            return ProjectList(index_incomplete=incomplete, projects=items[:k], total=total,
+                               next_cursor=cursor_for(filters, offset + k) if more else None,
                                truncated=k < len(items))
         return self._out(self._fit(build, len(items)))
 
@@ -655,13 +669,15 @@ class Agtrace:
             first_seen=r["first_seen"], last_seen=r["last_seen"], found_in=sorted((r["kinds"] or "").split(",")),
             examples=[SecretPlace(session_id=p["session_id"], turn_index=p["turn_idx"],
                                   step_index=None if p["step_idx"] < 0 else p["step_idx"], call_id=p["call_id"],
-                                  found_in=p["kind"], project_root=p["project_root"]) for p in places[r["fingerprint"]]])
+                                  found_in=p["kind"], project_root=p["project_root"])
+                      for p in places[r["fingerprint"]]])
             for r in rows]
 
         def build(k: int) -> SecretFindings:
             more = offset + k < total
             return SecretFindings(index_incomplete=incomplete, findings=items[:k], total=total,
-                                  next_cursor=cursor_for(filters, offset + k) if more else None, truncated=k < len(items),
+                                  next_cursor=cursor_for(filters, offset + k) if more else None,
+                                  truncated=k < len(items),
                                   note="rotate these credentials; values are never returned" if items else
                                   "no credentials found in the indexed history")
         # fingerprints keep only a type and 4 characters; the masking pass is for the project roots
@@ -740,7 +756,8 @@ class Agtrace:
             steps = self.q.step_usage(db, sid)
             comps = self.q.compactions(db, sid)
             subs, models = self.q.family_usage(db, sid, self.store.scope)
-            points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"]) for s in steps if s["has_usage"]]
+            points = [StepPoint(s["turn_idx"], s["idx"], s["started_at"], s["context"])
+                      for s in steps if s["has_usage"]]
             comp_views, after = rv.compactions(comps, points)
             outs = self.q.largest_outputs(db, sid, after=after)
             trows = self.q.turns(db, sid, offset, offset + limit)
@@ -761,7 +778,8 @@ class Agtrace:
                 next_cursor=cursor_for(filters, offset + k) if more else None, truncated=k < len(turn_views),
                 note=rv.join_notes(f"per-turn rows {offset}..{offset + k - 1} of {total}; pass next_cursor for more"
                            if more else None,
-                           "largest_outputs_in_context counts outputs since the last compaction" if comp_views else None,
+                           "largest_outputs_in_context counts outputs since the last compaction"
+                           if comp_views else None,
                            "call get_usage(session_id, turn=N) for one turn's steps"))
         return self._out(self._fit(build, len(turn_views)))
 
@@ -826,7 +844,8 @@ class Agtrace:
         def build(k: int) -> UsageReport:
             more = offset + k < total
             return UsageReport(
-                index_incomplete=incomplete, scope="range", tokens=own, **rv.subagent_fields(own, subs), by_model=rv.models(models),
+                index_incomplete=incomplete, scope="range", tokens=own, **rv.subagent_fields(own, subs),
+                by_model=rv.models(models),
                 sessions=items[:k], sessions_total=total,
                 next_cursor=cursor_for(filters, offset + k) if more else None, truncated=k < len(items),
                 note=rv.join_notes("top-level sessions only; each one's subagents are rolled up into it",
@@ -866,10 +885,12 @@ class Agtrace:
 
         def build(k: int) -> FailureList:
             more = offset + k < total
-            return FailureList(index_incomplete=incomplete, failures=[], total=len(rows), group_by=group_by, groups=items[:k],  # type: ignore[arg-type]
-                               groups_total=total, next_cursor=cursor_for(gfilters, offset + k) if more else None,
+            return FailureList(index_incomplete=incomplete, failures=[], total=len(rows), group_by=group_by,
+                               groups=items[:k], groups_total=total,
+                               next_cursor=cursor_for(gfilters, offset + k) if more else None,
                                truncated=k < len(items),
-                               note=rv.join_notes(None if k == len(items) else f"cut to {k} groups to fit the output budget",
+                               note=rv.join_notes(None if k == len(items)
+                                                  else f"cut to {k} groups to fit the output budget",
                                           "call find_failed_tools without group_by (and tool=/kind=) for the "
                                           "individual failures" if items else None))
         return self._out(self._fit(build, len(items)))

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import __version__
 from .errors import AgtraceError, BadArgumentError
@@ -23,6 +23,7 @@ from .providers import REGISTRY
 
 if TYPE_CHECKING:
     from . import render, terminal
+    from .store import Store
     from .terminal import Screen
 else:
     class _Later:
@@ -284,7 +285,8 @@ def make_api(args: argparse.Namespace) -> Any:
         from .store.postgres import PgStore
 
         try:
-            return Agtrace(cfg, store=PgStore(store, cfg))
+            # PgStore answers the Store's read interface (the store seam); no Protocol names it yet
+            return Agtrace(cfg, store=cast("Store", PgStore(store, cfg)))
         except StoreError as e:  # a URL that cannot be used: said like a bad flag
             raise UsageError(f"--store: {e}") from None
     return Agtrace(cfg)
@@ -598,10 +600,9 @@ def cmd_usage(api: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_push(api: Any, args: argparse.Namespace) -> int:
+    from .errors import StoreError
     from .store.postgres.connect import check_url
     from .store.postgres.push import PushReport, run_push, watch_push
-
-    from .errors import StoreError
 
     try:
         url = check_url(args.to)

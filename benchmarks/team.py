@@ -97,12 +97,12 @@ def prepare(work: Path, machines: int, size_mb: int, big_mb: int) -> list[dict[s
 def database(work: Path, pg: str | None, machines: list[dict[str, Any]]) -> tuple[str, str, dict[str, str], Any]:
     """(owner URL, reader URL, pusher URL per machine, a function that stops the server we started)."""
     import psycopg
-
     from pgdb import with_db
 
     stop = None
     if pg is None:
-        from pgserver import start, stop as stop_server
+        from pgserver import start
+        from pgserver import stop as stop_server
 
         folder = work / "pg"
         if folder.exists():
@@ -110,7 +110,7 @@ def database(work: Path, pg: str | None, machines: list[dict[str, Any]]) -> tupl
             shutil.rmtree(folder)
         folder.mkdir()
         pg = start(folder, durable=True, settings=SERVER_SETTINGS)
-        stop = lambda: stop_server(folder)  # noqa: E731
+        stop = lambda: stop_server(folder)
     with psycopg.connect(pg, autocommit=True) as c:
         c.execute("DROP DATABASE IF EXISTS agtrace_team WITH (FORCE)")
         c.execute("CREATE DATABASE agtrace_team")

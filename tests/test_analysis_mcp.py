@@ -8,13 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import api_on
 from mcp import Client
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.cli import main as cli_main
 from agtrace_mcp.config import Config
 from agtrace_mcp.server import build_server
-from conftest import api_on
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "home"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from claudelog import ClaudeLog
+from conftest import api_on
 
 from agtrace_mcp.api import Agtrace
-from conftest import api_on
 from agtrace_mcp.config import Config
 from agtrace_mcp.engine.analysis import normalize_error
 from agtrace_mcp.engine.failures import error_excerpt

@@ -9,6 +9,7 @@ imports of one layer may not close a cycle.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,15 @@ def test_views_and_the_api_never_read_logs():
         if m in ("agtrace_mcp.views", "agtrace_mcp.rowviews"):
             readers += [f"{m}:{line} imports {t}" for t, line, _ in imports_of(m) if t.startswith("agtrace_mcp.providers")]
     assert not readers, "modules above the store that read logs:\n" + "\n".join(readers)
+
+
+def test_the_api_asks_the_store_and_writes_no_sql():
+    """The API reads through the store's query interface (`store.queries`, or a team database's): SQL written in
+    the API would only work on one backend."""
+    sql = re.compile(r"\.execute(?:many)?\(|\bSELECT\s+\S|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b")
+    found = [f"{m}:{i}" for m in NEVER_READ_LOGS for i, line in enumerate(MODULES[m].read_text().splitlines(), 1)
+             if sql.search(line)]
+    assert not found, "SQL above the store:\n" + "\n".join(found)
 
 
 def test_no_import_closes_a_cycle():

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from claudelog import ClaudeLog
+from conftest import api_on
 from mcp import Client
 from mcp.types import ListRootsResult, Root
 
 from agtrace_mcp.api import Agtrace
-from conftest import api_on
 from agtrace_mcp.config import Config
 from agtrace_mcp.errors import BadArgumentError
 from agtrace_mcp.server import build_server

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from claudelog import ClaudeLog
+from conftest import api_on
 
 from agtrace_mcp.api import Agtrace
-from conftest import api_on
 from agtrace_mcp.config import Config
 from agtrace_mcp.errors import BadArgumentError
 

@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import api_on
 from mcp import Client, StdioServerParameters
 
 from agtrace_mcp import __version__
-from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
 from agtrace_mcp.server import build_server
-from conftest import api_on
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "home"

@@ -21,13 +21,13 @@ import pytest
 
 pytest.importorskip("psycopg", reason="the PostgreSQL driver is not installed (pip install 'agtrace-mcp[postgres]')")
 
-import psycopg  # noqa: E402
-from pgdb import login_role, push, rows, team_api  # noqa: E402
+import psycopg
+from pgdb import login_role, push, rows
 
-from agtrace_mcp.api import Agtrace  # noqa: E402
-from agtrace_mcp.config import Config  # noqa: E402
-from agtrace_mcp.errors import AmbiguousIdError, NotFoundError, StoreError  # noqa: E402
-from agtrace_mcp.store.postgres import PgStore  # noqa: E402
+from agtrace_mcp.api import Agtrace
+from agtrace_mcp.config import Config
+from agtrace_mcp.errors import AmbiguousIdError, NotFoundError, StoreError
+from agtrace_mcp.store.postgres import PgStore
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "home"

@@ -23,7 +23,7 @@ from agtrace_mcp.errors import AgtraceError
 
 pytest.importorskip("psycopg", reason="the PostgreSQL driver is not installed (pip install 'agtrace-mcp[postgres]')")
 
-from pgdb import MACHINE, USER, origins, strip_origin, team_api  # noqa: E402
+from pgdb import MACHINE, USER, origins, strip_origin, team_api
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "home"

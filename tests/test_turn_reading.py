@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from claudelog import ClaudeLog
+from conftest import api_on
 
 from agtrace_mcp.api import Agtrace
-from conftest import api_on
 from agtrace_mcp.config import Config
 
 LONG = "11aa0000-cccc-4000-8000-000000000001"  # 40 steps

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from claudelog import ClaudeLog
+from conftest import api_on
 
 from agtrace_mcp.api import Agtrace
-from conftest import api_on
 from agtrace_mcp.config import Config
 from agtrace_mcp.load import load_file_source
 from agtrace_mcp.providers import SourceFile

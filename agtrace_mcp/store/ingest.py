@@ -30,8 +30,8 @@ from ..engine.builder import SessionBuilder
 from ..providers import REGISTRY, KeepIndexed, NeedsFullRead, ParseStats, SourceFile
 from ..providers.files import RootCheck
 from .lock import IndexLock
-from .migrations import next_rev
 from .lock import Progress as LockProgress
+from .migrations import next_rev
 from .rows import replay
 from .sink import StoreSink, purge_sessions
 from .workers import ParsedFile, ParsePool
@@ -422,13 +422,15 @@ def link_children(db: sqlite3.Connection, wait: bool) -> None:
             if rule is None:
                 continue
             db.execute(
-                "WITH p AS (SELECT c.id AS cid, (SELECT t.session_id FROM turns t JOIN sessions s ON s.id = t.session_id"
+                "WITH p AS (SELECT c.id AS cid, (SELECT t.session_id FROM turns t"
+                "  JOIN sessions s ON s.id = t.session_id"
                 "  WHERE t.slash = ? AND s.provider = c.provider AND s.id != c.id"
                 "  AND s.project_root IS c.project_root AND t.started_at <= c.started_at"
                 "  AND t.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', c.started_at, ?)"
                 "  ORDER BY t.started_at DESC LIMIT 1) AS pid FROM sessions c"
                 "  WHERE c.provider = ? AND c.agent_name = ? AND c.parent_id IS NULL AND c.started_at IS NOT NULL)"
-                " UPDATE sessions SET parent_id = p.pid, rev = ? FROM p WHERE sessions.id = p.cid AND p.pid IS NOT NULL",
+                " UPDATE sessions SET parent_id = p.pid, rev = ? FROM p"
+                " WHERE sessions.id = p.cid AND p.pid IS NOT NULL",
                 (rule.slash, f"-{int(rule.window_s)} seconds", name, rule.agent_name, rev))
         resolve_projects(db)
         db.execute("COMMIT")

@@ -293,7 +293,8 @@ def parse_query(text: str) -> ParsedQuery:
             what = " ".join(tokens)
             notes.append(f"{raw!r} is read as {what!r}: a single letter matches every word that is just that letter")
         piece = '"' + " ".join(tokens) + '"' + ("*" if prefix else "")
-        human = (f'"{" ".join(tokens)}"' if len(tokens) > 1 or phrase is not None else tokens[0]) + ("*" if prefix else "")
+        human = ((f'"{" ".join(tokens)}"' if len(tokens) > 1 or phrase is not None else tokens[0])
+                 + ("*" if prefix else ""))
         if parts:
             op = pending_op or "AND"
             parts.append(op if pending_op else "")
@@ -630,7 +631,8 @@ def model_usage(db: sqlite3.Connection, ids_sql: str, params: list[Any]) -> list
 def largest_outputs(db: sqlite3.Connection, sid: str, *, after: tuple[int, int] | None = None,
                     turn: int | None = None, limit: int = 10) -> list[sqlite3.Row]:
     """The biggest tool outputs of a session (from coordinates `after` on, or of one turn), by length."""
-    where, params = "", [sid]
+    where = ""
+    params: list[Any] = [sid]
     if after is not None:
         where += " AND (turn_idx > ? OR (turn_idx = ? AND step_idx >= ?))"
         params += [after[0], after[0], after[1]]
@@ -638,7 +640,8 @@ def largest_outputs(db: sqlite3.Connection, sid: str, *, after: tuple[int, int] 
         where += " AND turn_idx = ?"
         params.append(turn)
     return db.execute(
-        f"SELECT call_id, name, turn_idx, step_idx, output_len FROM tools WHERE session_id = ? AND output_len > 0{where}"
+        "SELECT call_id, name, turn_idx, step_idx, output_len FROM tools"
+        f" WHERE session_id = ? AND output_len > 0{where}"
         " ORDER BY output_len DESC, turn_idx, step_idx, seq LIMIT ?", [*params, limit]).fetchall()
 
 

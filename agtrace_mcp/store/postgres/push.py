@@ -347,8 +347,8 @@ class Pusher:
             v = masked_row(r, TOOL_COLS)
             w.add("tools", skey, v)
             key = (r["turn_idx"], r["step_idx"], r["seq"])
-            texts[(*key, TOOL_CALL)] = f"{v[TOOL_COLS.index('name')]}\n{v[TOOL_COLS.index('args')] or ''}"
-            texts[(*key, TOOL_OUTPUT)] = v[TOOL_COLS.index("output")]
+            texts[key + (TOOL_CALL,)] = f"{v[TOOL_COLS.index('name')]}\n{v[TOOL_COLS.index('args')] or ''}"
+            texts[key + (TOOL_OUTPUT,)] = v[TOOL_COLS.index("output")]
         for r in local.execute("SELECT * FROM compactions WHERE session_id = ? AND turn_idx BETWEEN ? AND ?", args):
             if r["turn_idx"] in turns:
                 w.add("compactions", skey, masked_row(r, COMPACTION_COLS))

@@ -24,7 +24,15 @@ from ...providers import REGISTRY
 from .. import queries as local
 from ..migrations import DOC_KINDS
 from ..queries import (
-    MIN_PREFIX, ParsedQuery, Scope, Where, fts_query, parse_query, project_clause, roots_above, starters_of,
+    MIN_PREFIX,
+    ParsedQuery,
+    Scope,
+    Where,
+    fts_query,
+    parse_query,
+    project_clause,
+    roots_above,
+    starters_of,
 )
 from .fts import tsquery
 
