@@ -142,3 +142,34 @@ def test_a_zstd_bomb_stops_at_its_bound(home: Path, tmp_path: Path):
     assert "019de2fb-1900-7a01-8000-00000000e001" in sessions(home, data)  # what came before the bomb is kept
     rep = doctor(home, data)["codex"]
     assert rep["files_cut"] == 1 and rep["long_lines"] >= 1
+
+
+def _inside(path: Path, root: Path) -> bool:
+    from agtrace_mcp.providers.files import RootCheck
+
+    return RootCheck().inside(str(path), [str(root)], os.lstat(path))
+
+
+def test_a_log_under_a_root_that_is_itself_a_symlink_is_inside_it(tmp_path: Path):
+    real = tmp_path / "dotfiles" / "claude" / "projects" / "-p"
+    real.mkdir(parents=True)
+    (real / "s.jsonl").write_text("{}\n")
+    (tmp_path / ".claude").symlink_to(tmp_path / "dotfiles" / "claude")  # ~/.claude kept with the dotfiles
+    assert _inside(tmp_path / ".claude" / "projects" / "-p" / "s.jsonl", tmp_path / ".claude")
+
+
+def test_a_log_in_a_folder_linked_out_of_the_root_is_not_inside_it(tmp_path: Path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "s.jsonl").write_text("{}\n")
+    root = tmp_path / ".claude" / "projects"
+    root.mkdir(parents=True)
+    (root / "-p").symlink_to(tmp_path / "elsewhere")
+    assert not _inside(root / "-p" / "s.jsonl", root)
+
+
+def test_a_path_spelled_with_dot_folders_is_inside_its_root(tmp_path: Path):
+    (tmp_path / "root" / "a").mkdir(parents=True)
+    (tmp_path / "root" / "a" / "s.jsonl").write_text("{}\n")
+    (tmp_path / "s.jsonl").write_text("{}\n")
+    assert _inside(tmp_path / "root" / "a" / "." / ".." / "a" / "s.jsonl", tmp_path / "root")
+    assert not _inside(tmp_path / "root" / "a" / ".." / ".." / "s.jsonl", tmp_path / "root")

@@ -118,9 +118,20 @@ class RootCheck:
         self._dirs: dict[str, str] = {}
 
     def _real_dir(self, d: str) -> str:
+        # Built from the parent's real path, so each folder costs one lstat per refresh: os.path.realpath
+        # would lstat every component of every folder again (most of a no-change refresh's time).
         r = self._dirs.get(d)
         if r is None:
-            r = self._dirs[d] = os.path.realpath(d)
+            parent, name = os.path.split(d)
+            if name in ("", ".", "..") or parent == d:
+                r = os.path.realpath(d)
+            else:
+                try:
+                    link = stat.S_ISLNK(os.lstat(d).st_mode)
+                except OSError:
+                    link = True  # let realpath say what it resolves to
+                r = os.path.realpath(d) if link else os.path.join(self._real_dir(parent), name)
+            self._dirs[d] = r
         return r
 
     def inside(self, path: str, roots: list[str], lst: os.stat_result) -> bool:

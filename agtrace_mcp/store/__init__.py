@@ -152,13 +152,14 @@ class Store:
             if not self.indexing and lock.try_acquire():
                 try:
                     with self._lock:
-                        if self.background and pending(self.db, self.config).bytes > INLINE_MAX_BYTES:
+                        started = time.monotonic()  # complete as of this moment: before the logs are listed
+                        todo = pending(self.db, self.config) if self.background else None
+                        if todo is not None and todo.bytes > INLINE_MAX_BYTES:
                             big = True
                         else:
                             big = False
-                            started = time.monotonic()
                             rep = refresh(self.db, self.config, wait=True, progress=progress, lock=lock,
-                                          workers=self.workers)
+                                          workers=self.workers, todo=todo)
                             self.last_report = rep
                 finally:
                     lock.release()
@@ -277,10 +278,11 @@ class Store:
             return
         try:
             with self._lock:
-                if pending(self.db, self.config).bytes > INLINE_MAX_BYTES:
-                    return
                 started = time.monotonic()
-                rep = refresh(self.db, self.config, wait=True, lock=lock)
+                todo = pending(self.db, self.config)
+                if todo.bytes > INLINE_MAX_BYTES:
+                    return
+                rep = refresh(self.db, self.config, wait=True, lock=lock, todo=todo)
                 self.last_report = rep
             if not any("cannot be written" in e for e in rep.errors):
                 self._complete_at = started

@@ -142,6 +142,7 @@ class Pending:
     gone: list[str]
     known: dict[str, tuple[Any, ...]]
     seen: int
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (provider, path, why) not to be read
 
     @property
     def bytes(self) -> int:
@@ -150,6 +151,8 @@ class Pending:
 
 def pending(db: sqlite3.Connection, config: Config, refused: list[tuple[str, str, str]] | None = None) -> Pending:
     """Compare the logs on disk with the index: one `stat` per file (files not to be read go to `refused`)."""
+    if refused is None:
+        refused = []
     found = discover(config, refused=refused)
     rows = {r[0]: tuple(r[1:]) for r in db.execute(
         "SELECT path, id, size, mtime_ns, inode, offset, CASE WHEN state IS NULL THEN NULL ELSE 1 END,"
@@ -165,7 +168,7 @@ def pending(db: sqlite3.Connection, config: Config, refused: list[tuple[str, str
                 known[f.src.path] = row
     todo.sort(key=lambda f: f.mtime_ns)  # oldest first: search doc ids then grow with time
     gone = [p for p, r in rows.items() if r[7]]
-    return Pending(todo, gone, known, len(found))
+    return Pending(todo, gone, known, len(found), refused)
 
 
 Progress = Callable[[int, int, str], None]
@@ -192,17 +195,22 @@ class _Run:
 
 
 def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True, progress: Progress | None = None,
-            lock: IndexLock | None = None, workers: int = 0) -> RefreshReport:
+            lock: IndexLock | None = None, workers: int = 0, todo: Pending | None = None) -> RefreshReport:
     """Bring the index up to date with the logs.
 
     With `wait=False` (query-time freshness) a file another process is writing is skipped instead of
     waited for: queries never queue behind a long cold index in another process. With `workers`, a refresh
     with much to read whole (a first index) parses in that many worker processes; this connection writes.
-    `lock` (held by the caller) gets the progress, for other processes that wait for this run.
+    `lock` (held by the caller) gets the progress, for other processes that wait for this run. `todo`: what
+    the caller's own `pending` found just now (with the same lock held), so the logs are not listed twice.
     """
     t0 = time.perf_counter()
     report = RefreshReport()
-    p = pending(db, config, refused=report.refused)
+    if todo is not None:
+        p = todo
+        report.refused.extend(todo.refused)
+    else:
+        p = pending(db, config, refused=report.refused)
     todo, gone, known = p.todo, p.gone, p.known
     report.files_seen = p.seen
     if gone:
