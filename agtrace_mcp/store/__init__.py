@@ -159,7 +159,7 @@ class Store:
                         else:
                             big = False
                             rep = refresh(self.db, self.config, wait=True, progress=progress, lock=lock,
-                                          workers=self.workers, todo=todo)
+                                          workers=self.workers, listed=todo)
                             self.last_report = rep
                 finally:
                     lock.release()
@@ -282,7 +282,7 @@ class Store:
                 todo = pending(self.db, self.config)
                 if todo.bytes > INLINE_MAX_BYTES:
                     return
-                rep = refresh(self.db, self.config, wait=True, lock=lock, todo=todo)
+                rep = refresh(self.db, self.config, wait=True, lock=lock, listed=todo)
                 self.last_report = rep
             if not any("cannot be written" in e for e in rep.errors):
                 self._complete_at = started

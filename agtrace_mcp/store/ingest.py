@@ -195,20 +195,20 @@ class _Run:
 
 
 def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True, progress: Progress | None = None,
-            lock: IndexLock | None = None, workers: int = 0, todo: Pending | None = None) -> RefreshReport:
+            lock: IndexLock | None = None, workers: int = 0, listed: Pending | None = None) -> RefreshReport:
     """Bring the index up to date with the logs.
 
     With `wait=False` (query-time freshness) a file another process is writing is skipped instead of
     waited for: queries never queue behind a long cold index in another process. With `workers`, a refresh
     with much to read whole (a first index) parses in that many worker processes; this connection writes.
-    `lock` (held by the caller) gets the progress, for other processes that wait for this run. `todo`: what
+    `lock` (held by the caller) gets the progress, for other processes that wait for this run. `listed`: what
     the caller's own `pending` found just now (with the same lock held), so the logs are not listed twice.
     """
     t0 = time.perf_counter()
     report = RefreshReport()
-    if todo is not None:
-        p = todo
-        report.refused.extend(todo.refused)
+    if listed is not None:
+        p = listed
+        report.refused.extend(listed.refused)
     else:
         p = pending(db, config, refused=report.refused)
     todo, gone, known = p.todo, p.gone, p.known
