@@ -169,3 +169,50 @@ def test_a_server_killed_mid_index_leaves_its_work_for_the_next_one(corpus_home:
     assert 0 < done
     assert report["files_ingested"] == report["files_seen"] - done  # only what the first had not committed
     assert index_rows(data) == index_rows(ref_data)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # fields: state, ppid, ...
+            out.append(int(stat_file.parent.name))
+    return out
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_a_killed_servers_parse_workers_end_and_its_spool_is_removed_by_the_next_indexer(corpus_home: Path,
+                                                                                            tmp_path: Path):
+    data = tmp_path / "data"
+    env = _env(corpus_home, data)
+    server = subprocess.Popen([sys.executable, "-m", "agtrace_mcp", "serve"], env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    bound = time.monotonic() + 120
+    while not (data / "spool").is_dir() or len(workers) < 2:
+        assert time.monotonic() < bound and server.poll() is None, "the server never started its parse workers"
+        workers = [c for c in _children(server.pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        time.sleep(0.05)
+    server.kill()  # the server alone, as an OOM killer or a crashed client would: its workers are orphaned
+    server.wait()
+    assert server.stdin is not None
+    server.stdin.close()
+    bound = time.monotonic() + 60
+    while not all(_gone(w) for w in workers):
+        assert time.monotonic() < bound, f"parse workers of a killed server still run: {workers}"
+        time.sleep(0.1)
+    left_by_the_dead = [d.name for d in (data / "spool").iterdir() if d.name.startswith(f"{server.pid}-")]
+    assert left_by_the_dead  # what a killed writer leaves ...
+    subprocess.run([sys.executable, "-m", "agtrace_mcp", "index", "--json"], env=env, capture_output=True,
+                   timeout=600, check=True)
+    assert list((data / "spool").iterdir()) == []  # ... the next indexer removes, and its own too

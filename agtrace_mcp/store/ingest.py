@@ -222,7 +222,7 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True, progre
     if wait and workers > 0:
         whole = [f for f in todo if _whole_read(known.get(f.src.path), f)]
         if sum(f.size for f in whole) >= POOL_MIN_BYTES:
-            pool = ParsePool(workers, config.live_seconds)
+            pool = ParsePool(workers, config.live_seconds, config.data_dir / "spool")
             pool.plan([(f.src, f.size, f.mtime_ns) for f in whole])
     try:
         # (Switching the cyclic GC off here was measured: 1 % faster on 1.1 GB, 50 MB more peak RSS. Not worth it.)

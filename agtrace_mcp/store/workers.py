@@ -6,6 +6,10 @@ processes (spawned, not forked: the server has threads), one file per task. A wo
 prepared rows (`rows.RecordingSink`): small results in memory, big ones spooled to a temporary file in
 chunks, so neither side ever holds a 200 MB session's rows at once. The writer (`ingest.py`) applies them
 in the order the files were handed out.
+
+Nothing outlives a killed writer for long: a worker ends when its parent is gone (a killed server's workers
+would otherwise wait on their queue forever), and each pool spools into its own folder under the data dir's
+`spool/`, named by the writer's pid, which the next pool removes once that pid is gone.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import pickle
+import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from collections import deque
@@ -24,6 +30,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 from ..engine.builder import SessionBuilder
@@ -120,11 +127,32 @@ def parse_whole(src: SourceFile, mtime_ns: int, live_seconds: float, spool_dir: 
     return ParsedFile(src.path, end, state, stats, sink.drain(), sink.spool)
 
 
-def _init_worker() -> None:
+WORKER_NICENESS = 10
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _end_with_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:  # re-parented: the writer was killed (no queue EOF tells us: we hold its ends)
+            os._exit(0)
+
+
+def _init_worker(parent: int) -> None:
     # stdout may be an MCP client's protocol stream: nothing of a worker's may ever reach it
     os.dup2(2, 1)
     # Ctrl-C goes to the whole process group: the parent stops the pool, a worker just ends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Parsing ahead is background work: a question about one session (read by the server itself, ahead of
+    # the rest) and the writer go first, and so does whatever else the user runs meanwhile. On a busy CPU
+    # the cold index gives way; on an idle one nothing changes.
+    if hasattr(os, "nice"):
+        try:
+            os.nice(WORKER_NICENESS)
+        except OSError:
+            pass
+    # `parent` is passed in: the writer may already be gone by the time a worker has started
+    threading.Thread(target=_end_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
 
 
 def worker_count(env: dict[str, str]) -> int:
@@ -157,11 +185,12 @@ def _main_not_reimported() -> Iterator[None]:
 class ParsePool:
     """Hands files to worker processes ahead of the writer and gives back their results in order."""
 
-    def __init__(self, workers: int, live_seconds: float, spool_dir: str | None = None) -> None:
+    def __init__(self, workers: int, live_seconds: float, spool_root: Path | None = None) -> None:
         self.live_seconds = live_seconds
-        self.spool_dir = spool_dir or tempfile.gettempdir()
+        self.spool_dir = own_spool_dir(spool_root) if spool_root is not None else tempfile.mkdtemp(
+            prefix="agtrace-spool-")
         self._ex = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                       initializer=_init_worker)
+                                       initializer=_init_worker, initargs=(os.getpid(),))
         self._queue: deque[tuple[str, int]] = deque()  # (path, size) in hand-out order
         self._futures: dict[str, Future[ParsedFile]] = {}
         self._ahead = 0
@@ -220,3 +249,26 @@ class ParsePool:
                 fut.result().discard()
         self._futures.clear()
         self._ex.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.spool_dir, ignore_errors=True)  # what a result not taken any more left there
+
+
+def own_spool_dir(root: Path) -> str:
+    """A fresh spool folder for this process under `root`, after removing those of processes now gone."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for d in root.iterdir():
+        pid = d.name.partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root)
+
+
+def _alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        return True  # os.kill would end it there; leave the folder
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True
