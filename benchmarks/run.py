@@ -65,7 +65,10 @@ def make_config(home: str | Path, data_dir: str | Path, refresh_interval: float)
     from agtrace_mcp.config import Config
 
     home = str(home)
-    cfg = Config.load(env={"HOME": home, "PATH": os.environ.get("PATH", "")}, home=home, data_dir=str(data_dir))
+    env = {"HOME": home, "PATH": os.environ.get("PATH", "")}
+    if "AGTRACE_MCP_WORKERS" in os.environ:  # set by run_child for the runs by worker count
+        env["AGTRACE_MCP_WORKERS"] = os.environ["AGTRACE_MCP_WORKERS"]
+    cfg = Config.load(env=env, home=home, data_dir=str(data_dir))
     cfg.refresh_interval = refresh_interval
     return cfg
 
