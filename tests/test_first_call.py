@@ -215,4 +215,4 @@ def test_a_killed_servers_parse_workers_end_and_its_spool_is_removed_by_the_next
     assert left_by_the_dead  # what a killed writer leaves ...
     subprocess.run([sys.executable, "-m", "agtrace_mcp", "index", "--json"], env=env, capture_output=True,
                    timeout=600, check=True)
-    assert list((data / "spool").iterdir()) == []  # ... the next indexer removes, and its own too
+    assert not (data / "spool").exists()  # ... the next indexer removes, and its own too

@@ -250,6 +250,10 @@ class ParsePool:
         self._futures.clear()
         self._ex.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.spool_dir, ignore_errors=True)  # what a result not taken any more left there
+        try:
+            os.rmdir(os.path.dirname(self.spool_dir))  # spool/ itself, when no other run uses it
+        except OSError:
+            pass
 
 
 def own_spool_dir(root: Path) -> str:
