@@ -18,7 +18,7 @@ import sqlite3
 import stat
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,13 +82,17 @@ def stat_file(src: SourceFile) -> Found | None:
 
 
 def discover(config: Config, providers: Iterable[str] | None = None,
-             refused: list[tuple[str, str, str]] | None = None) -> list[Found]:
+             refused: list[tuple[str, str, str]] | None = None,
+             indexed: Mapping[str, tuple[Any, ...]] | None = None) -> list[Found]:
     """Every log file of every provider under the configured roots, with its stat.
 
     Only regular files are taken, and a symlink only when it leads to a file under its agent's own roots
     (a FIFO would block the read, a link to /dev/zero never end it, a link to ~/.ssh leak a file that is not
-    a log); the others go to `refused` as (provider, path, why).
+    a log); the others go to `refused` as (provider, path, why). `indexed` (path → files row: id, size,
+    mtime_ns, inode, ...): a regular file that is exactly what the index read is not checked again (the
+    folder check is most of a no-change refresh).
     """
+    indexed = indexed or {}
     out: list[Found] = []
     seen: set[str] = set()
     check = RootCheck()
@@ -108,7 +112,10 @@ def discover(config: Config, providers: Iterable[str] | None = None,
                     continue
                 try:
                     lst = os.lstat(src.path)
-                    if not check.inside(src.path, roots, lst):
+                    row = indexed.get(src.path)
+                    same = (row is not None and stat.S_ISREG(lst.st_mode) and row[1] == lst.st_size
+                            and row[2] == lst.st_mtime_ns and row[3] == lst.st_ino)
+                    if not same and not check.inside(src.path, roots, lst):
                         if refused is not None:
                             refused.append((name, src.path, "not a regular file, or a link out of the agent's "
                                                             "folder"))
@@ -153,10 +160,10 @@ def pending(db: sqlite3.Connection, config: Config, refused: list[tuple[str, str
     """Compare the logs on disk with the index: one `stat` per file (files not to be read go to `refused`)."""
     if refused is None:
         refused = []
-    found = discover(config, refused=refused)
     rows = {r[0]: tuple(r[1:]) for r in db.execute(
         "SELECT path, id, size, mtime_ns, inode, offset, CASE WHEN state IS NULL THEN NULL ELSE 1 END,"
         " parser_version, on_disk FROM files")}
+    found = discover(config, refused=refused, indexed=rows)
     todo: list[Found] = []
     known: dict[str, tuple[Any, ...]] = {}
     for f in found:
