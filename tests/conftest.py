@@ -61,6 +61,28 @@ def corpus_root() -> Path:
     return require_corpus()
 
 
+CODEX_169_STEPS = "v0.145.0_exec-nonzero-exit_compacted_019fb117.jsonl"  # polls, exit codes, an unfinished turn
+
+
+@pytest.fixture
+def codex_169_steps(corpus_root: Path, tmp_path: Path):
+    """An API over one real Codex log (session 019fb117: 169 steps, failed polls of `make runtime-e2e`), laid
+    out as Codex lays it out and never treated as live."""
+    import shutil
+
+    from agtrace_mcp.api import Agtrace
+    from agtrace_mcp.config import Config
+
+    home = tmp_path / "home"
+    day = home / ".codex" / "sessions" / "2026" / "07" / "30"
+    day.mkdir(parents=True)
+    src = corpus_root / "codex" / CODEX_169_STEPS
+    shutil.copy(src, day / f"rollout-2026-07-30T00-00-00-{src.stem}.jsonl")
+    cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path / "d")
+    cfg.live_seconds = 0
+    return Agtrace(cfg)
+
+
 # -- a real PostgreSQL server for the team-database tests -----------------------------------------------
 
 _PG_MISSED: list[str] = []

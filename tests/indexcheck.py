@@ -3,6 +3,7 @@ between two indexes), a log grown a few lines at a time, and a spy on a provider
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -74,3 +75,18 @@ def grow(logs: dict[Path, list[bytes]], start: int, chunk: int, api: Any) -> Non
                     f.write(b"".join(lines[n:n + chunk]))
         n += chunk
         api.refresh()
+
+
+def fill_the_disk(api: Agtrace, home: Path) -> Path:
+    """The index may not grow by a single page any more (as on a full disk), and a new 2.7 MB Claude session
+    appears under `home`, waiting to be indexed; returns its log. `PRAGMA max_page_count = 1073741823` on
+    `api.store.read()` frees the disk again."""
+    with api.store.read() as db:
+        pages = db.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[attr-defined]
+        db.execute(f"PRAGMA max_page_count = {pages}")  # type: ignore[attr-defined]
+    big = home / ".claude/projects/-home-dev-webapp/99999999-0000-4000-8000-000000000009.jsonl"
+    big.write_text("".join(json.dumps({"type": "user", "sessionId": big.stem, "uuid": f"u{i}", "timestamp":
+                                       "2026-06-01T00:00:00.000Z",
+                                       "message": {"role": "user", "content": f"p{i} " + "z" * 900}}) + "\n"
+                           for i in range(3000)))
+    return big

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from indexcheck import api_over
+from indexcheck import api_over, fill_the_disk
 
 from agtrace_mcp.load import load_session
 
@@ -142,13 +142,7 @@ def test_a_full_data_dir_still_answers_with_a_note(tmp_path: Path):
     shutil.copytree(FIXTURES, home)
     api = api_over(home, tmp_path / "d")
     api.refresh()
-    with api.store.read() as db:
-        pages = db.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[attr-defined]
-        db.execute(f"PRAGMA max_page_count = {pages}")  # type: ignore[attr-defined]
-    big = home / ".claude/projects/-home-dev-webapp/99999999-0000-4000-8000-000000000009.jsonl"
-    big.write_text("".join(json.dumps({"type": "user", "sessionId": big.stem, "uuid": f"u{i}", "timestamp":
-                                       "2026-06-01T00:00:00.000Z", "message": {"role": "user", "content": "z" * 900}})
-                           + "\n" for i in range(3000)))
+    fill_the_disk(api, home)
     res = api.list_sessions(limit=200)
     assert MAIN_ID in {s.session_id for s in res.sessions}
     assert res.index_incomplete and "cannot be" in res.index_incomplete.message

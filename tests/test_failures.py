@@ -161,16 +161,8 @@ def test_failures_grouped_by_error_keep_units_and_skip_a_bare_error(api: Agtrace
     assert groups == {"timed out after <n>s": 2, "(tool error, no message)": 1}
 
 
-def test_corpus_a_failed_poll_is_the_failure_of_the_test_run_it_waited_on(corpus_root: Path, tmp_path: Path):
-    import shutil
-    home = tmp_path / "home"
-    cx = home / ".codex" / "sessions" / "2026" / "07" / "30"
-    cx.mkdir(parents=True)
-    src = next((corpus_root / "codex").glob("v0.145.0_exec-nonzero-exit_compacted_019fb117.jsonl"))
-    shutil.copy(src, cx / f"rollout-2026-07-30T00-00-00-{src.stem}.jsonl")
-    cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path / "d")
-    cfg.live_seconds = 0
-    a = Agtrace(cfg)
+def test_corpus_a_failed_poll_is_the_failure_of_the_test_run_it_waited_on(codex_169_steps):
+    a = codex_169_steps
     by_step = {f.step_index: f for f in a.find_failed_tools(session_id="019fb117").failures}
     f = by_step[130]
     assert (f.tool, f.exit_code, f.command, f.started_by) == ("write_stdin", 2, "make runtime-e2e",

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from indexcheck import api_over, index_rows
+from indexcheck import api_over, fill_the_disk, index_rows
 from mcp import Client
 
 from agtrace_mcp.api import Agtrace
@@ -306,14 +306,7 @@ def test_a_file_changed_while_being_read_ends_consistent(fault: str, home: Path,
 def test_a_full_data_dir_is_reported_and_what_is_indexed_stays_usable(home: Path, tmp_path: Path):
     api = make_api(home, tmp_path / "d")
     api.refresh()
-    # the disk fills up: the index may not grow by a single page any more
-    with api.store.read() as db:
-        pages = db.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[attr-defined]
-        db.execute(f"PRAGMA max_page_count = {pages}")  # type: ignore[attr-defined]
-    big = home / ".claude/projects/-home-dev-webapp/99999999-0000-4000-8000-000000000009.jsonl"
-    big.write_text("".join(json.dumps({"type": "user", "sessionId": big.stem, "uuid": f"u{i}", "timestamp":
-                                       "2026-06-01T00:00:00.000Z", "message": {"role": "user", "content": f"p{i} " + "z" * 900}})
-                           + "\n" for i in range(3000)))
+    big = fill_the_disk(api, home)
     rep = api.refresh()
     assert rep.errors and "free space" in rep.errors[0]
     assert MAIN_ID in _snapshot(api)  # still answers from what was indexed

@@ -4,8 +4,6 @@ a query read in a way the user may not expect says so."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from claudelog import ClaudeLog
 from conftest import api_on
@@ -97,16 +95,8 @@ def test_a_query_with_nothing_to_search_for_is_an_error(api: Agtrace):
         api.search_history("++ --")
 
 
-def test_corpus_output_hits_carry_the_failure_and_the_time_of_their_step(corpus_root: Path, tmp_path: Path):
-    import shutil
-    home = tmp_path / "home"
-    cx = home / ".codex" / "sessions" / "2026" / "07" / "30"
-    cx.mkdir(parents=True)
-    src = next((corpus_root / "codex").glob("v0.145.0_exec-nonzero-exit_compacted_019fb117.jsonl"))
-    shutil.copy(src, cx / f"rollout-2026-07-30T00-00-00-{src.stem}.jsonl")
-    cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path / "d")
-    cfg.live_seconds = 0
-    a = Agtrace(cfg)
+def test_corpus_output_hits_carry_the_failure_and_the_time_of_their_step(codex_169_steps):
+    a = codex_169_steps
     res = a.search_history('"timed out waiting for condition"', kind="tool_output")
     failed = [h for h in res.hits if h.status == "error"]
     assert failed and all(h.error_kind == "exit_code" for h in failed)
