@@ -274,7 +274,11 @@ def print_lines(console: Console, lines: Sequence[Text]) -> None:
 
 
 def footer(screen: Screen, text: str) -> None:
-    """The line under an answer (counts, the next page's cursor)."""
+    """The line under an answer (counts, the next page's cursor). On a terminal too narrow for it, the cursor
+    goes on a line of its own, so that it is never broken in the middle (it is copied whole)."""
+    width = screen.width
+    if width is not None and len(text) > width:
+        text = text.replace("; next page: ", ";\nnext page: ")
     screen.aside().print(f"[dim]{escape(text)}[/dim]", soft_wrap=True)
 
 

@@ -127,7 +127,15 @@ def test_failures_fit_80_columns_with_headers(home_8: Path, tmp_path: Path):
     code, out = in_terminal(["failures", "--limit", "50", "--home", str(home_8), "--data-dir", str(tmp_path)], 80)
     lines = [line for line in plain(out).splitlines() if line.strip()]
     assert lines[0].split() == ["when", "session", "turn.step", "tool", "failure"]
-    assert all(len(line) <= 80 for line in lines[:-1])  # the footer may carry a long cursor
+    assert all(len(line) <= 80 for line in lines[:-1])
+
+
+def test_a_page_footer_too_long_for_the_terminal_puts_the_cursor_on_its_own_line(home_8: Path, tmp_path: Path):
+    code, out = in_terminal(["failures", "--limit", "1", "--home", str(home_8), "--data-dir", str(tmp_path)], 80)
+    lines = [line for line in plain(out).splitlines() if line.strip()]
+    assert code == 0 and all(len(line) <= 80 for line in lines)
+    assert lines[-2].endswith("(turn.step: read it with show ID --turn N);")
+    assert lines[-1].startswith("next page: --cursor ")
 
 
 def test_search_hits_wrap_under_their_indent_within_80_columns(home_8: Path, tmp_path: Path):
