@@ -187,6 +187,7 @@ class ParsePool:
 
     def __init__(self, workers: int, live_seconds: float, spool_root: Path | None = None) -> None:
         self.live_seconds = live_seconds
+        self._spool_root = spool_root
         self.spool_dir = own_spool_dir(spool_root) if spool_root is not None else tempfile.mkdtemp(
             prefix="agtrace-spool-")
         self._ex = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
@@ -250,10 +251,11 @@ class ParsePool:
         self._futures.clear()
         self._ex.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.spool_dir, ignore_errors=True)  # what a result not taken any more left there
-        try:
-            os.rmdir(os.path.dirname(self.spool_dir))  # spool/ itself, when no other run uses it
-        except OSError:
-            pass
+        if self._spool_root is not None:
+            try:
+                self._spool_root.rmdir()  # spool/ itself, when no other run uses it
+            except OSError:
+                pass
 
 
 def own_spool_dir(root: Path) -> str:
