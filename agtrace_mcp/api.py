@@ -898,29 +898,38 @@ class Agtrace:
     # -- whole sessions (CLI `show`) -------------------------------------------------------------
 
     def load_session(self, session_id: str) -> m.Session:
-        """The full session model, read from its log file (not from the index previews)."""
+        """The full session model, read from its log file (not from the index previews). A session whose log
+        is gone raises NotFoundError (LOG_GONE); `indexed_session` still has it."""
         sid = self.resolve(session_id)
         with self.store.read() as db:
             row = self.q.session_row(db, sid)
-            rebuilt = None
-            if row["file_path"] is None:  # a team database: the log is on the machine the session ran on
-                everything = 1 << 62
-                rebuilt = rv.session_model(row, self.q.turns(db, sid, 0, everything),
-                                           self.q.steps_after(db, sid, -1, -1, everything),
-                                           self.q.tools_between(db, sid, (-1, -1), (everything, 0)),
-                                           self.q.compactions(db, sid))
-        if rebuilt is not None:
-            self._hide_out_of_scope(rebuilt)
-            return redact.mask_model(rebuilt) if self.config.redact else rebuilt  # type: ignore[return-value]
+        if row["file_path"] is None:  # a team database: the log is on the machine the session ran on
+            return self.indexed_session(sid)
         path = row["file_path"]
         if not row["on_disk"]:
             raise NotFoundError(f"the log of session {sid} ({path}) is no longer on disk", LOG_GONE, session_id=sid)
-        for s in logs.sessions_in_file(path, row["file_provider"], row["file_kind"], row["file_parent"]):
+        for s in logs.sessions_in_file(path, row["file_provider"], row["file_kind"], row["file_parent"],
+                                       self.config.live_seconds):
             if s.session_id == sid:
                 self._hide_out_of_scope(s)
                 # masked whole, before any caller cuts its texts
                 return redact.mask_model(s) if self.config.redact else s  # type: ignore[return-value]
         raise NotFoundError(f"session {sid} is no longer in {path}", LOG_REWRITTEN)
+
+    def indexed_session(self, session_id: str) -> m.Session:
+        """The session model as the index keeps it: every turn, step and call, with long texts cut as the
+        index cuts them (prompts and messages past 16 KB, outputs as head and tail). For a session whose log
+        is gone (agents delete old logs) or that ran on another machine (a team database)."""
+        sid = self.resolve(session_id)
+        everything = 1 << 62
+        with self.store.read() as db:
+            row = self.q.session_row(db, sid)
+            rebuilt = rv.session_model(row, self.q.turns(db, sid, 0, everything),
+                                       self.q.steps_after(db, sid, -1, -1, everything),
+                                       self.q.tools_between(db, sid, (-1, -1), (everything, 0)),
+                                       self.q.compactions(db, sid), self.q.session_interjections(db, sid))
+        self._hide_out_of_scope(rebuilt)
+        return redact.mask_model(rebuilt) if self.config.redact else rebuilt  # type: ignore[return-value]
 
     # -- for people at a terminal (CLI `sessions`, `watch`, the "no logs found" message) ----------
 
@@ -1116,5 +1125,5 @@ def _common_prefix(a: str, b: str) -> int:
 # message saying what to send instead, whichever surface called it (MCP, CLI, Python).
 for _name in ("resolve", "list_sessions", "get_session", "current_session", "get_turn", "get_text",
               "get_tool_output", "find_failed_tools", "search_history", "list_projects", "secret_findings",
-              "analyze_session", "get_usage", "load_session", "steps_after"):
+              "analyze_session", "get_usage", "load_session", "indexed_session", "steps_after"):
     setattr(Agtrace, _name, checked(getattr(Agtrace, _name)))

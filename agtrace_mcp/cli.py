@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from . import __version__
-from .errors import AgtraceError, BadArgumentError
+from .errors import LOG_GONE, AgtraceError, BadArgumentError, NotFoundError
 from .providers import REGISTRY
 
 if TYPE_CHECKING:
@@ -444,6 +444,7 @@ def cmd_show(api: Any, args: argparse.Namespace) -> int:
     from .load import load_file
 
     ref = args.ref
+    note = None
     if _is_file_ref(ref):
         if not os.path.isfile(ref):
             raise AgtraceError(f"no such file: {ref}")
@@ -454,7 +455,14 @@ def cmd_show(api: Any, args: argparse.Namespace) -> int:
             sessions = sessions[:1]
     else:
         _ready(api, terminal.Screen())
-        sessions = [api.load_session(ref)]
+        try:
+            sessions = [api.load_session(ref)]
+        except NotFoundError as e:
+            if e.remedy is not LOG_GONE:
+                raise
+            # the agent deleted the log (Claude Code does after 30 days by default): the index still has it
+            sessions = [api.indexed_session(ref)]
+            note = f"{e.message}: shown as the index keeps it (long texts cut)"
     if args.turn is not None:
         for s in sessions:
             n = len(s.turns)
@@ -467,6 +475,8 @@ def cmd_show(api: Any, args: argparse.Namespace) -> int:
     docs = [render.cut_strings(_masked(s.model_dump(mode="json"), api.config.redact), limit) for s in sessions]
     if args.json:
         _emit_json(docs[0] if len(docs) == 1 else docs)
+        if note:
+            print(note, file=sys.stderr)
         return 0
     screen = terminal.Screen()
     style = render.TranscriptStyle(full=args.full, one_turn=args.turn is not None)
@@ -474,6 +484,8 @@ def cmd_show(api: Any, args: argparse.Namespace) -> int:
         if k:
             screen.out.print()
         render.transcript(screen, doc, style)
+    if note:
+        render.footer(screen, note)
     return 0
 
 

@@ -48,8 +48,10 @@ def load_file(path: str | os.PathLike[str], provider: str | None = None,
     return load_file_source(source_for(path, provider), stats)
 
 
-def load_file_source(src: SourceFile, stats: ParseStats | None = None) -> list[m.Session]:
-    """Every session one described log file holds."""
+def load_file_source(src: SourceFile, stats: ParseStats | None = None,
+                     live_seconds: float = LIVE_SECONDS) -> list[m.Session]:
+    """Every session one described log file holds (calls without a result in a file written within
+    `live_seconds` may still be running)."""
     sink = MemorySink(src.provider)
     builder = SessionBuilder(sink)
     stats = stats if stats is not None else ParseStats()
@@ -57,7 +59,7 @@ def load_file_source(src: SourceFile, stats: ParseStats | None = None) -> list[m
         REGISTRY[src.provider].parse(src, 0, None, builder.feed, stats)
     except KeepIndexed as e:  # a document caught mid-write holds no session yet
         stats.bad(0, e.reason, e.preview)
-    builder.finish(live=is_live(src.path))
+    builder.finish(live=is_live(src.path, live_seconds))
     sessions = sink.to_models()
     sessions.sort(key=lambda s: (s.parent_session_id is not None, s.started_at is None, s.started_at))
     return sessions

@@ -417,9 +417,14 @@ def ts_key(ts: str | None) -> float:
         return 0.0
 
 
-def session_model(row: Any, turns: list[Any], steps: list[Any], tools: list[Any], comps: list[Any]) -> m.Session:
+def session_model(row: Any, turns: list[Any], steps: list[Any], tools: list[Any], comps: list[Any],
+                  said: list[Any]) -> m.Session:
     """A whole session rebuilt from its stored rows (texts as the store keeps them: capped, outputs cut head
-    and tail): the `show` of a session whose log is on another machine."""
+    and tail): the `show` of a session whose log is gone or on another machine. `said`: its interjections."""
+    typed: dict[int, list[m.Interjection]] = {}
+    for i in said:
+        typed.setdefault(i["turn_idx"], []).append(m.Interjection(text=i["text"] or "", at=i["at"] or None,
+                                                                  after_step=i["after_step"]))
     by_step: dict[tuple[int, int], list[Any]] = {}
     for t in tools:
         by_step.setdefault((t["turn_idx"], t["step_idx"]), []).append(t)
@@ -453,7 +458,9 @@ def session_model(row: Any, turns: list[Any], steps: list[Any], tools: list[Any]
         agent_name=row["agent_name"], source_files=orjson.loads(row["source_files"] or "[]"),
         turns=[m.Turn(index=t["idx"], started_at=t["started_at"], ended_at=t["ended_at"],
                       user=m.UserInput(text=t["text"] or "", origin=t["origin"], slash_command=t["slash"]),
-                      steps=by_turn.get(t["idx"], []), interrupted=bool(t["interrupted"]), stats=turn_stats(t))
+                      steps=by_turn.get(t["idx"], []), interjections=typed.get(t["idx"], []),
+                      interrupted=bool(t["interrupted"]), status=t["status"], final_answer=t["final_answer"],
+                      stats=turn_stats(t))
                for t in turns],
         compactions=[m.Compaction(turn_index=c["turn_idx"], at=c["at"] or None, trigger=c["trigger"],
                                   pre_tokens=c["pre_tokens"]) for c in comps],

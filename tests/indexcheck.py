@@ -90,3 +90,14 @@ def fill_the_disk(api: Agtrace, home: Path) -> Path:
                                        "message": {"role": "user", "content": f"p{i} " + "z" * 900}}) + "\n"
                            for i in range(3000)))
     return big
+
+
+def session_shape(s: Any) -> list[Any]:
+    """What a session model says, turn by turn, but for texts the index may cut: states, answers, messages typed
+    mid-turn, steps and each call's outcome."""
+    return [(t.index, t.status, t.final_answer, t.interrupted, t.user.text,
+             [(i.text, i.after_step) for i in t.interjections],
+             [(st.index, st.status, [(c.call_id, c.name, c.status, c.error.kind if c.error else None,
+                                      c.error.exit_code if c.error else None) for c in st.tools])
+              for st in t.steps])
+            for t in s.turns]

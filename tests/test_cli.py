@@ -223,3 +223,17 @@ def test_sessions_table_counts_calls_without_a_result_apart(run, tmp_path):
     log.answer("Done.").write(home)
     code, lines, err = run("sessions", home=home)
     assert lines[1].split()[3:6] == ["1", "2", "1+1?"]  # turns, calls, failed (+ without a result)
+
+
+def test_show_of_a_session_whose_log_is_gone_shows_it_as_the_index_keeps_it(run, tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copytree(FIXTURES_HOME / ".claude", home / ".claude")
+    log = next(home.glob(".claude/projects/*/11111111-*.jsonl"))
+    assert run("index", home=home)[0] == 0
+    log.unlink()  # Claude Code deletes logs older than 30 days
+    code, lines, err = run("show", "11111111", "--turn", "1", home=home)
+    text = "\n".join(lines)
+    assert code == 0
+    assert text.index("you: Use a + b + c but keep the signature") < text.index("✓ Edit") \
+        < text.index("answer: Fixed: `total` now adds all three values.")
+    assert "no longer on disk: shown as the index keeps it" in err

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from indexcheck import api_over, fill_the_disk
+from indexcheck import api_over, fill_the_disk, session_shape
 
 from agtrace_mcp.load import load_session
 
@@ -158,3 +158,14 @@ def test_a_log_name_that_is_not_utf8_is_refused_not_fatal(tmp_path: Path, name: 
     assert MAIN_ID in {s.session_id for s in api.list_sessions(limit=200).sessions}
     refused = [r for p in api.doctor().providers for r in p.files_refused]
     assert refused and refused[0]["reason"] == "its name is not UTF-8"
+
+
+
+def test_a_session_rebuilt_from_the_index_says_what_its_log_says(tmp_path: Path):
+    api = api_over(FIXTURES, tmp_path / "d")
+    ids = [s.session_id for s in api.list_sessions(limit=200, include_subagents=True).sessions]
+    assert ids
+    for sid in ids:
+        from_log, from_index = api.load_session(sid), api.indexed_session(sid)
+        assert session_shape(from_index) == session_shape(from_log), sid
+        assert from_index.stats == from_log.stats, sid

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from claudelog import ClaudeLog
 from conftest import api_on
+from indexcheck import session_shape
 
 from agtrace_mcp.api import Agtrace
 from agtrace_mcp.config import Config
@@ -204,6 +205,18 @@ def api(home: Path, tmp_path_factory: pytest.TempPathFactory, backend: str, requ
 
 def turns(api: Agtrace, sid: str) -> list:
     return api.get_session(sid).turns
+
+
+def test_a_session_rebuilt_from_the_store_keeps_turn_states_answers_and_typed_messages(api: Agtrace, home: Path,
+                                                                                       tmp_path: Path):
+    # the `show` of a session whose log is gone, or that ran on another machine (a team database)
+    cfg = Config.load(env={"HOME": str(home)}, data_dir=tmp_path / "ref")
+    cfg.live_seconds = 0
+    ref = Agtrace(cfg)
+    ids = [s.session_id for s in ref.list_sessions(limit=200, include_subagents=True).sessions]
+    assert any(t.interjections for sid in ids for t in ref.load_session(sid).turns)
+    for sid in ids:
+        assert session_shape(api.indexed_session(sid)) == session_shape(ref.load_session(sid)), sid
 
 
 # -- 1. turn state and final answer -----------------------------------------------------------------------

@@ -13,9 +13,11 @@ from ..load import load_file_source
 from ..providers import REGISTRY, SourceFile
 
 
-def sessions_in_file(path: str, provider: str, kind: str, parent: str | None) -> list[m.Session]:
-    """Every session the log file at `path` holds, parsed whole (not from the index previews)."""
-    return load_file_source(SourceFile(path, provider, kind, parent))
+def sessions_in_file(path: str, provider: str, kind: str, parent: str | None,
+                     live_seconds: float) -> list[m.Session]:
+    """Every session the log file at `path` holds, parsed whole (not from the index previews), judged live as
+    the index judges it."""
+    return load_file_source(SourceFile(path, provider, kind, parent), live_seconds=live_seconds)
 
 
 def full_tool_text(row: Any, field: str) -> tuple[str, str]:

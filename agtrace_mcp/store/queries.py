@@ -198,6 +198,11 @@ def interjections(db: sqlite3.Connection, sid: str, turn: int) -> list[sqlite3.R
                       (sid, turn)).fetchall()
 
 
+def session_interjections(db: sqlite3.Connection, sid: str) -> list[sqlite3.Row]:
+    """Every message typed mid-turn in the session, in order."""
+    return db.execute("SELECT * FROM interjections WHERE session_id = ? ORDER BY turn_idx, seq", (sid,)).fetchall()
+
+
 def turn_row(db: sqlite3.Connection, sid: str, idx: int) -> sqlite3.Row | None:
     return db.execute("SELECT * FROM turns WHERE session_id = ? AND idx = ?", (sid, idx)).fetchone()
 

@@ -223,6 +223,11 @@ def interjections(db: PgDb, sid: str, turn: int) -> list[dict[str, Any]]:
                       [db.skey(sid), turn]).fetchall()
 
 
+def session_interjections(db: PgDb, sid: str) -> list[dict[str, Any]]:
+    """Every message typed mid-turn in the session, in order."""
+    return db.execute("SELECT * FROM interjections WHERE skey = %s ORDER BY turn_idx, seq", [db.skey(sid)]).fetchall()
+
+
 def interjection_text(db: PgDb, sid: str, turn: int, seq: int) -> tuple[str, int] | None:
     """(text as kept, whole length) of a message typed mid-turn."""
     r = db.execute("SELECT text, text_len FROM interjections WHERE skey = %s AND turn_idx = %s AND seq = %s",
