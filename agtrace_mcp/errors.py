@@ -39,7 +39,7 @@ SEE_CALL_IDS = Remedy("call get_turn to see its call ids",
 READ_A_TURN = Remedy("call get_turn(session_id, turn_index) to read a turn",
                      "run `agtrace-mcp show {session_id} --turn N` to read turn N")
 LOG_GONE = Remedy("get_session and get_turn still answer from the index",
-                  "`agtrace-mcp usage {session_id}`, `failures --session {session_id}` and "
+                  "`agtrace-mcp show {session_id}`, `usage {session_id}`, `failures --session {session_id}` and "
                   "`search WORDS --session {session_id}` still answer from the index")
 LOG_REWRITTEN = Remedy("call again in a moment", "run `agtrace-mcp index`, then try again")
 RANGE_OR_SESSION = Remedy("with session_id leave project/provider/since/until out (or leave session_id out for a "
