@@ -156,10 +156,9 @@ class Pending:
         return sum(f.size for f in self.todo)
 
 
-def pending(db: sqlite3.Connection, config: Config, refused: list[tuple[str, str, str]] | None = None) -> Pending:
+def pending(db: sqlite3.Connection, config: Config) -> Pending:
     """Compare the logs on disk with the index: one `stat` per file (files not to be read go to `refused`)."""
-    if refused is None:
-        refused = []
+    refused: list[tuple[str, str, str]] = []
     rows = {r[0]: tuple(r[1:]) for r in db.execute(
         "SELECT path, id, size, mtime_ns, inode, offset, CASE WHEN state IS NULL THEN NULL ELSE 1 END,"
         " parser_version, on_disk FROM files")}
@@ -213,11 +212,8 @@ def refresh(db: sqlite3.Connection, config: Config, *, wait: bool = True, progre
     """
     t0 = time.perf_counter()
     report = RefreshReport()
-    if listed is not None:
-        p = listed
-        report.refused.extend(listed.refused)
-    else:
-        p = pending(db, config, refused=report.refused)
+    p = listed if listed is not None else pending(db, config)
+    report.refused.extend(p.refused)
     todo, gone, known = p.todo, p.gone, p.known
     report.files_seen = p.seen
     if gone:
