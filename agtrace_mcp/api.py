@@ -904,7 +904,7 @@ class Agtrace:
         with self.store.read() as db:
             row = self.q.session_row(db, sid)
         if row["file_path"] is None:  # a team database: the log is on the machine the session ran on
-            return self.indexed_session(sid)
+            return self._rebuilt(sid)
         path = row["file_path"]
         if not row["on_disk"]:
             raise NotFoundError(f"the log of session {sid} ({path}) is no longer on disk", LOG_GONE, session_id=sid)
@@ -920,7 +920,9 @@ class Agtrace:
         """The session model as the index keeps it: every turn, step and call, with long texts cut as the
         index cuts them (prompts and messages past 16 KB, outputs as head and tail). For a session whose log
         is gone (agents delete old logs) or that ran on another machine (a team database)."""
-        sid = self.resolve(session_id)
+        return self._rebuilt(self.resolve(session_id))
+
+    def _rebuilt(self, sid: str) -> m.Session:
         everything = 1 << 62
         with self.store.read() as db:
             row = self.q.session_row(db, sid)
