@@ -15,12 +15,20 @@ from agtrace_mcp.config import Config
 from agtrace_mcp.providers.base import NeedsFullRead
 
 
-def api_over(home: Path, data: Path, *, live: bool = False, env: dict[str, str] | None = None) -> Agtrace:
-    """An API over the logs under `home` that checks them on every call; `live`: recent files are live."""
+def config_over(home: Path, data: Path, *, env: dict[str, str] | None = None, **attrs: object) -> Config:
+    """A config over the logs under `home` only, checking them on every call, no file taken as live; `attrs`
+    set other fields (`live_seconds=300`, `projects=[...]`)."""
     cfg = Config.load(env={"HOME": str(home), **(env or {})}, data_dir=data)
     cfg.refresh_interval = 0
-    cfg.live_seconds = 1e9 if live else 0
-    return Agtrace(cfg)
+    cfg.live_seconds = 0
+    for k, v in attrs.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def api_over(home: Path, data: Path, *, live: bool = False, env: dict[str, str] | None = None) -> Agtrace:
+    """An API over the logs under `home` that checks them on every call; `live`: recent files are live."""
+    return Agtrace(config_over(home, data, env=env, live_seconds=1e9 if live else 0))
 
 
 def spy_continuations(monkeypatch: pytest.MonkeyPatch, provider: type) -> list[bool]:

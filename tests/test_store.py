@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from indexcheck import config_over
 
 from agtrace_mcp.api import Agtrace
-from agtrace_mcp.config import Config
 from agtrace_mcp.load import load_file_source
 from agtrace_mcp.store import Store
 from agtrace_mcp.store.ingest import discover
@@ -32,18 +32,9 @@ def home(tmp_path: Path) -> Path:
     return h
 
 
-def make_config(home: Path, data: Path, **kw: object) -> Config:
-    cfg = Config.load(env={"HOME": str(home)}, data_dir=data)
-    cfg.refresh_interval = 0
-    cfg.live_seconds = 0
-    for k, v in kw.items():
-        setattr(cfg, k, v)
-    return cfg
-
-
 @pytest.fixture
 def api(home: Path, tmp_path: Path) -> Agtrace:
-    a = Agtrace(make_config(home, tmp_path / "data"))
+    a = Agtrace(config_over(home, tmp_path / "data"))
     yield a
     a.close()
 
@@ -144,13 +135,13 @@ def test_appending_gives_the_same_index_as_reading_the_whole_file(home: Path, tm
     full = path.read_bytes()
     lines = full.splitlines(keepends=True)
     path.write_bytes(b"".join(lines[:7]))
-    piecewise = Agtrace(make_config(home, tmp_path / "a"))
+    piecewise = Agtrace(config_over(home, tmp_path / "a"))
     piecewise.refresh()
     for i in range(7, len(lines), 3):  # grow the file a few lines at a time, refreshing in between
         with open(path, "ab") as f:
             f.write(b"".join(lines[i:i + 3]))
         piecewise.refresh()
-    whole = Agtrace(make_config(home, tmp_path / "b"))
+    whole = Agtrace(config_over(home, tmp_path / "b"))
     whole.refresh()
     for turn in range(2):
         a = piecewise.get_turn(MAIN_ID, turn).model_dump()
@@ -182,18 +173,18 @@ def test_a_result_arriving_in_a_later_read_completes_its_call(api: Agtrace, home
 
 def test_a_live_file_shows_a_waiting_call_as_in_progress(home: Path, tmp_path: Path):
     path, rest = cut_before_the_bash_result(home)
-    api = Agtrace(make_config(home, tmp_path / "d", live_seconds=300))
+    api = Agtrace(config_over(home, tmp_path / "d", live_seconds=300))
     step = api.get_turn(MAIN_ID, 0).steps[0]
     assert step.tools[0].status == "in_progress" and step.status == "in_progress"
 
 
 def test_a_step_shown_in_progress_is_done_once_its_result_arrives_in_a_later_read(home: Path, tmp_path: Path):
     path, rest = cut_before_the_bash_result(home)
-    live = Agtrace(make_config(home, tmp_path / "live", live_seconds=300))
+    live = Agtrace(config_over(home, tmp_path / "live", live_seconds=300))
     assert live.get_turn(MAIN_ID, 0).steps[0].status == "in_progress"
     with open(path, "ab") as f:
         f.write(rest)
-    whole = Agtrace(make_config(home, tmp_path / "whole", live_seconds=300))
+    whole = Agtrace(config_over(home, tmp_path / "whole", live_seconds=300))
     assert live.get_turn(MAIN_ID, 0).model_dump() == whole.get_turn(MAIN_ID, 0).model_dump()
     assert live.get_turn(MAIN_ID, 0).steps[0].status == "done"
 
@@ -258,7 +249,7 @@ def test_torn_last_line_is_indexed_once_the_writer_finishes_it(api: Agtrace, hom
 
 
 def test_freshness_check_of_the_whole_history_is_throttled(home: Path, tmp_path: Path):
-    api = Agtrace(make_config(home, tmp_path / "t", refresh_interval=3600))
+    api = Agtrace(config_over(home, tmp_path / "t", refresh_interval=3600))
     api.list_sessions()
     with open(home / MAIN_REL, "a") as f:
         f.write(prompt_line(MAIN_ID, "v01", "throttled"))
@@ -271,7 +262,7 @@ def test_freshness_check_of_the_whole_history_is_throttled(home: Path, tmp_path:
 
 
 def test_a_session_named_by_id_always_sees_what_was_appended_to_its_log(home: Path, tmp_path: Path):
-    api = Agtrace(make_config(home, tmp_path / "t", refresh_interval=3600))
+    api = Agtrace(config_over(home, tmp_path / "t", refresh_interval=3600))
     api.list_sessions()
     with open(home / MAIN_REL, "a") as f:
         f.write(prompt_line(MAIN_ID, "v01", "the step it just took"))
@@ -285,7 +276,7 @@ def test_a_corrupt_index_is_rebuilt_with_a_message(home: Path, tmp_path: Path, c
     data = tmp_path / "c"
     data.mkdir()
     (data / "index.sqlite3").write_bytes(b"this is not a database" * 100)
-    api = Agtrace(make_config(home, data))
+    api = Agtrace(config_over(home, data))
     assert api.list_sessions().total > 0
     assert "rebuilding" in capsys.readouterr().err
     assert list(data.glob("index.sqlite3.corrupt-*"))
@@ -296,16 +287,16 @@ def test_a_data_dir_that_cannot_be_created_is_a_clear_error(home: Path, tmp_path
     blocker.write_text("x")
     from agtrace_mcp.errors import IndexUnavailableError
     with pytest.raises(IndexUnavailableError, match="AGTRACE_MCP_DATA_DIR"):
-        Store(make_config(home, blocker / "data"))
+        Store(config_over(home, blocker / "data"))
 
 
 def test_schema_migrations_run_once(home: Path, tmp_path: Path):
-    a = Store(make_config(home, tmp_path / "m"))
+    a = Store(config_over(home, tmp_path / "m"))
     a.close()
     db = sqlite3.connect(tmp_path / "m" / "index.sqlite3")
     names = [r[0] for r in db.execute("SELECT name FROM _migrations")]
     db.close()
-    Store(make_config(home, tmp_path / "m")).close()
+    Store(config_over(home, tmp_path / "m")).close()
     db = sqlite3.connect(tmp_path / "m" / "index.sqlite3")
     assert [r[0] for r in db.execute("SELECT name FROM _migrations")] == names
     db.close()
@@ -463,9 +454,9 @@ def test_docs_of_a_log_read_out_of_order_move_above_the_older_history(home: Path
 
     recent = home / MAIN_REL
     _age_all_but(home, recent)
-    plain = Agtrace(make_config(home, tmp_path / "plain"))
+    plain = Agtrace(config_over(home, tmp_path / "plain"))
     plain.refresh()
-    moved = Agtrace(make_config(home, tmp_path / "moved"))
+    moved = Agtrace(config_over(home, tmp_path / "moved"))
     assert moved.secret_findings().total == plain.secret_findings().total > 0  # scanned before the move...
     with moved.store.read() as db:
         ingest.renumber_docs(db, [str(recent)], True)  # ...as a background run does for a log read by id

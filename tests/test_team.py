@@ -22,10 +22,10 @@ import pytest
 pytest.importorskip("psycopg", reason="the PostgreSQL driver is not installed (pip install 'agtrace-mcp[postgres]')")
 
 import psycopg
+from indexcheck import config_over
 from pgdb import login_role, push, rows
 
 from agtrace_mcp.api import Agtrace
-from agtrace_mcp.config import Config
 from agtrace_mcp.errors import AmbiguousIdError, NotFoundError, StoreError
 from agtrace_mcp.store.postgres import PgStore
 
@@ -40,15 +40,6 @@ def home(tmp_path: Path) -> Path:
     h = tmp_path / "home"
     shutil.copytree(FIXTURES, h)
     return h
-
-
-def config(home: Path, data: Path, **kw: object) -> Config:
-    cfg = Config.load(env={"HOME": str(home)}, data_dir=data)
-    cfg.live_seconds = 0
-    cfg.refresh_interval = 0
-    for k, v in kw.items():
-        setattr(cfg, k, v)
-    return cfg
 
 
 def append_turn(log: Path, sid: str, n: int, text: str, cwd: str = "/home/dev/webapp") -> None:
@@ -71,7 +62,7 @@ def append_turn(log: Path, sid: str, n: int, text: str, cwd: str = "/home/dev/we
 
 
 def test_pushing_twice_changes_nothing(home: Path, tmp_path: Path, pg_url: str):
-    cfg = config(home, tmp_path / "d")
+    cfg = config_over(home, tmp_path / "d")
     first = push(cfg, pg_url)
     assert first.sessions_sent == first.sessions > 30
     before = rows(pg_url)
@@ -81,7 +72,7 @@ def test_pushing_twice_changes_nothing(home: Path, tmp_path: Path, pg_url: str):
 
 
 def test_a_push_sends_only_the_turns_that_changed(home: Path, tmp_path: Path, pg_url: str):
-    cfg = config(home, tmp_path / "d")
+    cfg = config_over(home, tmp_path / "d")
     push(cfg, pg_url)
     append_turn(home / MAIN_LOG, MAIN_ID, 1, "now rename the helper")
     rep = push(cfg, pg_url)
@@ -100,11 +91,11 @@ def test_a_push_sends_only_the_turns_that_changed(home: Path, tmp_path: Path, pg
 
 
 def test_a_rebuilt_local_index_is_pushed_whole_without_duplicates(home: Path, tmp_path: Path, pg_url: str):
-    push(config(home, tmp_path / "d1"), pg_url)
+    push(config_over(home, tmp_path / "d1"), pg_url)
     when = ("pushed_at", "first_push", "last_push", "rev", "index_id", "indexed_at")  # of pushing, not history
     before = rows(pg_url, exclude=when)
     # the same machine's index built again from scratch (new data dir): revisions start over
-    rep = push(config(home, tmp_path / "d2"), pg_url)
+    rep = push(config_over(home, tmp_path / "d2"), pg_url)
     assert rep.sessions_sent == rep.sessions
     assert rows(pg_url, exclude=when) == before
 
@@ -131,7 +122,7 @@ def test_a_push_killed_at_random_moments_and_resumed_gives_the_same_rows(tmp_pat
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), str(home), "--size-mb", "6",
                     "--big-session-mb", "2", "--seed", "11"], check=True, capture_output=True)
     data = tmp_path / "data"
-    Agtrace(config(home, data)).refresh()  # indexed once: the kills land in the push
+    Agtrace(config_over(home, data)).refresh()  # indexed once: the kills land in the push
     clean, killed = pg_databases.make(), pg_databases.make()
 
     def run(url: str) -> tuple[subprocess.Popen[str], float]:
@@ -173,15 +164,15 @@ def test_a_push_killed_at_random_moments_and_resumed_gives_the_same_rows(tmp_pat
 
 
 def test_two_machines_pushing_the_same_session_id_are_kept_apart(home: Path, tmp_path: Path, pg_url: str):
-    push(config(home, tmp_path / "a"), pg_url, machine="laptop-ana", user="ana")
+    push(config_over(home, tmp_path / "a"), pg_url, machine="laptop-ana", user="ana")
     # the same log copied to another machine, where the session went on
     other = tmp_path / "other-home"
     (other / Path(MAIN_LOG).parent).mkdir(parents=True)
     shutil.copy(home / MAIN_LOG, other / MAIN_LOG)
     append_turn(other / MAIN_LOG, MAIN_ID, 7, "continued on the build box")
-    push(config(other, tmp_path / "b"), pg_url, machine="build-box", user="ci")
+    push(config_over(other, tmp_path / "b"), pg_url, machine="build-box", user="ci")
 
-    cfg = config(home, tmp_path / "reader")
+    cfg = config_over(home, tmp_path / "reader")
     team = Agtrace(cfg, store=PgStore(pg_url, cfg))
     both = [s for s in team.list_sessions(limit=200).sessions if s.session_id == MAIN_ID]
     assert {(s.machine, s.user, s.turns) for s in both} == {("laptop-ana", "ana", 2), ("build-box", "ci", 3)}
@@ -256,7 +247,7 @@ def _pg_dump(url: str) -> str:
 
 def test_a_planted_secret_is_absent_from_pg_dump_after_a_push(home: Path, tmp_path: Path, pg_url: str):
     _leaky_home(home)
-    cfg = config(home, tmp_path / "d")
+    cfg = config_over(home, tmp_path / "d")
     push(cfg, pg_url)
     dump = _pg_dump(pg_url)
     assert "5ec2e7aa-0000-4000-8000-00000000beef" in dump, "the leaky session was pushed"
@@ -279,7 +270,7 @@ def test_a_planted_secret_is_absent_from_pg_dump_after_a_push(home: Path, tmp_pa
 
 
 def test_serve_needs_only_a_read_only_role(home: Path, tmp_path: Path, pg_url: str):
-    cfg = config(home, tmp_path / "d")
+    cfg = config_over(home, tmp_path / "d")
     push(cfg, pg_url)
     reader = login_role(pg_url, "agtrace_reader")
     team = Agtrace(cfg, store=PgStore(reader, cfg))
@@ -293,17 +284,17 @@ def test_serve_needs_only_a_read_only_role(home: Path, tmp_path: Path, pg_url: s
 
 
 def test_a_pushing_role_writes_its_own_machines_rows_only(home: Path, tmp_path: Path, pg_url: str):
-    push(config(home, tmp_path / "owner"), pg_url, machine="setup")  # the owner creates the schema
+    push(config_over(home, tmp_path / "owner"), pg_url, machine="setup")  # the owner creates the schema
     with psycopg.connect(pg_url, autocommit=True) as c:  # as README "Team history" says
         db = c.info.dbname
         c.execute(f"REVOKE CONNECT ON DATABASE {db} FROM PUBLIC")
         c.execute(f"GRANT CONNECT ON DATABASE {db} TO agtrace_reader, agtrace_pusher")
     ana = login_role(pg_url, "agtrace_pusher")
     bob = login_role(pg_url, "agtrace_pusher")
-    push(config(home, tmp_path / "a"), ana, machine="ana-laptop")
-    push(config(home, tmp_path / "b"), bob, machine="bob-laptop")
+    push(config_over(home, tmp_path / "a"), ana, machine="ana-laptop")
+    push(config_over(home, tmp_path / "b"), bob, machine="bob-laptop")
     with pytest.raises(StoreError, match="is pushed by role"):
-        push(config(home, tmp_path / "b2"), bob, machine="ana-laptop")
+        push(config_over(home, tmp_path / "b2"), bob, machine="ana-laptop")
     with psycopg.connect(bob) as c:
         c.execute("SET search_path = agtrace")
         # bob sees, changes and deletes his own machine's rows only
@@ -320,26 +311,26 @@ def test_a_pushing_role_writes_its_own_machines_rows_only(home: Path, tmp_path: 
 
 def test_a_pushing_role_cannot_create_the_schema(home: Path, tmp_path: Path, pg_databases):
     url = pg_databases.make()
-    push(config(home, tmp_path / "x"), pg_databases.make())  # the group roles exist on the server
+    push(config_over(home, tmp_path / "x"), pg_databases.make())  # the group roles exist on the server
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("REVOKE CREATE ON DATABASE " + c.info.dbname + " FROM PUBLIC")
         c.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     ana = login_role(url, "agtrace_pusher")
     with pytest.raises(StoreError, match="database owner"):
-        push(config(home, tmp_path / "a"), ana, machine="ana-laptop")
+        push(config_over(home, tmp_path / "a"), ana, machine="ana-laptop")
 
 
 # -- scope -----------------------------------------------------------------------------------------
 
 
 def test_project_scope_applies_in_sql_and_to_what_is_pushed(home: Path, tmp_path: Path, pg_url: str):
-    cfg = config(home, tmp_path / "d", projects=["/home/dev/webapp"])
+    cfg = config_over(home, tmp_path / "d", projects=["/home/dev/webapp"])
     rep = push(cfg, pg_url)
     assert 0 < rep.sessions_sent < rep.sessions + 1
     with psycopg.connect(pg_url) as c:
         roots = {r[0] for r in c.execute("SELECT DISTINCT project_root FROM agtrace.sessions")}
     assert roots == {"/home/dev/webapp"}
-    everything = config(home, tmp_path / "all")
+    everything = config_over(home, tmp_path / "all")
     push(everything, pg_url, machine="everything")
     scoped = Agtrace(cfg, store=PgStore(pg_url, cfg))
     assert {s.project_root for s in scoped.list_sessions(limit=200).sessions} == {"/home/dev/webapp"}
@@ -437,7 +428,7 @@ def test_no_planted_secret_of_any_format_reaches_the_database_or_its_answers(tmp
     from leakcheck import Collector, api_answers, by_kind, leaks, planted_home, summarise
 
     home, plant = planted_home(tmp_path)
-    cfg = config(home, tmp_path / "data")
+    cfg = config_over(home, tmp_path / "data")
     rep = push(cfg, pg_url)
     assert rep.sessions_sent > 10
     dump = _pg_dump(pg_url)
@@ -464,7 +455,7 @@ def test_an_older_team_schema_is_refused_by_a_reader_and_brought_up_to_date_by_t
         conn = connect(pg_url, read_only=False, autocommit=True)
         migrations.migrate(conn)
         conn.close()
-    cfg = config(home, tmp_path / "d")
+    cfg = config_over(home, tmp_path / "d")
     reader = Agtrace(cfg, store=PgStore(pg_url, cfg))
     with pytest.raises(StoreError, match="older agtrace schema"):
         reader.list_sessions()
